@@ -1,0 +1,143 @@
+#pragma once
+
+// The state of one process as rebuilt from its events (the fold), and its JSON
+// form: the snapshot of INTERFACE.md plus the internal fields that resume needs.
+// The same fold serves the process actor, projections, replay and verify.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "events/codec.h"
+#include "events/transitions.h"
+#include "keel/status.h"
+
+namespace keel::events {
+
+struct Approval {
+  std::string status;  // "pending", "approved", "rejected"
+  std::string prompt;
+  std::string rule;    // policy rule that asked for it; empty for an approval step
+  std::string by;
+  std::string reason;
+  int64_t at_ns = 0;
+  int64_t expires_ns = 0;
+};
+
+struct TaskState {
+  std::string id;      // unique in the process; == step for the first visit in main
+  std::string step;
+  std::string branch;
+  TaskStatus status = TaskStatus::kPending;
+  uint32_t attempts = 0;
+  uint32_t visit = 1;
+  nlohmann::json input = nlohmann::json::object();
+  nlohmann::json output;             // null until completed (or failed with output)
+  std::optional<std::string> error;
+  std::string idempotency_key;       // of the current attempt
+  int64_t scheduled_ns = 0, started_ns = 0, ended_ns = 0;
+  int64_t retry_at_ns = 0;           // when retrying
+  std::optional<Approval> approval;
+  std::string blocked_rule;
+  std::string next;                  // the step chosen after it ended
+};
+
+struct BranchState {
+  std::string id;                    // "main", or "<fork task>/<name>"
+  std::string parent;                // empty for main
+  std::string fork_task;
+  std::string name;
+  int32_t index = -1;
+  nlohmann::json item;               // for_each item (null otherwise)
+  BranchStatus status = BranchStatus::kPending;
+  std::string current_step;          // empty once the branch has no step left
+  std::string current_task;          // task id at current_step, if scheduled
+  nlohmann::json vars = nlohmann::json::object();
+  nlohmann::json output;             // last task output (the join sees it)
+  std::optional<std::string> error;
+  std::string parked_on;             // task it waits/suspends on
+  std::string parked_kind;           // "join", "signal", "timer", "approval"
+};
+
+struct PendingSignal {
+  uint64_t seq = 0;                  // seq of its SignalReceived
+  std::string topic;
+  nlohmann::json payload;
+  int64_t at_ns = 0;
+};
+
+struct TimerState {
+  std::string id;
+  int64_t due_ns = 0;
+  std::string kind;                  // "sleep", "retry", "timeout", "expiry"
+  std::string task;
+};
+
+struct ProcessState {
+  std::string id;
+  std::string workflow;
+  std::string definition_hash;
+  std::string idempotency_key;
+  ProcessStatus status = ProcessStatus::kPending;
+  nlohmann::json inputs = nlohmann::json::object();
+  nlohmann::json outputs = nlohmann::json::object();
+  std::optional<std::string> error;
+  int64_t created_ns = 0, updated_ns = 0, ended_ns = 0;
+  uint64_t last_seq = 0;
+  std::string last_hash;             // chain hash of last_seq (raw 32 bytes)
+  std::string pause_reason;
+
+  std::vector<BranchState> branches;  // in start order; branches[0] is main
+  std::vector<TaskState> tasks;       // in order of first scheduling
+  std::deque<PendingSignal> signals;  // received, not yet consumed, arrival order
+  std::map<std::string, TimerState> timers;  // armed, by timer id
+
+  // Lookups; nullptr when absent.
+  BranchState* FindBranch(std::string_view id);
+  const BranchState* FindBranch(std::string_view id) const;
+  TaskState* FindTask(std::string_view id);
+  const TaskState* FindTask(std::string_view id) const;
+  // Variables of branch main (the snapshot's `variables`).
+  const nlohmann::json& variables() const;
+
+ private:
+  std::unordered_map<std::string, size_t> branch_index_;
+  std::unordered_map<std::string, size_t> task_index_;
+  friend Status Apply(ProcessState&, const StoredEvent&);
+  friend Result<ProcessState> StateFromJson(const nlohmann::json&);
+};
+
+// Folds one event into `state`. Refuses (kCorruption, naming stream, seq, entity
+// and the two states) an event that its entity's transition table does not
+// allow, or whose seq is not last_seq + 1; `state` is unchanged on error.
+Status Apply(ProcessState& state, const StoredEvent& event);
+
+// Checks, without applying, that `type` on `entity` is legal in `state`:
+// the runtime calls it before it appends (kRefused with a reason).
+Status CheckTransition(const ProcessState& state, EventType type, std::string_view entity);
+
+// The snapshot JSON of INTERFACE.md (ids, statuses as spelled in DESIGN.md,
+// RFC 3339 times with milliseconds, `waiting_on`), plus keel's extension keys:
+// branches[].vars/.output/.error, `signals`, `timers`, `definition_hash`.
+nlohmann::json ToJson(const ProcessState& state);
+// The summary of `ls`: ToJson without branches, tasks and variables.
+nlohmann::json SummaryJson(const ProcessState& state);
+// Rebuilds the state from ToJson() output (snapshots); Corruption on bad shape.
+Result<ProcessState> StateFromJson(const nlohmann::json& json);
+
+// The event line of INTERFACE.md: stream, seq, global_seq, time (ns precision),
+// type, entity, actor, data (the body; `*_json` fields embedded as JSON values
+// without the suffix), hash (hex).
+nlohmann::json ToJson(const StoredEvent& event);
+
+// "2026-11-22T10:00:00.123Z" (ms) and "...00.123456789Z" (ns), UTC.
+std::string FormatTimeMs(int64_t ns);
+std::string FormatTimeNs(int64_t ns);
+
+}  // namespace keel::events

@@ -1,0 +1,154 @@
+#pragma once
+
+// The event store: an append-only log per process stream in RocksDB, with the
+// global log, snapshots and indexes as projections written in the same batch.
+// The only module that includes rocksdb/. Layouts: store/format.h.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/codec.h"
+#include "events/transitions.h"
+#include "keel/status.h"
+
+namespace keel::store {
+
+enum class Durability : uint8_t {
+  kSync,   // fsync (WAL sync) per group commit; nothing acknowledged before it
+  kAsync,  // WAL written, not synced: a machine crash may lose the newest appends
+};
+
+struct StoreOptions {
+  std::string path;                     // data dir; the RocksDB files live in path/db
+  Durability durability = Durability::kSync;
+  bool create_if_missing = true;
+  size_t max_batch_events = 4096;       // group-commit cap per WriteBatch
+};
+
+// One stream's append: all of its events or none.
+struct AppendRequest {
+  std::string stream;
+  uint64_t expected_seq = 0;            // the stream's last seq the caller saw (0 = new)
+  std::vector<events::Draft> events;
+};
+
+struct AppendResult {
+  uint64_t first_seq = 0;               // seq of events[0]
+  uint64_t last_seq = 0;
+  uint64_t last_global_seq = 0;
+  int64_t time_ns = 0;                  // commit time stamped on every event of it
+  std::string last_hash;                // chain hash of the last event (32 bytes)
+  std::vector<std::string> values;      // the sealed stored values, in order
+};
+
+using AppendCallback = std::function<void(Result<AppendResult>)>;
+
+struct Page {
+  size_t limit = 50;
+  size_t offset = 0;
+};
+
+struct IdList {
+  std::vector<std::string> ids;         // newest first
+  uint64_t total = 0;                   // all matches, ignoring the page
+};
+
+struct Snapshot {
+  uint64_t seq = 0;
+  std::string state_json;               // events::ToJson(ProcessState) as text
+};
+
+struct DueTimer {
+  int64_t due_ns = 0;
+  std::string stream;
+  std::string timer;
+};
+
+// One problem that Verify found.
+struct Problem {
+  std::string stream;                   // empty for store-wide problems
+  uint64_t seq = 0;                     // 0 when not about one event
+  std::string what;
+};
+
+class EventStore {
+ public:
+  // Opens (creating if allowed) the store read-write. Only one read-write
+  // instance may hold a data dir: Busy otherwise. NotSupported for a store of
+  // a newer format (left untouched); Corruption when RocksDB says so.
+  static Result<std::unique_ptr<EventStore>> Open(const StoreOptions& options);
+
+  // Opens a read-only secondary instance (RocksDB OpenAsSecondary) that never
+  // blocks or stops a live writer; `scratch_dir` holds its own info log.
+  // Call TryCatchUp() to see the writer's newest commits.
+  static Result<std::unique_ptr<EventStore>> OpenReadOnly(const std::string& path,
+                                                          const std::string& scratch_dir);
+
+  // Waits for in-flight appends, then closes. Safe to call twice.
+  virtual ~EventStore() = default;
+  virtual Status Close() = 0;
+  virtual bool read_only() const = 0;
+  virtual Status TryCatchUp() = 0;
+
+  // ---- writes (read-write instance only) ----
+
+  // Appends atomically, with their `log` entries, index updates and chain
+  // hashes, in a group commit shared with concurrent appends. Conflict (and
+  // nothing written) when the stream's last seq != expected_seq. Returns only
+  // after the batch is durable per the durability mode.
+  virtual Result<AppendResult> Append(AppendRequest request) = 0;
+  // The same, without blocking the caller: `done` runs on the writer thread
+  // after the batch is durable (or failed). Must not block.
+  virtual void AppendAsync(AppendRequest request, AppendCallback done) = 0;
+
+  // Stores a snapshot of `stream` as of `seq` (overwrites one at the same seq).
+  virtual Status SaveSnapshot(std::string_view stream, uint64_t seq,
+                              std::string_view state_json) = 0;
+  // Stores a workflow definition under its content hash (idempotent).
+  virtual Status PutDefinition(std::string_view hash, std::string_view definition_json) = 0;
+
+  // ---- reads (both instances) ----
+
+  // Events of `stream` with from_seq <= seq <= to_seq, at most `limit`.
+  virtual Result<std::vector<events::StoredEvent>> ReadStream(
+      std::string_view stream, uint64_t from_seq = 1, uint64_t to_seq = UINT64_MAX,
+      size_t limit = SIZE_MAX) = 0;
+  // Highest seq of the stream; 0 for a stream never written.
+  virtual Result<uint64_t> LastSeq(std::string_view stream) = 0;
+  // Global log: events with global_seq >= from (inclusive), at most `limit`.
+  virtual Result<std::vector<events::StoredEvent>> ReadLog(uint64_t from_global_seq,
+                                                           size_t limit) = 0;
+  // Highest global seq; 0 for an empty store.
+  virtual Result<uint64_t> LastGlobalSeq() = 0;
+
+  // Newest snapshot with seq <= max_seq; nullopt when there is none.
+  virtual Result<std::optional<Snapshot>> LatestSnapshot(std::string_view stream,
+                                                         uint64_t max_seq = UINT64_MAX) = 0;
+  virtual Result<std::optional<std::string>> GetDefinition(std::string_view hash) = 0;
+
+  // Index lookups (kept in step with the log by Append). Empty filter = all.
+  virtual Result<IdList> ListProcesses(std::optional<events::ProcessStatus> status,
+                                       std::string_view workflow, Page page) = 0;
+  // Processes whose status is not terminal (resume on start), oldest first.
+  virtual Result<std::vector<std::string>> UnfinishedProcesses() = 0;
+  virtual Result<std::optional<std::string>> FindByIdempotencyKey(std::string_view key) = 0;
+  // Armed timers with due_ns <= until_ns, earliest first, at most `limit`.
+  virtual Result<std::vector<DueTimer>> DueTimers(int64_t until_ns, size_t limit) = 0;
+  // Current status of a process per the index; NotFound when unknown.
+  virtual Result<events::ProcessStatus> StatusOf(std::string_view stream) = 0;
+
+  // ---- audit ----
+
+  // Checks `stream` (or every stream when empty): decoding, seq continuity,
+  // chain hashes, legal transitions (the fold), every snapshot == the fold at
+  // its seq, the log and index entries agree with the events. Returns every
+  // problem found; an empty list means the audit passed.
+  virtual Result<std::vector<Problem>> Verify(std::string_view stream = {}) = 0;
+};
+
+}  // namespace keel::store
