@@ -1,1 +1,423 @@
-// placeholder
+#include "events/state.h"
+
+#include "events/internal/json_util.h"
+
+namespace keel::events {
+namespace {
+
+using internal::ParseJsonField;
+using internal::View;
+using E = EventType;
+using json = nlohmann::json;
+
+// What an event is about, found while checking it, so that Apply looks each
+// entity up once.
+struct Target {
+  const BranchState* branch = nullptr;
+  const TaskState* task = nullptr;
+};
+
+std::string Quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// Why `type` on `entity` is not allowed in `s`; empty when it is. Strings are
+// built only on refusal, so the allowed path does not allocate.
+std::string WhyNot(const ProcessState& s, EventType type, std::string_view entity,
+                   Target* target) {
+  const bool created = s.last_seq > 0;
+  if (type == E::ProcessCreated) {
+    return created ? "process " + Quoted(s.id) + " already exists" : std::string();
+  }
+  if (!created) return "process is not created yet";
+  switch (EntityOf(type)) {
+    case EntityKind::kProcess:
+      if (entity != s.id) return "entity " + Quoted(entity) + " is not the process";
+      if (!Next(s.status, type)) return "process " + Quoted(s.id) + " is " + Name(s.status);
+      return {};
+    case EntityKind::kBranch: {
+      const BranchState* b = s.FindBranch(entity);
+      if (type == E::BranchStarted) {
+        return b ? "branch " + Quoted(entity) + " already exists" : std::string();
+      }
+      if (b == nullptr) return "branch " + Quoted(entity) + " does not exist";
+      if (!Next(b->status, type)) return "branch " + Quoted(entity) + " is " + Name(b->status);
+      target->branch = b;
+      return {};
+    }
+    case EntityKind::kTask: {
+      const TaskState* t = s.FindTask(entity);
+      if (t == nullptr) {
+        if (type == E::TaskScheduled) return {};
+        return "task " + Quoted(entity) + " does not exist";
+      }
+      if (!Next(t->status, type)) return "task " + Quoted(entity) + " is " + Name(t->status);
+      target->task = t;
+      return {};
+    }
+    case EntityKind::kNone:
+      break;
+  }
+  return "unknown event type " + std::to_string(static_cast<int>(type));
+}
+
+Status Refuse(const StoredEvent& ev, std::string why) {
+  return Status::Corruption("stream " + Quoted(ev.stream()) + " seq " +
+                            std::to_string(ev.seq()) + ": " + EventTypeName(ev.type()) + " on " +
+                            Quoted(ev.entity()) + " refused: " + why);
+}
+
+void MoveBranchOn(BranchState* b, std::string_view next) {
+  if (b == nullptr) return;
+  b->current_step.assign(next);
+  b->current_task.clear();
+}
+
+std::string WithReason(std::string head, std::string_view reason) {
+  if (!reason.empty()) head.append(": ").append(reason);
+  return head;
+}
+
+void ApplyProcess(ProcessState& s, const StoredEvent& ev, const fb::Envelope& env) {
+  const E type = env.body_type();
+  s.status = *Next(s.status, type);
+  const int64_t now = env.time_ns();
+  switch (type) {
+    case E::ProcessPauseRequested:
+      s.pause_reason.assign(View(env.body_as_ProcessPauseRequested()->reason()));
+      break;
+    case E::ProcessPaused: {
+      // Keeps the requested reason when the pause itself carries none.
+      auto reason = View(env.body_as_ProcessPaused()->reason());
+      if (!reason.empty()) s.pause_reason.assign(reason);
+      break;
+    }
+    case E::ProcessResumed:
+      s.pause_reason.clear();
+      break;
+    case E::ProcessCompleted: {
+      auto outputs = View(env.body_as_ProcessCompleted()->outputs_json());
+      if (!outputs.empty()) s.outputs = ParseJsonField(outputs);
+      s.ended_ns = now;
+      break;
+    }
+    case E::ProcessFailed:
+      s.error.emplace(View(env.body_as_ProcessFailed()->error()));
+      s.ended_ns = now;
+      break;
+    case E::ProcessCancelled:
+      s.ended_ns = now;
+      break;
+    case E::ProcessRetried:
+      s.error.reset();
+      s.ended_ns = 0;
+      break;
+    case E::SignalReceived: {
+      const auto* b = env.body_as_SignalReceived();
+      s.signals.push_back({ev.seq(), std::string(View(b->topic())),
+                           ParseJsonField(View(b->payload_json())), now});
+      break;
+    }
+    case E::TimerScheduled: {
+      const auto* b = env.body_as_TimerScheduled();
+      std::string id(View(b->timer()));
+      TimerState& t = s.timers[id];
+      t.id = std::move(id);
+      t.due_ns = b->due_ns();
+      t.kind.assign(View(b->kind()));
+      t.task.assign(View(b->task()));
+      break;
+    }
+    case E::TimerFired:
+      s.timers.erase(std::string(View(env.body_as_TimerFired()->timer())));
+      break;
+    case E::TimerCancelled:
+      s.timers.erase(std::string(View(env.body_as_TimerCancelled()->timer())));
+      break;
+    default:
+      break;
+  }
+}
+
+void ApplyBranch(BranchState& b, const fb::Envelope& env) {
+  const E type = env.body_type();
+  b.status = *Next(b.status, type);
+  switch (type) {
+    case E::BranchWaiting:
+      b.parked_on.assign(View(env.body_as_BranchWaiting()->task()));
+      b.parked_kind = "join";
+      break;
+    case E::BranchSuspended: {
+      const auto* body = env.body_as_BranchSuspended();
+      b.parked_on.assign(View(body->task()));
+      b.parked_kind.assign(View(body->kind()));
+      break;
+    }
+    case E::BranchResumed:
+      b.parked_on.clear();
+      b.parked_kind.clear();
+      break;
+    case E::BranchCompleted: {
+      auto output = View(env.body_as_BranchCompleted()->output_json());
+      if (!output.empty()) b.output = ParseJsonField(output);
+      b.current_step.clear();
+      b.current_task.clear();
+      break;
+    }
+    case E::BranchFailed:
+      b.error.emplace(View(env.body_as_BranchFailed()->error()));
+      break;
+    case E::VariablesSet: {
+      json patch = ParseJsonField(View(env.body_as_VariablesSet()->patch_json()));
+      if (!patch.is_object()) break;  // nothing to merge; not worth failing a replay
+      if (!b.vars.is_object()) b.vars = json::object();
+      for (auto& [key, value] : patch.items()) b.vars[key] = std::move(value);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+// ---- ProcessState ----------------------------------------------------------
+
+BranchState& ProcessState::AddBranch(BranchState branch) {
+  branch_index_[branch.id] = branches.size();
+  return branches.emplace_back(std::move(branch));
+}
+
+TaskState& ProcessState::AddTask(std::string_view id) {
+  task_index_.emplace(std::string(id), tasks.size());
+  TaskState& t = tasks.emplace_back();
+  t.id.assign(id);
+  return t;
+}
+
+const BranchState* ProcessState::FindBranch(std::string_view id) const {
+  if (auto it = branch_index_.find(id); it != branch_index_.end() &&
+                                        it->second < branches.size() &&
+                                        branches[it->second].id == id) {
+    return &branches[it->second];
+  }
+  if (branch_index_.size() == branches.size()) return nullptr;
+  for (const BranchState& b : branches) {
+    if (b.id == id) return &b;
+  }
+  return nullptr;
+}
+
+BranchState* ProcessState::FindBranch(std::string_view id) {
+  return const_cast<BranchState*>(std::as_const(*this).FindBranch(id));
+}
+
+const TaskState* ProcessState::FindTask(std::string_view id) const {
+  if (auto it = task_index_.find(id); it != task_index_.end() && it->second < tasks.size() &&
+                                      tasks[it->second].id == id) {
+    return &tasks[it->second];
+  }
+  if (task_index_.size() == tasks.size()) return nullptr;
+  for (const TaskState& t : tasks) {
+    if (t.id == id) return &t;
+  }
+  return nullptr;
+}
+
+TaskState* ProcessState::FindTask(std::string_view id) {
+  return const_cast<TaskState*>(std::as_const(*this).FindTask(id));
+}
+
+const nlohmann::json& ProcessState::variables() const {
+  static const json* const kEmpty = new json(json::object());
+  const BranchState* main = FindBranch("main");
+  return main ? main->vars : *kEmpty;
+}
+
+// ---- the fold --------------------------------------------------------------
+
+Status CheckTransition(const ProcessState& state, EventType type, std::string_view entity) {
+  Target target;
+  std::string why = WhyNot(state, type, entity, &target);
+  if (why.empty()) return Status::OK();
+  return Status::Refused(std::string(EventTypeName(type)) + ": " + why);
+}
+
+Status Apply(ProcessState& s, const StoredEvent& ev) {
+  const fb::Envelope& env = ev.envelope();
+  const E type = env.body_type();
+  const uint64_t seq = env.seq();
+  const std::string_view stream = ev.stream();
+  const std::string_view entity = ev.entity();
+
+  // Checks: nothing below may fail once the state is touched.
+  if (seq != s.last_seq + 1) {
+    return Refuse(ev, "expected seq " + std::to_string(s.last_seq + 1));
+  }
+  if (s.last_seq > 0 && stream != s.id) return Refuse(ev, "the state is of stream " + Quoted(s.id));
+  if (s.last_seq == 0 && stream.empty()) return Refuse(ev, "empty stream id");
+  Target target;
+  if (std::string why = WhyNot(s, type, entity, &target); !why.empty()) return Refuse(ev, why);
+  BranchState* task_branch = nullptr;  // the branch a TaskScheduled moves
+  if (type == E::TaskScheduled) {
+    auto branch = View(env.body_as_TaskScheduled()->branch());
+    task_branch = s.FindBranch(branch);
+    if (task_branch == nullptr) return Refuse(ev, "branch " + Quoted(branch) + " does not exist");
+  }
+
+  s.last_seq = seq;
+  s.last_hash.assign(ev.hash());
+  const int64_t now = env.time_ns();
+  s.updated_ns = now;
+
+  switch (EntityOf(type)) {
+    case EntityKind::kProcess:
+      if (type == E::ProcessCreated) {
+        const auto* b = env.body_as_ProcessCreated();
+        s.id.assign(stream);
+        s.workflow.assign(View(b->workflow()));
+        s.definition_hash.assign(View(b->definition_hash()));
+        s.inputs = ParseJsonField(View(b->inputs_json()), json::object());
+        s.idempotency_key.assign(View(b->idempotency_key()));
+        s.created_ns = now;
+        s.status = ProcessStatus::kPending;
+        return Status::OK();
+      }
+      ApplyProcess(s, ev, env);
+      return Status::OK();
+
+    case EntityKind::kBranch:
+      if (type == E::BranchStarted) {
+        const auto* b = env.body_as_BranchStarted();
+        BranchState branch;
+        branch.id.assign(entity);
+        branch.parent.assign(View(b->parent()));
+        branch.fork_task.assign(View(b->fork_task()));
+        branch.name.assign(View(b->name()));
+        branch.index = b->index();
+        branch.item = ParseJsonField(View(b->item_json()));
+        branch.vars = ParseJsonField(View(b->vars_json()), json::object());
+        branch.current_step.assign(View(b->first_step()));
+        branch.status = *Next(BranchStatus::kPending, type);
+        s.AddBranch(std::move(branch));
+        return Status::OK();
+      }
+      ApplyBranch(*const_cast<BranchState*>(target.branch), env);
+      return Status::OK();
+
+    case EntityKind::kTask:
+      break;
+    case EntityKind::kNone:
+      return Status::OK();  // unreachable: WhyNot refused it
+  }
+
+  TaskState* t = const_cast<TaskState*>(target.task);
+  if (t == nullptr) t = &s.AddTask(entity);  // first TaskScheduled
+  t->status = *Next(t->status, type);
+  BranchState* branch = type == E::TaskScheduled ? task_branch : s.FindBranch(t->branch);
+  switch (type) {
+    case E::TaskScheduled: {
+      const auto* b = env.body_as_TaskScheduled();
+      t->step.assign(View(b->step()));
+      t->branch.assign(View(b->branch()));
+      t->input = ParseJsonField(View(b->input_json()), json::object());
+      t->visit = b->visit();
+      t->scheduled_ns = now;
+      t->error.reset();
+      t->ended_ns = 0;
+      branch->current_step = t->step;
+      branch->current_task = t->id;
+      break;
+    }
+    case E::TaskStarted: {
+      const auto* b = env.body_as_TaskStarted();
+      t->attempts = b->attempt();
+      t->idempotency_key.assign(View(b->idempotency_key()));
+      t->retry_at_ns = 0;
+      if (t->started_ns == 0) t->started_ns = now;
+      break;
+    }
+    case E::TaskWaitingForApproval: {
+      const auto* b = env.body_as_TaskWaitingForApproval();
+      Approval& a = t->approval.emplace();
+      a.status = "pending";
+      a.prompt.assign(View(b->prompt()));
+      a.rule.assign(View(b->rule()));
+      a.expires_ns = b->expires_ns();
+      break;
+    }
+    case E::TaskApproved:
+    case E::TaskRejected: {
+      const bool approved = type == E::TaskApproved;
+      auto by = approved ? View(env.body_as_TaskApproved()->by())
+                         : View(env.body_as_TaskRejected()->by());
+      auto reason = approved ? View(env.body_as_TaskApproved()->reason())
+                             : View(env.body_as_TaskRejected()->reason());
+      Approval& a = t->approval ? *t->approval : t->approval.emplace();
+      a.status = approved ? "approved" : "rejected";
+      a.by.assign(by);
+      a.reason.assign(reason);
+      a.at_ns = now;
+      if (!approved) {
+        t->error = WithReason("rejected by " + std::string(by), reason);
+        t->ended_ns = now;
+      }
+      break;
+    }
+    case E::TaskBlocked: {
+      const auto* b = env.body_as_TaskBlocked();
+      t->blocked_rule.assign(View(b->rule()));
+      t->error.emplace(View(b->reason()));
+      t->ended_ns = now;
+      break;
+    }
+    case E::TaskRetryScheduled: {
+      const auto* b = env.body_as_TaskRetryScheduled();
+      t->retry_at_ns = b->run_after_ns();
+      t->error.emplace(View(b->error()));
+      break;
+    }
+    case E::TaskCompleted: {
+      const auto* b = env.body_as_TaskCompleted();
+      t->output = ParseJsonField(View(b->output_json()));
+      t->error.reset();
+      t->ended_ns = now;
+      t->next.assign(View(b->next()));
+      if (branch != nullptr) {
+        branch->output = t->output;
+        MoveBranchOn(branch, t->next);
+      }
+      if (uint64_t consumed = b->signal_seq(); consumed != 0) {
+        for (auto it = s.signals.begin(); it != s.signals.end(); ++it) {
+          if (it->seq == consumed) {
+            s.signals.erase(it);
+            break;
+          }
+        }
+      }
+      break;
+    }
+    case E::TaskFailed: {
+      const auto* b = env.body_as_TaskFailed();
+      t->error.emplace(View(b->error()));
+      if (auto output = View(b->output_json()); !output.empty()) t->output = ParseJsonField(output);
+      t->ended_ns = now;
+      t->next.assign(View(b->next()));
+      if (!t->next.empty()) MoveBranchOn(branch, t->next);
+      break;
+    }
+    case E::TaskSkipped: {
+      t->next.assign(View(env.body_as_TaskSkipped()->next()));
+      t->ended_ns = now;
+      MoveBranchOn(branch, t->next);
+      break;
+    }
+    case E::TaskCancelled:
+      t->ended_ns = now;
+      t->error = WithReason("cancelled", View(env.body_as_TaskCancelled()->reason()));
+      break;
+    default:
+      break;
+  }
+  return Status::OK();
+}
+
+}  // namespace keel::events

@@ -6,9 +6,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -107,8 +109,20 @@ struct ProcessState {
   const nlohmann::json& variables() const;
 
  private:
-  std::unordered_map<std::string, size_t> branch_index_;
-  std::unordered_map<std::string, size_t> task_index_;
+  // Heterogeneous lookup: find by string_view without building a string.
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using Index = std::unordered_map<std::string, size_t, IdHash, std::equal_to<>>;
+
+  BranchState& AddBranch(BranchState branch);
+  TaskState& AddTask(std::string_view id);
+
+  // Positions in branches/tasks. Code that fills the vectors directly leaves
+  // them stale; the Find* functions then fall back to a linear scan.
+  Index branch_index_;
+  Index task_index_;
   friend Status Apply(ProcessState&, const StoredEvent&);
   friend Result<ProcessState> StateFromJson(const nlohmann::json&);
 };

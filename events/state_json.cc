@@ -1,1 +1,484 @@
-// placeholder
+// The snapshot JSON of a ProcessState (INTERFACE.md) and its inverse, plus the
+// time formats. Every time is written twice: RFC 3339 for people (`*_at`, ms)
+// and integer nanoseconds (`*_ns`, a keel extension) so StateFromJson is lossless.
+
+#include <cstdio>
+#include <exception>
+
+#include "events/internal/json_util.h"
+#include "events/state.h"
+
+namespace keel::events {
+
+using json = nlohmann::json;
+
+// ---- helpers shared with state.cc and event_json.cc ------------------------
+
+namespace internal {
+
+json Text(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80) ++i;
+  if (i == s.size()) return json(std::string(s));
+  std::string out(s.substr(0, i));
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+    for (size_t k = 1; ok && k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      ok = (cc & 0xC0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (ok) {  // no overlong forms, no surrogates, nothing past U+10FFFF
+      ok = (len == 1) || (len == 2 && cp >= 0x80) ||
+           (len == 3 && cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF)) ||
+           (len == 4 && cp >= 0x10000 && cp <= 0x10FFFF);
+    }
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  return json(std::move(out));
+}
+
+json ParseJsonField(std::string_view text, json if_empty) {
+  if (text.empty()) return if_empty;
+  if (text == "{}") return json::object();  // the common case, without the parser
+  json value = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) return Text(text);
+  return value;
+}
+
+namespace {
+
+// Days since 1970-01-01 <-> civil date (H. Hinnant's algorithms).
+void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
+}
+
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+constexpr int64_t kNsPerSec = 1'000'000'000;
+
+std::string FormatTime(int64_t ns, int digits) {
+  int64_t secs = ns / kNsPerSec;
+  int64_t frac = ns % kNsPerSec;
+  if (frac < 0) {  // floor, without overflowing at INT64_MIN
+    frac += kNsPerSec;
+    --secs;
+  }
+  int64_t days = secs / 86400;
+  int64_t sod = secs % 86400;
+  if (sod < 0) {
+    sod += 86400;
+    --days;
+  }
+  int64_t y;
+  unsigned m, d;
+  CivilFromDays(days, &y, &m, &d);
+  for (int i = digits; i < 9; ++i) frac /= 10;
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02d:%02d:%02d.%0*lldZ",
+                static_cast<long long>(y), m, d, static_cast<int>(sod / 3600),
+                static_cast<int>(sod / 60 % 60), static_cast<int>(sod % 60), digits,
+                static_cast<long long>(frac));
+  return buf;
+}
+
+}  // namespace
+
+std::optional<int64_t> ParseTime(std::string_view t) {
+  // YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z
+  auto digits = [&](size_t pos, size_t n) -> std::optional<int64_t> {
+    if (pos + n > t.size()) return std::nullopt;
+    int64_t v = 0;
+    for (size_t i = pos; i < pos + n; ++i) {
+      if (t[i] < '0' || t[i] > '9') return std::nullopt;
+      v = v * 10 + (t[i] - '0');
+    }
+    return v;
+  };
+  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' ||
+      t[16] != ':' || t.back() != 'Z') {
+    return std::nullopt;
+  }
+  auto y = digits(0, 4), mo = digits(5, 2), d = digits(8, 2);
+  auto h = digits(11, 2), mi = digits(14, 2), s = digits(17, 2);
+  if (!y || !mo || !d || !h || !mi || !s || *mo < 1 || *mo > 12 || *d < 1 || *d > 31 ||
+      *h > 23 || *mi > 59 || *s > 60) {
+    return std::nullopt;
+  }
+  int64_t frac = 0;
+  size_t pos = 19;
+  if (t[pos] == '.') {
+    size_t n = t.size() - 1 - (pos + 1);
+    if (n < 1 || n > 9) return std::nullopt;
+    auto f = digits(pos + 1, n);
+    if (!f) return std::nullopt;
+    frac = *f;
+    for (size_t i = n; i < 9; ++i) frac *= 10;
+    pos += 1 + n;
+  }
+  if (pos != t.size() - 1) return std::nullopt;
+  int64_t days = DaysFromCivil(*y, static_cast<unsigned>(*mo), static_cast<unsigned>(*d));
+  return ((days * 86400 + *h * 3600 + *mi * 60 + *s) * kNsPerSec) + frac;
+}
+
+}  // namespace internal
+
+std::string FormatTimeMs(int64_t ns) { return internal::FormatTime(ns, 3); }
+std::string FormatTimeNs(int64_t ns) { return internal::FormatTime(ns, 9); }
+
+// ---- ToJson ----------------------------------------------------------------
+
+namespace {
+
+using internal::Text;
+
+json TimeOrNull(int64_t ns) { return ns == 0 ? json(nullptr) : json(FormatTimeMs(ns)); }
+json TextOrNull(std::string_view s) { return s.empty() ? json(nullptr) : Text(s); }
+json ErrorJson(const std::optional<std::string>& e) { return e ? Text(*e) : json(nullptr); }
+
+json ApprovalJson(const Approval& a) {
+  return {
+      {"status", Text(a.status)},
+      {"prompt", Text(a.prompt)},
+      {"by", TextOrNull(a.by)},
+      {"reason", TextOrNull(a.reason)},
+      {"at", TimeOrNull(a.at_ns)},
+      {"rule", TextOrNull(a.rule)},
+      {"expires_at", TimeOrNull(a.expires_ns)},
+      {"at_ns", a.at_ns},
+      {"expires_ns", a.expires_ns},
+  };
+}
+
+json BranchJson(const BranchState& b) {
+  return {
+      {"id", Text(b.id)},
+      {"parent", TextOrNull(b.parent)},
+      {"status", Name(b.status)},
+      {"current_step", TextOrNull(b.current_step)},
+      {"fork_task", TextOrNull(b.fork_task)},
+      {"name", TextOrNull(b.name)},
+      {"index", b.index},
+      {"item", b.item},
+      {"vars", b.vars},
+      {"output", b.output},
+      {"error", ErrorJson(b.error)},
+      {"current_task", TextOrNull(b.current_task)},
+      {"parked_on", TextOrNull(b.parked_on)},
+      {"parked_kind", TextOrNull(b.parked_kind)},
+  };
+}
+
+json TaskJson(const TaskState& t) {
+  return {
+      {"id", Text(t.id)},
+      {"step", Text(t.step)},
+      {"branch", Text(t.branch)},
+      {"status", Name(t.status)},
+      {"attempts", t.attempts},
+      {"input", t.input},
+      {"output", t.output},
+      {"error", ErrorJson(t.error)},
+      {"started_at", TimeOrNull(t.started_ns)},
+      {"ended_at", TimeOrNull(t.ended_ns)},
+      {"approval", t.approval ? ApprovalJson(*t.approval) : json(nullptr)},
+      {"visit", t.visit},
+      {"next", TextOrNull(t.next)},
+      {"scheduled_at", TimeOrNull(t.scheduled_ns)},
+      {"retry_at", TimeOrNull(t.retry_at_ns)},
+      {"blocked_rule", TextOrNull(t.blocked_rule)},
+      {"idempotency_key", TextOrNull(t.idempotency_key)},
+      {"scheduled_ns", t.scheduled_ns},
+      {"started_ns", t.started_ns},
+      {"ended_ns", t.ended_ns},
+      {"retry_at_ns", t.retry_at_ns},
+  };
+}
+
+// What the process waits for, derived from its parked branches and its pause.
+json WaitingOn(const ProcessState& s) {
+  json out = json::array();
+  if (s.status == ProcessStatus::kPaused || s.status == ProcessStatus::kPauseRequested) {
+    out.push_back({{"kind", "pause"}, {"reason", TextOrNull(s.pause_reason)}});
+  }
+  for (const BranchState& b : s.branches) {
+    if (b.status != BranchStatus::kSuspended) continue;
+    const TaskState* task = s.FindTask(b.parked_on);
+    if (b.parked_kind == "signal") {
+      json topic = nullptr;
+      if (task != nullptr && task->input.is_object()) {
+        if (auto it = task->input.find("topic"); it != task->input.end()) topic = *it;
+      }
+      out.push_back({{"kind", "signal"}, {"topic", topic}, {"task", Text(b.parked_on)}});
+    } else if (b.parked_kind == "timer") {
+      json due = nullptr;
+      for (const auto& [id, timer] : s.timers) {
+        if (timer.task == b.parked_on) {
+          due = FormatTimeMs(timer.due_ns);
+          break;
+        }
+      }
+      out.push_back({{"kind", "timer"}, {"task", Text(b.parked_on)}, {"due", due}});
+    } else if (b.parked_kind == "approval") {
+      json prompt = nullptr;
+      if (task != nullptr && task->approval) prompt = Text(task->approval->prompt);
+      out.push_back({{"kind", "approval"},
+                     {"task", Text(b.parked_on)},
+                     {"step", task ? Text(task->step) : json(nullptr)},
+                     {"prompt", prompt}});
+    }
+  }
+  return out;
+}
+
+// The keys of both the snapshot and the summary.
+json CommonKeys(const ProcessState& s) {
+  return {
+      {"id", Text(s.id)},
+      {"workflow", Text(s.workflow)},
+      {"status", Name(s.status)},
+      {"inputs", s.inputs},
+      {"outputs", s.outputs},
+      {"error", ErrorJson(s.error)},
+      {"created_at", TimeOrNull(s.created_ns)},
+      {"updated_at", TimeOrNull(s.updated_ns)},
+      {"ended_at", TimeOrNull(s.ended_ns)},
+      {"last_seq", s.last_seq},
+      {"idempotency_key", TextOrNull(s.idempotency_key)},
+      {"waiting_on", WaitingOn(s)},
+      {"definition_hash", Text(s.definition_hash)},
+      {"last_hash", HexHash(s.last_hash)},
+      {"pause_reason", TextOrNull(s.pause_reason)},
+      {"created_ns", s.created_ns},
+      {"updated_ns", s.updated_ns},
+      {"ended_ns", s.ended_ns},
+  };
+}
+
+}  // namespace
+
+json ToJson(const ProcessState& s) {
+  json j = CommonKeys(s);
+  j["variables"] = s.variables();
+  json& branches = j["branches"] = json::array();
+  for (const BranchState& b : s.branches) branches.push_back(BranchJson(b));
+  json& tasks = j["tasks"] = json::array();
+  for (const TaskState& t : s.tasks) tasks.push_back(TaskJson(t));
+  json& signals = j["signals"] = json::array();
+  for (const PendingSignal& sig : s.signals) {
+    signals.push_back({{"seq", sig.seq},
+                       {"topic", Text(sig.topic)},
+                       {"payload", sig.payload},
+                       {"at", TimeOrNull(sig.at_ns)},
+                       {"at_ns", sig.at_ns}});
+  }
+  json& timers = j["timers"] = json::array();
+  for (const auto& [id, t] : s.timers) {
+    timers.push_back({{"id", Text(t.id)},
+                      {"due_ns", t.due_ns},
+                      {"due", FormatTimeMs(t.due_ns)},
+                      {"kind", Text(t.kind)},
+                      {"task", Text(t.task)}});
+  }
+  return j;
+}
+
+json SummaryJson(const ProcessState& s) { return CommonKeys(s); }
+
+// ---- StateFromJson ---------------------------------------------------------
+
+namespace {
+
+// Thrown inside StateFromJson only, turned into a Corruption at its edge.
+struct BadShape : std::exception {
+  explicit BadShape(std::string m) : message(std::move(m)) {}
+  const char* what() const noexcept override { return message.c_str(); }
+  std::string message;
+};
+
+std::string Str(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return {};
+  return it->get<std::string>();
+}
+
+std::optional<std::string> OptStr(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+json Value(const json& j, const char* key, json if_absent = nullptr) {
+  auto it = j.find(key);
+  return it == j.end() ? if_absent : *it;
+}
+
+// A time from its `<base>_ns` integer, else from its RFC 3339 `<at_key>`.
+int64_t Time(const json& j, const std::string& ns_key, const char* at_key) {
+  if (auto it = j.find(ns_key); it != j.end() && !it->is_null()) return it->get<int64_t>();
+  auto text = Str(j, at_key);
+  if (text.empty()) return 0;
+  auto ns = internal::ParseTime(text);
+  if (!ns) throw BadShape(std::string("bad time in '") + at_key + "': " + text);
+  return *ns;
+}
+
+template <typename T>
+T Num(const json& j, const char* key, T if_absent) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return if_absent;
+  return it->get<T>();
+}
+
+template <typename Enum>
+Enum ParseStatus(std::optional<Enum> (*parse)(std::string_view), const json& j) {
+  std::string name = Str(j, "status");
+  auto status = parse(name);
+  if (!status) throw BadShape("unknown status '" + name + "'");
+  return *status;
+}
+
+std::string Unhex(const std::string& hex) {
+  if (hex.size() % 2 != 0) throw BadShape("bad last_hash");
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    throw BadShape("bad last_hash");
+  };
+  std::string out(hex.size() / 2, '\0');
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = static_cast<char>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  }
+  return out;
+}
+
+Approval ApprovalFromJson(const json& j) {
+  Approval a;
+  a.status = Str(j, "status");
+  a.prompt = Str(j, "prompt");
+  a.rule = Str(j, "rule");
+  a.by = Str(j, "by");
+  a.reason = Str(j, "reason");
+  a.at_ns = Time(j, "at_ns", "at");
+  a.expires_ns = Time(j, "expires_ns", "expires_at");
+  return a;
+}
+
+const json& Array(const json& j, const char* key) {
+  static const json* const kEmpty = new json(json::array());
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return *kEmpty;
+  if (!it->is_array()) throw BadShape(std::string("'") + key + "' is not an array");
+  return *it;
+}
+
+}  // namespace
+
+Result<ProcessState> StateFromJson(const json& j) {
+  if (!j.is_object()) return Status::Corruption("process state JSON is not an object");
+  ProcessState s;
+  try {
+    s.id = Str(j, "id");
+    s.workflow = Str(j, "workflow");
+    s.definition_hash = Str(j, "definition_hash");
+    s.idempotency_key = Str(j, "idempotency_key");
+    s.status = ParseStatus(&ParseProcessStatus, j);
+    s.inputs = Value(j, "inputs", json::object());
+    s.outputs = Value(j, "outputs", json::object());
+    s.error = OptStr(j, "error");
+    s.created_ns = Time(j, "created_ns", "created_at");
+    s.updated_ns = Time(j, "updated_ns", "updated_at");
+    s.ended_ns = Time(j, "ended_ns", "ended_at");
+    s.last_seq = Num<uint64_t>(j, "last_seq", 0);
+    s.last_hash = Unhex(Str(j, "last_hash"));
+    s.pause_reason = Str(j, "pause_reason");
+
+    for (const json& bj : Array(j, "branches")) {
+      BranchState b;
+      b.id = Str(bj, "id");
+      b.parent = Str(bj, "parent");
+      b.fork_task = Str(bj, "fork_task");
+      b.name = Str(bj, "name");
+      b.index = Num<int32_t>(bj, "index", -1);
+      b.item = Value(bj, "item");
+      b.status = ParseStatus(&ParseBranchStatus, bj);
+      b.current_step = Str(bj, "current_step");
+      b.current_task = Str(bj, "current_task");
+      b.vars = Value(bj, "vars", json::object());
+      b.output = Value(bj, "output");
+      b.error = OptStr(bj, "error");
+      b.parked_on = Str(bj, "parked_on");
+      b.parked_kind = Str(bj, "parked_kind");
+      if (s.FindBranch(b.id) != nullptr) throw BadShape("duplicate branch '" + b.id + "'");
+      s.AddBranch(std::move(b));
+    }
+
+    for (const json& tj : Array(j, "tasks")) {
+      std::string id = Str(tj, "id");
+      if (s.FindTask(id) != nullptr) throw BadShape("duplicate task '" + id + "'");
+      TaskState& t = s.AddTask(id);
+      t.step = Str(tj, "step");
+      t.branch = Str(tj, "branch");
+      t.status = ParseStatus(&ParseTaskStatus, tj);
+      t.attempts = Num<uint32_t>(tj, "attempts", 0);
+      t.visit = Num<uint32_t>(tj, "visit", 1);
+      t.input = Value(tj, "input", json::object());
+      t.output = Value(tj, "output");
+      t.error = OptStr(tj, "error");
+      t.idempotency_key = Str(tj, "idempotency_key");
+      t.scheduled_ns = Time(tj, "scheduled_ns", "scheduled_at");
+      t.started_ns = Time(tj, "started_ns", "started_at");
+      t.ended_ns = Time(tj, "ended_ns", "ended_at");
+      t.retry_at_ns = Time(tj, "retry_at_ns", "retry_at");
+      if (auto it = tj.find("approval"); it != tj.end() && !it->is_null()) {
+        t.approval = ApprovalFromJson(*it);
+      }
+      t.blocked_rule = Str(tj, "blocked_rule");
+      t.next = Str(tj, "next");
+    }
+
+    for (const json& sj : Array(j, "signals")) {
+      s.signals.push_back({Num<uint64_t>(sj, "seq", 0), Str(sj, "topic"), Value(sj, "payload"),
+                           Time(sj, "at_ns", "at")});
+    }
+    for (const json& tj : Array(j, "timers")) {
+      TimerState t;
+      t.id = Str(tj, "id");
+      t.due_ns = Time(tj, "due_ns", "due");
+      t.kind = Str(tj, "kind");
+      t.task = Str(tj, "task");
+      s.timers[t.id] = std::move(t);
+    }
+  } catch (const std::exception& e) {
+    // nlohmann's type errors and BadShape: a snapshot that keel did not write.
+    return Status::Corruption(std::string("process state JSON: ") + e.what());
+  }
+  return s;
+}
+
+}  // namespace keel::events
