@@ -48,7 +48,7 @@ format-check:
 fuzz: deps
 	cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	  -DKEEL_FUZZ=ON -DKEEL_BUILD_TESTS=OFF -DKEEL_BUILD_BENCH=OFF
-	cmake --build $(BUILD-fuzz)$(BUILD)-fuzz -j $(JOBS) --target fuzz_decode
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz_decode
 	mkdir -p $(BUILD)-fuzz/corpus && cp tests/fuzz/corpus/* $(BUILD)-fuzz/corpus/
 	$(BUILD)-fuzz/bin/fuzz_decode -max_total_time=$${FUZZ_SECONDS:-60} $(BUILD)-fuzz/corpus
 
