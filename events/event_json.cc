@@ -21,18 +21,30 @@ json TableJson(const flatbuffers::Table* table, const flatbuffers::TypeTable* ty
 std::optional<json> ScalarJson(flatbuffers::ElementaryType et, const uint8_t* p) {
   using flatbuffers::ReadScalar;
   switch (et) {
-    case flatbuffers::ET_BOOL: return json(ReadScalar<uint8_t>(p) != 0);
-    case flatbuffers::ET_CHAR: return json(ReadScalar<int8_t>(p));
-    case flatbuffers::ET_UCHAR: return json(ReadScalar<uint8_t>(p));
-    case flatbuffers::ET_SHORT: return json(ReadScalar<int16_t>(p));
-    case flatbuffers::ET_USHORT: return json(ReadScalar<uint16_t>(p));
-    case flatbuffers::ET_INT: return json(ReadScalar<int32_t>(p));
-    case flatbuffers::ET_UINT: return json(ReadScalar<uint32_t>(p));
-    case flatbuffers::ET_LONG: return json(ReadScalar<int64_t>(p));
-    case flatbuffers::ET_ULONG: return json(ReadScalar<uint64_t>(p));
-    case flatbuffers::ET_FLOAT: return json(ReadScalar<float>(p));
-    case flatbuffers::ET_DOUBLE: return json(ReadScalar<double>(p));
-    default: return std::nullopt;
+    case flatbuffers::ET_BOOL:
+      return json(ReadScalar<uint8_t>(p) != 0);
+    case flatbuffers::ET_CHAR:
+      return json(ReadScalar<int8_t>(p));
+    case flatbuffers::ET_UCHAR:
+      return json(ReadScalar<uint8_t>(p));
+    case flatbuffers::ET_SHORT:
+      return json(ReadScalar<int16_t>(p));
+    case flatbuffers::ET_USHORT:
+      return json(ReadScalar<uint16_t>(p));
+    case flatbuffers::ET_INT:
+      return json(ReadScalar<int32_t>(p));
+    case flatbuffers::ET_UINT:
+      return json(ReadScalar<uint32_t>(p));
+    case flatbuffers::ET_LONG:
+      return json(ReadScalar<int64_t>(p));
+    case flatbuffers::ET_ULONG:
+      return json(ReadScalar<uint64_t>(p));
+    case flatbuffers::ET_FLOAT:
+      return json(ReadScalar<float>(p));
+    case flatbuffers::ET_DOUBLE:
+      return json(ReadScalar<double>(p));
+    default:
+      return std::nullopt;
   }
 }
 
@@ -54,14 +66,16 @@ std::optional<json> FieldJson(const flatbuffers::Table* table, const flatbuffers
     json out = json::array();
     if (et == flatbuffers::ET_STRING) {
       const auto* strings =
-          reinterpret_cast<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>*>(vec);
+          reinterpret_cast<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>*>(
+              vec);
       for (auto s : *strings) out.push_back(Text(internal::View(s)));
       return out;
     }
     if (et == flatbuffers::ET_SEQUENCE && ref != nullptr && ref->st == flatbuffers::ST_TABLE &&
         depth < kMaxDepth) {
       const auto* tables =
-          reinterpret_cast<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::Table>>*>(vec);
+          reinterpret_cast<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::Table>>*>(
+              vec);
       for (const flatbuffers::Table* t : *tables) out.push_back(TableJson(t, ref, depth + 1));
       return out;
     }
@@ -131,14 +145,10 @@ json ToJson(const StoredEvent& event) {
     data = TableJson(reinterpret_cast<const flatbuffers::Table*>(env.body()), body_type, 0);
   }
   return {
-      {"stream", Text(event.stream())},
-      {"seq", event.seq()},
-      {"global_seq", event.global_seq()},
-      {"time", FormatTimeNs(event.time_ns())},
-      {"type", EventTypeName(env.body_type())},
-      {"entity", Text(event.entity())},
-      {"actor", Text(event.actor())},
-      {"data", std::move(data)},
+      {"stream", Text(event.stream())},         {"seq", event.seq()},
+      {"global_seq", event.global_seq()},       {"time", FormatTimeNs(event.time_ns())},
+      {"type", EventTypeName(env.body_type())}, {"entity", Text(event.entity())},
+      {"actor", Text(event.actor())},           {"data", std::move(data)},
       {"hash", HexHash(event.hash())},
   };
 }

@@ -21,8 +21,7 @@ std::string Quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 // Why `type` on `entity` is not allowed in `s`; empty when it is. Strings are
 // built only on refusal, so the allowed path does not allocate.
-std::string WhyNot(const ProcessState& s, EventType type, std::string_view entity,
-                   Target* target) {
+std::string WhyNot(const ProcessState& s, EventType type, std::string_view entity, Target* target) {
   const bool created = s.last_seq > 0;
   if (type == E::ProcessCreated) {
     return created ? "process " + Quoted(s.id) + " already exists" : std::string();
@@ -60,9 +59,9 @@ std::string WhyNot(const ProcessState& s, EventType type, std::string_view entit
 }
 
 Status Refuse(const StoredEvent& ev, std::string why) {
-  return Status::Corruption("stream " + Quoted(ev.stream()) + " seq " +
-                            std::to_string(ev.seq()) + ": " + EventTypeName(ev.type()) + " on " +
-                            Quoted(ev.entity()) + " refused: " + why);
+  return Status::Corruption("stream " + Quoted(ev.stream()) + " seq " + std::to_string(ev.seq()) +
+                            ": " + EventTypeName(ev.type()) + " on " + Quoted(ev.entity()) +
+                            " refused: " + why);
 }
 
 void MoveBranchOn(BranchState* b, std::string_view next) {
@@ -112,8 +111,8 @@ void ApplyProcess(ProcessState& s, const StoredEvent& ev, const fb::Envelope& en
       break;
     case E::SignalReceived: {
       const auto* b = env.body_as_SignalReceived();
-      s.signals.push_back({ev.seq(), std::string(View(b->topic())),
-                           ParseJsonField(View(b->payload_json())), now});
+      s.signals.push_back(
+          {ev.seq(), std::string(View(b->topic())), ParseJsonField(View(b->payload_json())), now});
       break;
     }
     case E::TimerScheduled: {
@@ -194,9 +193,8 @@ TaskState& ProcessState::AddTask(std::string_view id) {
 }
 
 const BranchState* ProcessState::FindBranch(std::string_view id) const {
-  if (auto it = branch_index_.find(id); it != branch_index_.end() &&
-                                        it->second < branches.size() &&
-                                        branches[it->second].id == id) {
+  if (auto it = branch_index_.find(id);
+      it != branch_index_.end() && it->second < branches.size() && branches[it->second].id == id) {
     return &branches[it->second];
   }
   if (branch_index_.size() == branches.size()) return nullptr;
@@ -211,8 +209,8 @@ BranchState* ProcessState::FindBranch(std::string_view id) {
 }
 
 const TaskState* ProcessState::FindTask(std::string_view id) const {
-  if (auto it = task_index_.find(id); it != task_index_.end() && it->second < tasks.size() &&
-                                      tasks[it->second].id == id) {
+  if (auto it = task_index_.find(id);
+      it != task_index_.end() && it->second < tasks.size() && tasks[it->second].id == id) {
     return &tasks[it->second];
   }
   if (task_index_.size() == tasks.size()) return nullptr;

@@ -1,5 +1,7 @@
 #include "events/transitions.h"
 
+#include <iterator>
+
 namespace keel::events {
 namespace {
 
@@ -33,6 +35,116 @@ std::optional<Enum> ParseIn(const char* const (&names)[N], std::string_view name
   }
   return std::nullopt;
 }
+
+template <typename S>
+struct Row {
+  S from;
+  E event;
+  S to;
+};
+
+// A transition table compiled into a [status][event] lookup.
+template <typename S, size_t kStatuses>
+class Table {
+ public:
+  template <size_t N>
+  constexpr explicit Table(const Row<S> (&rows)[N]) {
+    for (const Row<S>& row : rows) {
+      next_[static_cast<size_t>(row.from)][static_cast<size_t>(row.event)] =
+          static_cast<uint8_t>(static_cast<size_t>(row.to) + 1);
+    }
+  }
+  std::optional<S> Next(S from, E event) const {
+    auto f = static_cast<size_t>(from), e = static_cast<size_t>(event);
+    if (f >= kStatuses || e >= kEvents || next_[f][e] == 0) return std::nullopt;
+    return static_cast<S>(next_[f][e] - 1);
+  }
+
+ private:
+  static constexpr size_t kEvents = static_cast<size_t>(E::MAX) + 1;
+  uint8_t next_[kStatuses][kEvents] = {};  // next status + 1; 0 = refused
+};
+
+// One row per allowed move; every other (status, event) pair is refused.
+constexpr Row<PS> kProcessRows[] = {
+    {PS::kPending, E::ProcessStarted, PS::kRunning},
+    {PS::kPending, E::ProcessCancelRequested, PS::kCancelRequested},
+    {PS::kPending, E::ProcessCancelled, PS::kCancelled},
+    {PS::kPending, E::ProcessFailed, PS::kFailed},
+    {PS::kRunning, E::ProcessPauseRequested, PS::kPauseRequested},
+    {PS::kRunning, E::ProcessCancelRequested, PS::kCancelRequested},
+    {PS::kRunning, E::ProcessWaiting, PS::kWaiting},
+    {PS::kRunning, E::ProcessCompleted, PS::kCompleted},
+    {PS::kRunning, E::ProcessFailed, PS::kFailed},
+    {PS::kWaiting, E::ProcessResumed, PS::kRunning},
+    {PS::kWaiting, E::ProcessPauseRequested, PS::kPauseRequested},
+    {PS::kWaiting, E::ProcessCancelRequested, PS::kCancelRequested},
+    {PS::kWaiting, E::ProcessCompleted, PS::kCompleted},
+    {PS::kWaiting, E::ProcessFailed, PS::kFailed},
+    {PS::kPauseRequested, E::ProcessPaused, PS::kPaused},
+    {PS::kPauseRequested, E::ProcessCancelRequested, PS::kCancelRequested},
+    {PS::kPauseRequested, E::ProcessCompleted, PS::kCompleted},
+    {PS::kPauseRequested, E::ProcessFailed, PS::kFailed},
+    {PS::kPaused, E::ProcessResumeRequested, PS::kResumeRequested},
+    {PS::kPaused, E::ProcessCancelRequested, PS::kCancelRequested},
+    {PS::kResumeRequested, E::ProcessResumed, PS::kRunning},
+    {PS::kResumeRequested, E::ProcessCancelRequested, PS::kCancelRequested},
+    {PS::kResumeRequested, E::ProcessPauseRequested, PS::kPauseRequested},
+    {PS::kCancelRequested, E::ProcessCancelled, PS::kCancelled},
+    {PS::kCancelRequested, E::ProcessCompleted, PS::kCompleted},
+    {PS::kCancelRequested, E::ProcessFailed, PS::kFailed},
+    {PS::kFailed, E::ProcessRetried, PS::kRunning},
+};
+
+constexpr Row<BS> kBranchRows[] = {
+    {BS::kPending, E::BranchStarted, BS::kRunning},
+    {BS::kRunning, E::BranchWaiting, BS::kWaiting},
+    {BS::kRunning, E::BranchSuspended, BS::kSuspended},
+    {BS::kRunning, E::BranchPaused, BS::kPaused},
+    {BS::kRunning, E::BranchCompleted, BS::kCompleted},
+    {BS::kRunning, E::BranchFailed, BS::kFailed},
+    {BS::kRunning, E::BranchCancelled, BS::kCancelled},
+    {BS::kWaiting, E::BranchResumed, BS::kRunning},
+    {BS::kWaiting, E::BranchPaused, BS::kPaused},
+    {BS::kWaiting, E::BranchFailed, BS::kFailed},
+    {BS::kWaiting, E::BranchCancelled, BS::kCancelled},
+    {BS::kSuspended, E::BranchResumed, BS::kRunning},
+    {BS::kSuspended, E::BranchPaused, BS::kPaused},
+    {BS::kSuspended, E::BranchFailed, BS::kFailed},
+    {BS::kSuspended, E::BranchCancelled, BS::kCancelled},
+    {BS::kPaused, E::BranchResumed, BS::kRunning},
+    {BS::kPaused, E::BranchCancelled, BS::kCancelled},
+    {BS::kFailed, E::BranchResumed, BS::kRunning},  // the process was retried
+};
+
+constexpr Row<TS> kTaskRows[] = {
+    {TS::kPending, E::TaskScheduled, TS::kScheduled},
+    {TS::kPending, E::TaskSkipped, TS::kSkipped},
+    {TS::kPending, E::TaskCancelled, TS::kCancelled},
+    {TS::kScheduled, E::TaskStarted, TS::kRunning},
+    {TS::kScheduled, E::TaskWaitingForApproval, TS::kWaitForApproval},
+    {TS::kScheduled, E::TaskBlocked, TS::kBlocked},
+    {TS::kScheduled, E::TaskSkipped, TS::kSkipped},
+    {TS::kScheduled, E::TaskFailed, TS::kFailed},
+    {TS::kScheduled, E::TaskCancelled, TS::kCancelled},
+    {TS::kRunning, E::TaskStarted, TS::kRunning},  // re-run after a crash: a new attempt
+    {TS::kRunning, E::TaskCompleted, TS::kCompleted},
+    {TS::kRunning, E::TaskFailed, TS::kFailed},
+    {TS::kRunning, E::TaskRetryScheduled, TS::kRetrying},
+    {TS::kRunning, E::TaskCancelled, TS::kCancelled},
+    {TS::kWaitForApproval, E::TaskApproved, TS::kScheduled},
+    {TS::kWaitForApproval, E::TaskRejected, TS::kFailed},
+    {TS::kWaitForApproval, E::TaskCancelled, TS::kCancelled},
+    {TS::kRetrying, E::TaskStarted, TS::kRunning},
+    {TS::kRetrying, E::TaskFailed, TS::kFailed},
+    {TS::kRetrying, E::TaskCancelled, TS::kCancelled},
+    {TS::kFailed, E::TaskScheduled, TS::kScheduled},  // retry from failure
+    {TS::kBlocked, E::TaskScheduled, TS::kScheduled},
+};
+
+constexpr Table<PS, std::size(kProcessNames)> kProcessTable(kProcessRows);
+constexpr Table<BS, std::size(kBranchNames)> kBranchTable(kBranchRows);
+constexpr Table<TS, std::size(kTaskNames)> kTaskTable(kTaskRows);
 
 // Events that touch no status: allowed while the process is alive; timer
 // clean-up is also allowed after it ended.
@@ -124,78 +236,8 @@ std::optional<ProcessStatus> Next(ProcessStatus from, EventType type) {
     case E::TimerCancelled:
       return ProcessSideEvent(from, type);
     default:
-      break;
+      return kProcessTable.Next(from, type);
   }
-  switch (from) {
-    case PS::kPending:
-      switch (type) {
-        case E::ProcessStarted: return PS::kRunning;
-        case E::ProcessCancelRequested: return PS::kCancelRequested;
-        case E::ProcessCancelled: return PS::kCancelled;
-        case E::ProcessFailed: return PS::kFailed;
-        default: break;
-      }
-      break;
-    case PS::kRunning:
-      switch (type) {
-        case E::ProcessPauseRequested: return PS::kPauseRequested;
-        case E::ProcessCancelRequested: return PS::kCancelRequested;
-        case E::ProcessWaiting: return PS::kWaiting;
-        case E::ProcessCompleted: return PS::kCompleted;
-        case E::ProcessFailed: return PS::kFailed;
-        default: break;
-      }
-      break;
-    case PS::kWaiting:
-      switch (type) {
-        case E::ProcessResumed: return PS::kRunning;
-        case E::ProcessPauseRequested: return PS::kPauseRequested;
-        case E::ProcessCancelRequested: return PS::kCancelRequested;
-        case E::ProcessCompleted: return PS::kCompleted;
-        case E::ProcessFailed: return PS::kFailed;
-        default: break;
-      }
-      break;
-    case PS::kPauseRequested:
-      switch (type) {
-        case E::ProcessPaused: return PS::kPaused;
-        case E::ProcessCancelRequested: return PS::kCancelRequested;
-        case E::ProcessCompleted: return PS::kCompleted;
-        case E::ProcessFailed: return PS::kFailed;
-        default: break;
-      }
-      break;
-    case PS::kPaused:
-      switch (type) {
-        case E::ProcessResumeRequested: return PS::kResumeRequested;
-        case E::ProcessCancelRequested: return PS::kCancelRequested;
-        default: break;
-      }
-      break;
-    case PS::kResumeRequested:
-      switch (type) {
-        case E::ProcessResumed: return PS::kRunning;
-        case E::ProcessCancelRequested: return PS::kCancelRequested;
-        case E::ProcessPauseRequested: return PS::kPauseRequested;
-        default: break;
-      }
-      break;
-    case PS::kCancelRequested:
-      switch (type) {
-        case E::ProcessCancelled: return PS::kCancelled;
-        case E::ProcessCompleted: return PS::kCompleted;
-        case E::ProcessFailed: return PS::kFailed;
-        default: break;
-      }
-      break;
-    case PS::kFailed:
-      if (type == E::ProcessRetried) return PS::kRunning;
-      break;
-    case PS::kCompleted:
-    case PS::kCancelled:
-      break;
-  }
-  return std::nullopt;
 }
 
 std::optional<BranchStatus> Next(BranchStatus from, EventType type) {
@@ -203,105 +245,11 @@ std::optional<BranchStatus> Next(BranchStatus from, EventType type) {
     if (IsTerminal(from)) return std::nullopt;
     return from;
   }
-  switch (from) {
-    case BS::kPending:
-      if (type == E::BranchStarted) return BS::kRunning;
-      break;
-    case BS::kRunning:
-      switch (type) {
-        case E::BranchWaiting: return BS::kWaiting;
-        case E::BranchSuspended: return BS::kSuspended;
-        case E::BranchPaused: return BS::kPaused;
-        case E::BranchCompleted: return BS::kCompleted;
-        case E::BranchFailed: return BS::kFailed;
-        case E::BranchCancelled: return BS::kCancelled;
-        default: break;
-      }
-      break;
-    case BS::kWaiting:
-    case BS::kSuspended:
-      switch (type) {
-        case E::BranchResumed: return BS::kRunning;
-        case E::BranchPaused: return BS::kPaused;
-        case E::BranchFailed: return BS::kFailed;
-        case E::BranchCancelled: return BS::kCancelled;
-        default: break;
-      }
-      break;
-    case BS::kPaused:
-      switch (type) {
-        case E::BranchResumed: return BS::kRunning;
-        case E::BranchCancelled: return BS::kCancelled;
-        default: break;
-      }
-      break;
-    case BS::kFailed:
-      if (type == E::BranchResumed) return BS::kRunning;  // the process was retried
-      break;
-    case BS::kCompleted:
-    case BS::kCancelled:
-      break;
-  }
-  return std::nullopt;
+  return kBranchTable.Next(from, type);
 }
 
 std::optional<TaskStatus> Next(TaskStatus from, EventType type) {
-  switch (from) {
-    case TS::kPending:
-      switch (type) {
-        case E::TaskScheduled: return TS::kScheduled;
-        case E::TaskSkipped: return TS::kSkipped;
-        case E::TaskCancelled: return TS::kCancelled;
-        default: break;
-      }
-      break;
-    case TS::kScheduled:
-      switch (type) {
-        case E::TaskStarted: return TS::kRunning;
-        case E::TaskWaitingForApproval: return TS::kWaitForApproval;
-        case E::TaskBlocked: return TS::kBlocked;
-        case E::TaskSkipped: return TS::kSkipped;
-        case E::TaskFailed: return TS::kFailed;
-        case E::TaskCancelled: return TS::kCancelled;
-        default: break;
-      }
-      break;
-    case TS::kRunning:
-      switch (type) {
-        case E::TaskStarted: return TS::kRunning;  // re-run after a crash: a new attempt
-        case E::TaskCompleted: return TS::kCompleted;
-        case E::TaskFailed: return TS::kFailed;
-        case E::TaskRetryScheduled: return TS::kRetrying;
-        case E::TaskCancelled: return TS::kCancelled;
-        default: break;
-      }
-      break;
-    case TS::kWaitForApproval:
-      switch (type) {
-        case E::TaskApproved: return TS::kScheduled;
-        case E::TaskRejected: return TS::kFailed;
-        case E::TaskCancelled: return TS::kCancelled;
-        default: break;
-      }
-      break;
-    case TS::kRetrying:
-      switch (type) {
-        case E::TaskStarted: return TS::kRunning;
-        case E::TaskFailed: return TS::kFailed;
-        case E::TaskCancelled: return TS::kCancelled;
-        default: break;
-      }
-      break;
-    case TS::kFailed:
-    case TS::kBlocked:
-      if (type == E::TaskScheduled) return TS::kScheduled;  // retry from failure
-      break;
-    case TS::kCompleted:
-    case TS::kSkipped:
-    case TS::kCancelled:
-      break;
-  }
-  return std::nullopt;
+  return kTaskTable.Next(from, type);
 }
 
 }  // namespace keel::events

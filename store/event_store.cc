@@ -1,1 +1,447 @@
-// placeholder
+#include "store/event_store.h"
+
+#include <rocksdb/iterator.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <memory>
+
+#include "store/format.h"
+#include "store/internal/annotate.h"
+#include "store/internal/rocks.h"
+#include "store/internal/verifier.h"
+#include "store/internal/writer.h"
+
+namespace keel::store {
+namespace {
+
+using internal::Cf;
+using internal::Rocks;
+using internal::ToStatus;
+
+std::string DbPath(const std::string& path) { return path + "/db"; }
+
+bool HasDb(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(DbPath(path) + "/CURRENT", ec);
+}
+
+Status CheckName(std::string_view what, std::string_view name) {
+  if (name.empty() || name.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument(std::string(what) + " must be non-empty and without NUL");
+  }
+  return Status::OK();
+}
+
+// OK for a store of this format or older (or with no version yet).
+Status CheckFormatVersion(Rocks& rocks, const std::string& path, bool* present) {
+  *present = false;
+  if (rocks.cf(internal::kMeta) == nullptr) return Status::OK();
+  std::string value;
+  rocksdb::Status s = rocks.db()->Get(rocksdb::ReadOptions(), rocks.cf(internal::kMeta),
+                                      format::kMetaFormatVersion, &value);
+  if (s.IsNotFound()) return Status::OK();
+  KEEL_RETURN_IF_ERROR(ToStatus(s, "read format version of " + path));
+  auto version = format::DecodeU32(value);
+  if (!version) return Status::Corruption("store " + path + ": malformed format version");
+  if (*version > format::kFormatVersion) {
+    return Status::NotSupported("store " + path + " has format version " +
+                                std::to_string(*version) + "; this keel reads up to " +
+                                std::to_string(format::kFormatVersion));
+  }
+  *present = true;
+  return Status::OK();
+}
+
+class RocksEventStore final : public EventStore {
+ public:
+  RocksEventStore(std::unique_ptr<Rocks> rocks, std::unique_ptr<internal::Writer> writer,
+                  Durability durability)
+      : rocks_(std::move(rocks)), writer_(std::move(writer)), read_only_(writer_ == nullptr) {
+    write_options_.sync = durability == Durability::kSync;
+  }
+  ~RocksEventStore() override { Close().IgnoreError(); }
+
+  Status Close() override {
+    if (closed_.exchange(true)) return Status::OK();
+    if (writer_) writer_->Stop();
+    writer_.reset();
+    return rocks_->Close();
+  }
+  bool read_only() const override { return read_only_; }
+
+  Status TryCatchUp() override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    if (writer_) return Status::OK();  // the primary is always current
+    return ToStatus(rocks_->db()->TryCatchUpWithPrimary(), "catch up with primary");
+  }
+
+  Result<AppendResult> Append(AppendRequest request) override {
+    KEEL_RETURN_IF_ERROR(CheckWritable());
+    return writer_->SubmitAndWait(std::move(request));
+  }
+
+  void AppendAsync(AppendRequest request, AppendCallback done) override {
+    if (Status s = CheckWritable(); !s.ok()) {
+      done(std::move(s));
+      return;
+    }
+    writer_->Submit(std::move(request), std::move(done));
+  }
+
+  Status SaveSnapshot(std::string_view stream, uint64_t seq,
+                      std::string_view state_json) override {
+    KEEL_RETURN_IF_ERROR(CheckWritable());
+    KEEL_RETURN_IF_ERROR(CheckName("stream id", stream));
+    Result<uint64_t> last = LastSeq(stream);
+    if (!last.ok()) return last.status();
+    if (seq == 0 || seq > *last) {
+      return Status::InvalidArgument("snapshot of " + std::string(stream) + " at seq " +
+                                     std::to_string(seq) + ": the stream is at " +
+                                     std::to_string(*last));
+    }
+    return ToStatus(rocks_->db()->Put(write_options_, rocks_->cf(internal::kSnapshots),
+                                      format::StreamKey(stream, seq),
+                                      format::EncodeSnapshot(seq, state_json)),
+                    "save snapshot of " + std::string(stream));
+  }
+
+  Status PruneSnapshots(std::string_view stream, uint64_t below_seq) override {
+    KEEL_RETURN_IF_ERROR(CheckWritable());
+    KEEL_RETURN_IF_ERROR(CheckName("stream id", stream));
+    if (below_seq <= 1) return Status::OK();
+    return ToStatus(rocks_->db()->DeleteRange(write_options_, rocks_->cf(internal::kSnapshots),
+                                              format::StreamKey(stream, 0),
+                                              format::StreamKey(stream, below_seq)),
+                    "prune snapshots of " + std::string(stream));
+  }
+
+  Status PutDefinition(std::string_view hash, std::string_view definition_json) override {
+    KEEL_RETURN_IF_ERROR(CheckWritable());
+    if (hash.empty()) return Status::InvalidArgument("definition hash is empty");
+    return ToStatus(rocks_->db()->Put(write_options_, rocks_->cf(internal::kDefinitions),
+                                      rocksdb::Slice(hash.data(), hash.size()),
+                                      rocksdb::Slice(definition_json.data(), definition_json.size())),
+                    "put definition");
+  }
+
+  Result<std::vector<events::StoredEvent>> ReadStream(std::string_view stream, uint64_t from_seq,
+                                                      uint64_t to_seq, size_t limit) override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    KEEL_RETURN_IF_ERROR(CheckName("stream id", stream));
+    std::vector<events::StoredEvent> out;
+    from_seq = std::max<uint64_t>(from_seq, 1);
+    if (from_seq > to_seq || limit == 0) return out;
+    std::string upper = format::PrefixEnd(format::StreamPrefix(stream));
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(ro, cf(internal::kEvents)));
+    for (it->Seek(format::StreamKey(stream, from_seq)); it->Valid() && out.size() < limit;
+         it->Next()) {
+      std::string_view s;
+      uint64_t seq = 0;
+      if (!format::ParseStreamKey(it->key().ToStringView(), &s, &seq)) {
+        return Status::Corruption("stream " + std::string(stream) + ": malformed event key");
+      }
+      if (seq > to_seq) break;
+      Result<events::StoredEvent> event = events::StoredEvent::Decode(it->value().ToString());
+      if (!event.ok()) {
+        return internal::Annotate(event.status(),
+                                  "stream " + std::string(stream) + " seq " + std::to_string(seq));
+      }
+      out.push_back(std::move(event).value());
+    }
+    KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read stream " + std::string(stream)));
+    return out;
+  }
+
+  Result<uint64_t> LastSeq(std::string_view stream) override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    KEEL_RETURN_IF_ERROR(CheckName("stream id", stream));
+    std::string prefix = format::StreamPrefix(stream);
+    rocksdb::Slice lower(prefix);
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lower;
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(ro, cf(internal::kEvents)));
+    it->SeekForPrev(format::StreamKey(stream, UINT64_MAX));
+    uint64_t seq = 0;
+    if (it->Valid() && it->key().starts_with(prefix)) {
+      std::string_view s;
+      if (!format::ParseStreamKey(it->key().ToStringView(), &s, &seq)) {
+        return Status::Corruption("stream " + std::string(stream) + ": malformed event key");
+      }
+    }
+    KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read stream " + std::string(stream)));
+    return seq;
+  }
+
+  Result<std::vector<events::StoredEvent>> ReadLog(uint64_t from_global_seq,
+                                                   size_t limit) override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    std::vector<events::StoredEvent> out;
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(read_, cf(internal::kLog)));
+    it->Seek(format::LogKey(from_global_seq));
+    constexpr size_t kChunk = 256;
+    while (out.size() < limit && it->Valid()) {
+      std::vector<std::string> keys;
+      std::vector<uint64_t> global_seqs;
+      for (; it->Valid() && keys.size() < kChunk && out.size() + keys.size() < limit; it->Next()) {
+        global_seqs.push_back(format::DecodeU64(it->key().ToStringView()).value_or(0));
+        keys.push_back(it->value().ToString());
+      }
+      std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+      std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), cf(internal::kEvents));
+      std::vector<std::string> values;
+      std::vector<rocksdb::Status> got = rocks_->db()->MultiGet(read_, cfs, slices, &values);
+      for (size_t i = 0; i < keys.size(); ++i) {
+        if (got[i].IsNotFound()) {
+          return Status::Corruption("log entry " + std::to_string(global_seqs[i]) + " points at " +
+                                    format::EscapeKey(keys[i]) + ", which does not exist");
+        }
+        KEEL_RETURN_IF_ERROR(ToStatus(got[i], "read log"));
+        Result<events::StoredEvent> event = events::StoredEvent::Decode(std::move(values[i]));
+        if (!event.ok()) {
+          return internal::Annotate(event.status(),
+                                    "global seq " + std::to_string(global_seqs[i]));
+        }
+        out.push_back(std::move(event).value());
+      }
+    }
+    KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read log"));
+    return out;
+  }
+
+  Result<uint64_t> LastGlobalSeq() override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(read_, cf(internal::kLog)));
+    it->SeekToLast();
+    uint64_t last = 0;
+    if (it->Valid()) {
+      auto g = format::DecodeU64(it->key().ToStringView());
+      if (!g) return Status::Corruption("malformed log key");
+      last = *g;
+    }
+    KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read log"));
+    return last;
+  }
+
+  Result<std::optional<Snapshot>> LatestSnapshot(std::string_view stream,
+                                                 uint64_t max_seq) override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    KEEL_RETURN_IF_ERROR(CheckName("stream id", stream));
+    std::string prefix = format::StreamPrefix(stream);
+    rocksdb::Slice lower(prefix);
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lower;
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(ro, cf(internal::kSnapshots)));
+    it->SeekForPrev(format::StreamKey(stream, max_seq));
+    if (!it->Valid() || !it->key().starts_with(prefix)) {
+      KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read snapshots of " + std::string(stream)));
+      return std::optional<Snapshot>();
+    }
+    Snapshot snapshot;
+    Status s = format::DecodeSnapshot(it->value().ToStringView(), &snapshot.seq,
+                                      &snapshot.state_json);
+    if (!s.ok()) {
+      return internal::Annotate(s, "snapshot of " + std::string(stream));
+    }
+    return std::optional<Snapshot>(std::move(snapshot));
+  }
+
+  Result<std::optional<std::string>> GetDefinition(std::string_view hash) override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    std::string value;
+    rocksdb::Status s = rocks_->db()->Get(read_, cf(internal::kDefinitions),
+                                          rocksdb::Slice(hash.data(), hash.size()), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    KEEL_RETURN_IF_ERROR(ToStatus(s, "read definition"));
+    return std::optional<std::string>(std::move(value));
+  }
+
+  Result<IdList> ListProcesses(std::optional<events::ProcessStatus> status,
+                               std::string_view workflow, Page page) override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    std::string prefix, counter_prefix;
+    size_t fixed = 0;  // key bytes before ~created
+    if (status && !workflow.empty()) {
+      prefix = format::WorkflowStatusPrefix(workflow, *status);
+      counter_prefix = format::WorkflowStatusCountKey(workflow, *status);
+    } else if (status) {
+      prefix = format::StatusPrefix(*status);
+      counter_prefix = format::StatusCountKey(*status);
+    } else if (!workflow.empty()) {
+      prefix = format::WorkflowPrefix(workflow);
+      counter_prefix = format::WorkflowStatusCountKey(workflow, events::ProcessStatus{});
+      counter_prefix.pop_back();  // every status of the workflow
+    } else {
+      prefix = std::string(1, format::kIndexByCreation);
+      counter_prefix = std::string(1, format::kIndexStatusCount);
+    }
+    fixed = prefix.size();
+    // One iterator: the counters and the ids come from the same implicit snapshot.
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(read_, cf(internal::kIndex)));
+    IdList list;
+    for (it->Seek(counter_prefix); it->Valid() && it->key().starts_with(counter_prefix);
+         it->Next()) {
+      list.total += format::DecodeU64(it->value().ToStringView()).value_or(0);
+    }
+    size_t skipped = 0;
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) &&
+                           list.ids.size() < page.limit;
+         it->Next()) {
+      if (skipped < page.offset) {
+        ++skipped;
+        continue;
+      }
+      list.ids.emplace_back(format::StreamAfterCreated(it->key().ToStringView(), fixed));
+    }
+    KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read index"));
+    return list;
+  }
+
+  Result<std::vector<std::string>> UnfinishedProcesses() override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    std::vector<std::pair<int64_t, std::string>> found;
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(read_, cf(internal::kIndex)));
+    for (int s = 0; s <= static_cast<int>(events::ProcessStatus::kFailed); ++s) {
+      auto status = static_cast<events::ProcessStatus>(s);
+      if (events::IsTerminal(status)) continue;
+      std::string prefix = format::StatusPrefix(status);
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        std::string_view key = it->key().ToStringView();
+        found.emplace_back(format::CreatedAt(key, prefix.size()),
+                           std::string(format::StreamAfterCreated(key, prefix.size())));
+      }
+    }
+    KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read index"));
+    std::sort(found.begin(), found.end());
+    std::vector<std::string> ids;
+    ids.reserve(found.size());
+    for (auto& [created, id] : found) ids.push_back(std::move(id));
+    return ids;
+  }
+
+  Result<std::optional<std::string>> FindByIdempotencyKey(std::string_view key) override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    if (key.empty()) return std::optional<std::string>();
+    std::string stream;
+    rocksdb::Status s =
+        rocks_->db()->Get(read_, cf(internal::kIndex), format::IdempotencyKey(key), &stream);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    KEEL_RETURN_IF_ERROR(ToStatus(s, "read idempotency index"));
+    return std::optional<std::string>(std::move(stream));
+  }
+
+  Result<std::vector<DueTimer>> DueTimers(int64_t until_ns, size_t limit) override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    std::vector<DueTimer> out;
+    std::string prefix(1, format::kIndexTimer);
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(read_, cf(internal::kIndex)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && out.size() < limit;
+         it->Next()) {
+      DueTimer timer;
+      std::string_view stream, id;
+      if (!format::ParseTimerKey(it->key().ToStringView(), &timer.due_ns, &stream, &id)) {
+        return Status::Corruption("malformed due-timer key " +
+                                  format::EscapeKey(it->key().ToStringView()));
+      }
+      if (timer.due_ns > until_ns) break;
+      timer.stream = stream;
+      timer.timer = id;
+      out.push_back(std::move(timer));
+    }
+    KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read index"));
+    return out;
+  }
+
+  Result<events::ProcessStatus> StatusOf(std::string_view stream) override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    KEEL_RETURN_IF_ERROR(CheckName("stream id", stream));
+    std::string value;
+    rocksdb::Status s =
+        rocks_->db()->Get(read_, cf(internal::kIndex), format::ProcessKey(stream), &value);
+    if (s.IsNotFound()) return Status::NotFound("no process " + std::string(stream));
+    KEEL_RETURN_IF_ERROR(ToStatus(s, "read index"));
+    auto record = format::DecodeProcessRecord(value);
+    if (!record) return Status::Corruption("malformed index record of " + std::string(stream));
+    return record->status;
+  }
+
+  Result<std::vector<Problem>> Verify(std::string_view stream) override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    return internal::Verify(rocks_.get(), stream);
+  }
+
+ private:
+  Status CheckOpen() const {
+    return closed_ ? Status::Aborted("store is closed") : Status::OK();
+  }
+  Status CheckWritable() const {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    return writer_ ? Status::OK() : Status::Refused("store is open read-only");
+  }
+  rocksdb::ColumnFamilyHandle* cf(Cf which) const { return rocks_->cf(which); }
+
+  std::unique_ptr<Rocks> rocks_;
+  std::unique_ptr<internal::Writer> writer_;  // null for a read-only instance
+  const bool read_only_;
+  std::atomic<bool> closed_{false};
+  rocksdb::WriteOptions write_options_;
+  const rocksdb::ReadOptions read_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options) {
+  if (options.path.empty()) return Status::InvalidArgument("store path is empty");
+  const std::string db_path = DbPath(options.path);
+  bool present = false;
+  if (HasDb(options.path)) {
+    // Look before opening read-write, which would rewrite files of a store
+    // that this keel must leave alone.
+    Result<std::unique_ptr<Rocks>> inspected = Rocks::OpenForInspection(db_path);
+    if (!inspected.ok()) return inspected.status();
+    KEEL_RETURN_IF_ERROR(CheckFormatVersion(**inspected, options.path, &present));
+    KEEL_RETURN_IF_ERROR((*inspected)->Close());
+  } else if (!options.create_if_missing) {
+    return Status::NotFound("no store at " + options.path);
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(options.path, ec);
+    if (ec) return Status::IOError("create " + options.path + ": " + ec.message());
+  }
+  Result<std::unique_ptr<Rocks>> opened = Rocks::OpenReadWrite(db_path, options.create_if_missing);
+  if (!opened.ok()) return opened.status();
+  std::unique_ptr<Rocks> rocks = std::move(opened).value();
+  KEEL_RETURN_IF_ERROR(CheckFormatVersion(*rocks, options.path, &present));
+  if (!present) {
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    KEEL_RETURN_IF_ERROR(ToStatus(
+        rocks->db()->Put(sync, rocks->cf(internal::kMeta), format::kMetaFormatVersion,
+                         format::EncodeU32(format::kFormatVersion)),
+        "write format version"));
+  }
+  auto writer = std::make_unique<internal::Writer>(rocks.get(), options);
+  KEEL_RETURN_IF_ERROR(writer->Start());
+  return std::unique_ptr<EventStore>(
+      new RocksEventStore(std::move(rocks), std::move(writer), options.durability));
+}
+
+Result<std::unique_ptr<EventStore>> EventStore::OpenReadOnly(const std::string& path,
+                                                             const std::string& scratch_dir) {
+  if (!HasDb(path)) return Status::NotFound("no store at " + path);
+  std::error_code ec;
+  std::filesystem::create_directories(scratch_dir, ec);
+  if (ec) return Status::IOError("create " + scratch_dir + ": " + ec.message());
+  Result<std::unique_ptr<Rocks>> opened = Rocks::OpenSecondary(DbPath(path), scratch_dir);
+  if (!opened.ok()) return opened.status();
+  bool present = false;
+  KEEL_RETURN_IF_ERROR(CheckFormatVersion(**opened, path, &present));
+  return std::unique_ptr<EventStore>(
+      new RocksEventStore(std::move(opened).value(), nullptr, Durability::kAsync));
+}
+
+}  // namespace keel::store

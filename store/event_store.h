@@ -28,6 +28,7 @@ struct StoreOptions {
   Durability durability = Durability::kSync;
   bool create_if_missing = true;
   size_t max_batch_events = 4096;       // group-commit cap per WriteBatch
+  size_t stream_cache_entries = 65536;  // streams whose last seq/hash the writer keeps
 };
 
 // One stream's append: all of its events or none.
@@ -99,16 +100,26 @@ class EventStore {
 
   // Appends atomically, with their `log` entries, index updates and chain
   // hashes, in a group commit shared with concurrent appends. Conflict (and
-  // nothing written) when the stream's last seq != expected_seq. Returns only
-  // after the batch is durable per the durability mode.
+  // nothing written) when the stream's last seq != expected_seq, or when a
+  // ProcessCreated's idempotency key already names another process.
+  // InvalidArgument for no events, a stream id that is empty or holds NUL, a
+  // Draft not from an events:: builder or for another stream, or a
+  // ProcessCreated that is not the stream's first event. Returns only after
+  // the batch is durable per the durability mode; IOError means the outcome
+  // is unknown (re-read LastSeq). Refused on a read-only instance, Aborted
+  // after Close.
   virtual Result<AppendResult> Append(AppendRequest request) = 0;
   // The same, without blocking the caller: `done` runs on the writer thread
   // after the batch is durable (or failed). Must not block.
   virtual void AppendAsync(AppendRequest request, AppendCallback done) = 0;
 
   // Stores a snapshot of `stream` as of `seq` (overwrites one at the same seq).
+  // InvalidArgument unless 1 <= seq <= LastSeq(stream).
   virtual Status SaveSnapshot(std::string_view stream, uint64_t seq,
                               std::string_view state_json) = 0;
+  // Deletes the stream's snapshots with seq < below_seq (events are never
+  // deleted, so LastSeq is unaffected).
+  virtual Status PruneSnapshots(std::string_view stream, uint64_t below_seq) = 0;
   // Stores a workflow definition under its content hash (idempotent).
   virtual Status PutDefinition(std::string_view hash, std::string_view definition_json) = 0;
 

@@ -2,13 +2,13 @@
 
 // Helpers shared by the fold and the JSON writers of events/.
 
+#include <flatbuffers/flatbuffers.h>
+
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <flatbuffers/flatbuffers.h>
-#include <nlohmann/json.hpp>
 
 namespace keel::events::internal {
 

@@ -158,17 +158,42 @@ TEST(CodecTest, EventTypeNamesRoundTripForEveryType) {
 
 TEST(CodecTest, InterfaceListsEveryEventTypeName) {
   // The names of INTERFACE.md (plus keel's TimerCancelled extension).
-  const char* kNames[] = {
-      "ProcessCreated",  "ProcessStarted",  "ProcessPauseRequested", "ProcessPaused",
-      "ProcessResumeRequested", "ProcessResumed", "ProcessCancelRequested",
-      "ProcessCancelled", "ProcessWaiting", "ProcessCompleted", "ProcessFailed",
-      "ProcessRetried",  "BranchStarted",   "BranchWaiting",  "BranchSuspended",
-      "BranchResumed",   "BranchPaused",    "BranchCompleted", "BranchFailed",
-      "BranchCancelled", "TaskScheduled",   "TaskStarted",    "TaskWaitingForApproval",
-      "TaskApproved",    "TaskRejected",    "TaskBlocked",    "TaskRetryScheduled",
-      "TaskCompleted",   "TaskFailed",      "TaskSkipped",    "TaskCancelled",
-      "SignalReceived",  "TimerScheduled",  "TimerFired",     "VariablesSet",
-      "TimerCancelled"};
+  const char* kNames[] = {"ProcessCreated",
+                          "ProcessStarted",
+                          "ProcessPauseRequested",
+                          "ProcessPaused",
+                          "ProcessResumeRequested",
+                          "ProcessResumed",
+                          "ProcessCancelRequested",
+                          "ProcessCancelled",
+                          "ProcessWaiting",
+                          "ProcessCompleted",
+                          "ProcessFailed",
+                          "ProcessRetried",
+                          "BranchStarted",
+                          "BranchWaiting",
+                          "BranchSuspended",
+                          "BranchResumed",
+                          "BranchPaused",
+                          "BranchCompleted",
+                          "BranchFailed",
+                          "BranchCancelled",
+                          "TaskScheduled",
+                          "TaskStarted",
+                          "TaskWaitingForApproval",
+                          "TaskApproved",
+                          "TaskRejected",
+                          "TaskBlocked",
+                          "TaskRetryScheduled",
+                          "TaskCompleted",
+                          "TaskFailed",
+                          "TaskSkipped",
+                          "TaskCancelled",
+                          "SignalReceived",
+                          "TimerScheduled",
+                          "TimerFired",
+                          "VariablesSet",
+                          "TimerCancelled"};
   for (const char* name : kNames) EXPECT_NE(EventTypeFromName(name), EventType::NONE) << name;
 }
 

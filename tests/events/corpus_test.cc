@@ -70,11 +70,11 @@ TEST(CorpusTest, EveryFileFoldsIntoAnEmptyStateWithoutCrashing) {
 TEST(CorpusTest, DISABLED_WriteSeedCorpus) {
   EventChain c;
   std::vector<Draft> drafts;
-  drafts.push_back(events::ProcessCreated(c.P(), "order", "5e1f", R"({"order_id":"o1"})", "{}",
-                                          "idem"));
+  drafts.push_back(
+      events::ProcessCreated(c.P(), "order", "5e1f", R"({"order_id":"o1"})", "{}", "idem"));
   drafts.push_back(events::ProcessStarted(c.P()));
-  drafts.push_back(events::BranchStarted(c.H("main"), {.vars_json = R"({"v":1})",
-                                                       .first_step = "reserve"}));
+  drafts.push_back(
+      events::BranchStarted(c.H("main"), {.vars_json = R"({"v":1})", .first_step = "reserve"}));
   drafts.push_back(events::TaskScheduled(c.H("reserve"), "reserve", "main", R"({"n":1})"));
   drafts.push_back(events::TaskStarted(c.H("reserve"), 1, "p1/reserve/1"));
   drafts.push_back(events::TaskRetryScheduled(c.H("reserve"), 2, 99, "exit 1"));
@@ -114,7 +114,8 @@ TEST(CorpusTest, DISABLED_WriteSeedCorpus) {
   keel::testing::WriteFile(dir + "/garbage_random.bin", noise);
   keel::testing::WriteFile(dir + "/garbage_truncated.bin", first.substr(0, first.size() / 2));
   std::string newer = first;
-  flatbuffers::GetMutableRoot<fb::Envelope>(newer.data())->mutate_schema_version(kSchemaVersion + 1);
+  flatbuffers::GetMutableRoot<fb::Envelope>(newer.data())
+      ->mutate_schema_version(kSchemaVersion + 1);
   keel::testing::WriteFile(dir + "/garbage_newer_schema.bin", newer);
 }
 

@@ -24,11 +24,11 @@ class FoldTest : public ::testing::Test {
 
   // Created, started, branch main running with vars {"x": 1}.
   void Start() {
-    ASSERT_OK(Fold(events::ProcessCreated(P(), "order", "d1f", R"({"order_id":"o1"})", "{}",
-                                          "key-1")));
+    ASSERT_OK(
+        Fold(events::ProcessCreated(P(), "order", "d1f", R"({"order_id":"o1"})", "{}", "key-1")));
     ASSERT_OK(Fold(events::ProcessStarted(P())));
-    ASSERT_OK(Fold(events::BranchStarted(H("main"), {.vars_json = R"({"x":1})",
-                                                     .first_step = "reserve"})));
+    ASSERT_OK(Fold(
+        events::BranchStarted(H("main"), {.vars_json = R"({"x":1})", .first_step = "reserve"})));
   }
 
   // Schedules, starts (attempt 1) and completes task `id` of `branch`.
@@ -200,15 +200,18 @@ TEST_F(FoldTest, ParallelForkWithTwoBranchesAndAJoin) {
   Start();
   ASSERT_OK(Fold(events::TaskScheduled(H("pack"), "pack", "main", "{}")));
   ASSERT_OK(Fold(events::TaskStarted(H("pack"), 1, "p1/pack/1")));
-  ASSERT_OK(Fold(events::BranchStarted(H("pack/label"), {.parent = "main", .fork_task = "pack",
-                                                          .name = "label",
-                                                          .vars_json = R"({"x":1})",
-                                                          .first_step = "label"})));
-  ASSERT_OK(Fold(events::BranchStarted(H("pack/box"), {.parent = "main", .fork_task = "pack",
-                                                        .name = "box", .index = 1,
-                                                        .item_json = R"("big")",
-                                                        .vars_json = R"({"x":1})",
-                                                        .first_step = "box"})));
+  ASSERT_OK(Fold(events::BranchStarted(H("pack/label"), {.parent = "main",
+                                                         .fork_task = "pack",
+                                                         .name = "label",
+                                                         .vars_json = R"({"x":1})",
+                                                         .first_step = "label"})));
+  ASSERT_OK(Fold(events::BranchStarted(H("pack/box"), {.parent = "main",
+                                                       .fork_task = "pack",
+                                                       .name = "box",
+                                                       .index = 1,
+                                                       .item_json = R"("big")",
+                                                       .vars_json = R"({"x":1})",
+                                                       .first_step = "box"})));
   ASSERT_OK(Fold(events::BranchWaiting(H("main"), "pack")));
   EXPECT_EQ(Branch("main").status, BranchStatus::kWaiting);
   EXPECT_EQ(Branch("main").parked_on, "pack");
@@ -451,8 +454,7 @@ TEST_F(FoldTest, EntitiesMustExistExceptWhereTheEventCreatesThem) {
   EXPECT_EQ(Fold(events::TaskStarted(H("ghost"), 1, "k")).code(), Status::Code::kCorruption);
   EXPECT_EQ(Fold(events::TaskScheduled(H("t"), "t", "ghost", "{}")).code(),
             Status::Code::kCorruption);
-  EXPECT_EQ(Fold(events::ProcessWaiting(H("not-the-process"))).code(),
-            Status::Code::kCorruption);
+  EXPECT_EQ(Fold(events::ProcessWaiting(H("not-the-process"))).code(), Status::Code::kCorruption);
   EXPECT_EQ(ToJson(state_), before);
 }
 

@@ -40,8 +40,8 @@ class JsonTest : public ::testing::Test {
     ASSERT_OK(Fold(events::ProcessCreated(P(), "order", "abc123", R"({"order_id":"o1"})", "{}",
                                           idempotency_key)));
     ASSERT_OK(Fold(events::ProcessStarted(P())));
-    ASSERT_OK(Fold(events::BranchStarted(H("main"), {.vars_json = R"({"v":1})",
-                                                     .first_step = "reserve"})));
+    ASSERT_OK(Fold(
+        events::BranchStarted(H("main"), {.vars_json = R"({"v":1})", .first_step = "reserve"})));
   }
 
   // A process with a bit of everything: a completed task, a fork whose two
@@ -55,21 +55,25 @@ class JsonTest : public ::testing::Test {
     ASSERT_OK(Fold(events::TaskCompleted(H("reserve"), R"({"ok":true})", "pack")));
     ASSERT_OK(Fold(events::TaskScheduled(H("pack"), "pack", "main", "{}")));
     ASSERT_OK(Fold(events::TaskStarted(H("pack"), 1, "p1/pack/1")));
-    ASSERT_OK(Fold(events::BranchStarted(H("pack/0"), {.parent = "main", .fork_task = "pack",
-                                                        .name = "0", .index = 0,
-                                                        .item_json = R"({"sku":"a"})",
-                                                        .vars_json = R"({"v":1})",
-                                                        .first_step = "paid"})));
-    ASSERT_OK(Fold(events::BranchStarted(H("pack/1"), {.parent = "main", .fork_task = "pack",
-                                                        .name = "1", .index = 1,
-                                                        .vars_json = R"({"v":1})",
-                                                        .first_step = "ok"})));
-    ASSERT_OK(Fold(events::BranchStarted(H("pack/2"), {.parent = "main", .fork_task = "pack",
-                                                        .name = "2", .index = 2,
-                                                        .first_step = "nap"})));
+    ASSERT_OK(Fold(events::BranchStarted(H("pack/0"), {.parent = "main",
+                                                       .fork_task = "pack",
+                                                       .name = "0",
+                                                       .index = 0,
+                                                       .item_json = R"({"sku":"a"})",
+                                                       .vars_json = R"({"v":1})",
+                                                       .first_step = "paid"})));
+    ASSERT_OK(Fold(events::BranchStarted(H("pack/1"), {.parent = "main",
+                                                       .fork_task = "pack",
+                                                       .name = "1",
+                                                       .index = 1,
+                                                       .vars_json = R"({"v":1})",
+                                                       .first_step = "ok"})));
+    ASSERT_OK(Fold(events::BranchStarted(
+        H("pack/2"),
+        {.parent = "main", .fork_task = "pack", .name = "2", .index = 2, .first_step = "nap"})));
     ASSERT_OK(Fold(events::BranchWaiting(H("main"), "pack")));
-    ASSERT_OK(Fold(events::TaskScheduled(H("pack/0/paid"), "paid", "pack/0",
-                                         R"({"topic":"payment"})")));
+    ASSERT_OK(
+        Fold(events::TaskScheduled(H("pack/0/paid"), "paid", "pack/0", R"({"topic":"payment"})")));
     ASSERT_OK(Fold(events::TaskStarted(H("pack/0/paid"), 1, "k")));
     ASSERT_OK(Fold(events::BranchSuspended(H("pack/0"), "pack/0/paid", "signal")));
     ASSERT_OK(Fold(events::TaskScheduled(H("pack/1/ok"), "ok", "pack/1", "{}")));
@@ -90,12 +94,12 @@ class JsonTest : public ::testing::Test {
 };
 
 const std::set<std::string> kSnapshotKeys = {
-    "id",         "workflow",   "status",   "inputs",   "variables",
-    "outputs",    "error",      "created_at", "updated_at", "ended_at",
-    "last_seq",   "idempotency_key", "branches", "tasks", "waiting_on"};
+    "id",       "workflow",        "status",     "inputs",     "variables",
+    "outputs",  "error",           "created_at", "updated_at", "ended_at",
+    "last_seq", "idempotency_key", "branches",   "tasks",      "waiting_on"};
 const std::set<std::string> kBranchKeys = {"id", "parent", "status", "current_step"};
-const std::set<std::string> kTaskKeys = {"id",     "step",  "branch",     "status",
-                                         "attempts", "input", "output",   "error",
+const std::set<std::string> kTaskKeys = {"id",         "step",     "branch",  "status",
+                                         "attempts",   "input",    "output",  "error",
                                          "started_at", "ended_at", "approval"};
 
 TEST_F(JsonTest, SnapshotHasEveryKeyOfTheInterface) {
@@ -188,10 +192,8 @@ TEST_F(JsonTest, WaitingOnIsDerivedFromParkedBranches) {
   json waiting = ToJson(state_)["waiting_on"];
   ASSERT_EQ(waiting.size(), 3u) << waiting.dump();
   EXPECT_EQ(waiting[0], json({{"kind", "signal"}, {"topic", "payment"}, {"task", "pack/0/paid"}}));
-  EXPECT_EQ(waiting[1], json({{"kind", "approval"},
-                              {"task", "pack/1/ok"},
-                              {"step", "ok"},
-                              {"prompt", "ok?"}}));
+  EXPECT_EQ(waiting[1],
+            json({{"kind", "approval"}, {"task", "pack/1/ok"}, {"step", "ok"}, {"prompt", "ok?"}}));
   EXPECT_EQ(waiting[2], json({{"kind", "timer"},
                               {"task", "pack/2/nap"},
                               {"due", FormatTimeMs(kT0 + 5'000'000'123)}}));
@@ -297,12 +299,11 @@ TEST_F(JsonTest, InvalidUtf8NeverBreaksDump) {
 
 TEST(EventJsonTest, EventLineHasTheInterfaceShape) {
   EventChain chain;
-  StoredEvent e = chain.At(events::TaskCompleted(chain.H("reserve", "alice"),
-                                                 R"({"ok":true,"n":[1,2]})", "ship", 7),
-                           3);
+  StoredEvent e = chain.At(
+      events::TaskCompleted(chain.H("reserve", "alice"), R"({"ok":true,"n":[1,2]})", "ship", 7), 3);
   json j = ToJson(e);
-  EXPECT_EQ(Keys(j), (std::set<std::string>{"stream", "seq", "global_seq", "time", "type",
-                                             "entity", "actor", "data", "hash"}));
+  EXPECT_EQ(Keys(j), (std::set<std::string>{"stream", "seq", "global_seq", "time", "type", "entity",
+                                            "actor", "data", "hash"}));
   EXPECT_EQ(j["stream"], "p1");
   EXPECT_EQ(j["seq"], 3);
   EXPECT_EQ(j["global_seq"], 103);
@@ -312,38 +313,36 @@ TEST(EventJsonTest, EventLineHasTheInterfaceShape) {
   EXPECT_EQ(j["actor"], "alice");
   EXPECT_EQ(j["hash"], HexHash(e.hash()));
   EXPECT_EQ(j["hash"].get<std::string>().size(), 64u);
-  EXPECT_EQ(j["data"], json({{"output", {{"ok", true}, {"n", {1, 2}}}},
-                             {"next", "ship"},
-                             {"signal_seq", 7}}));
+  EXPECT_EQ(j["data"],
+            json({{"output", {{"ok", true}, {"n", {1, 2}}}}, {"next", "ship"}, {"signal_seq", 7}}));
 }
 
 TEST(EventJsonTest, DataEmbedsJsonFieldsAndKeepsScalars) {
   EventChain chain;
-  json created = ToJson(chain.At(
-      events::ProcessCreated(chain.P(), "order", "h", R"({"a":1})", "", "k"), 1))["data"];
+  json created = ToJson(
+      chain.At(events::ProcessCreated(chain.P(), "order", "h", R"({"a":1})", "", "k"), 1))["data"];
   EXPECT_EQ(created, json({{"workflow", "order"},
                            {"definition_hash", "h"},
                            {"inputs", {{"a", 1}}},
                            {"vars", nullptr},
                            {"idempotency_key", "k"}}));
 
-  json branch = ToJson(chain.At(events::BranchStarted(chain.H("b"), {.parent = "main",
-                                                                    .index = -1,
-                                                                    .item_json = "not json",
-                                                                    .first_step = "s"}),
-                                2))["data"];
+  json branch = ToJson(
+      chain.At(events::BranchStarted(
+                   chain.H("b"),
+                   {.parent = "main", .index = -1, .item_json = "not json", .first_step = "s"}),
+               2))["data"];
   EXPECT_EQ(branch["index"], -1);
   EXPECT_EQ(branch["item"], "not json");  // unparsable: kept as text
   EXPECT_EQ(branch["vars"], json::object());
   EXPECT_EQ(branch["first_step"], "s");
 
-  json failed =
-      ToJson(chain.At(events::TaskFailed(chain.H("t"), "boom", "", true, ""), 3))["data"];
-  EXPECT_EQ(failed, json({{"error", "boom"}, {"output", nullptr}, {"retryable", true},
-                          {"next", ""}}));
+  json failed = ToJson(chain.At(events::TaskFailed(chain.H("t"), "boom", "", true, ""), 3))["data"];
+  EXPECT_EQ(failed,
+            json({{"error", "boom"}, {"output", nullptr}, {"retryable", true}, {"next", ""}}));
 
-  json scheduled = ToJson(chain.At(events::TaskScheduled(chain.H("t"), "s", "main", "{}", 3),
-                                   4))["data"];
+  json scheduled =
+      ToJson(chain.At(events::TaskScheduled(chain.H("t"), "s", "main", "{}", 3), 4))["data"];
   EXPECT_EQ(scheduled["visit"], 3);
   json empty = ToJson(chain.At(events::ProcessStarted(chain.P()), 5))["data"];
   EXPECT_EQ(empty, json::object());

@@ -131,8 +131,8 @@ void ExpectExactly(const std::vector<Row<S>>& table, S last_status,
       allowed.insert({row.from, row.event});
       auto next = Next(row.from, row.event);
       ASSERT_TRUE(next.has_value()) << Name(row.from) << " + " << EventTypeName(row.event);
-      EXPECT_EQ(*next, row.to) << Name(row.from) << " + " << EventTypeName(row.event)
-                               << " went to " << Name(*next);
+      EXPECT_EQ(*next, row.to) << Name(row.from) << " + " << EventTypeName(row.event) << " went to "
+                               << Name(*next);
     }
   }
   for (S from : AllStatuses(last_status)) {
@@ -223,10 +223,9 @@ TEST(TransitionsTest, EntityOfEveryEventType) {
 }
 
 TEST(TransitionsTest, StatusNamesAreSpelledAsInDesignAndParseBack) {
-  const std::vector<std::string> process = {"pending",   "running",        "pauseRequested",
-                                            "paused",    "resumeRequested", "cancelRequested",
-                                            "cancelled", "waiting",        "completed",
-                                            "failed"};
+  const std::vector<std::string> process = {
+      "pending",         "running",   "pauseRequested", "paused",    "resumeRequested",
+      "cancelRequested", "cancelled", "waiting",        "completed", "failed"};
   const std::vector<std::string> branch = {"pending", "running",   "waiting", "suspended",
                                            "paused",  "completed", "failed",  "cancelled"};
   const std::vector<std::string> task = {"pending",   "scheduled", "running", "waitForApproval",

@@ -1,0 +1,359 @@
+#include "store/internal/writer.h"
+
+#include <rocksdb/iterator.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+
+#include "events/codec.h"
+
+namespace keel::store::internal {
+namespace {
+
+constexpr size_t kMaxNameSize = 1024;
+
+bool ValidName(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxNameSize && name.find('\0') == std::string_view::npos;
+}
+
+std::string_view View(const flatbuffers::String* s) {
+  return s ? std::string_view(s->data(), s->size()) : std::string_view();
+}
+
+int64_t WallNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const std::string kZeroHash(events::kHashSize, '\0');
+
+}  // namespace
+
+Status ValidateRequest(const AppendRequest& request) {
+  if (!ValidName(request.stream)) {
+    return Status::InvalidArgument("stream id must be 1.." + std::to_string(kMaxNameSize) +
+                                   " bytes without NUL");
+  }
+  if (request.events.empty()) {
+    return Status::InvalidArgument("append to " + request.stream + " has no events");
+  }
+  for (size_t i = 0; i < request.events.size(); ++i) {
+    const events::Draft& draft = request.events[i];
+    std::string where = "append to " + request.stream + ", event " + std::to_string(i) + ": ";
+    flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(draft.bytes.data()),
+                                   draft.bytes.size());
+    if (draft.bytes.empty() || !fb::VerifyEnvelopeBuffer(verifier)) {
+      return Status::InvalidArgument(where + "not an Envelope flatbuffer");
+    }
+    const auto* env = flatbuffers::GetRoot<fb::Envelope>(draft.bytes.data());
+    // Seal() fills these in place: they must be present (events:: builders).
+    const auto* table = reinterpret_cast<const flatbuffers::Table*>(env);
+    if (!table->CheckField(fb::Envelope::VT_SEQ) ||
+        !table->CheckField(fb::Envelope::VT_GLOBAL_SEQ) ||
+        !table->CheckField(fb::Envelope::VT_TIME_NS) || env->prev_hash() == nullptr) {
+      return Status::InvalidArgument(where + "not a Draft from an events:: builder");
+    }
+    if (env->body_type() == events::EventType::NONE || env->body_type() != draft.type) {
+      return Status::InvalidArgument(where + "body type does not match the Draft's type");
+    }
+    if (View(env->stream_id()) != request.stream) {
+      return Status::InvalidArgument(where + "event is for stream " +
+                                     std::string(View(env->stream_id())));
+    }
+    if (const auto* created = env->body_as_ProcessCreated()) {
+      if (!ValidName(View(created->workflow()))) {
+        return Status::InvalidArgument(where + "workflow name must be 1.." +
+                                       std::to_string(kMaxNameSize) + " bytes without NUL");
+      }
+      if (View(created->idempotency_key()).find('\0') != std::string_view::npos) {
+        return Status::InvalidArgument(where + "idempotency key contains NUL");
+      }
+    }
+  }
+  return Status::OK();
+}
+
+Writer::Writer(Rocks* rocks, const StoreOptions& options)
+    : rocks_(rocks), options_(options), cache_(options.stream_cache_entries) {
+  write_options_.sync = options.durability == Durability::kSync;
+}
+
+Writer::~Writer() { Stop(); }
+
+Status Writer::Start() {
+  KEEL_RETURN_IF_ERROR(LoadCounters());
+  std::unique_ptr<rocksdb::Iterator> it(
+      rocks_->db()->NewIterator(rocksdb::ReadOptions(), rocks_->cf(kLog)));
+  it->SeekToLast();
+  if (it->Valid()) {
+    auto g = format::DecodeU64(it->key().ToStringView());
+    if (!g) return Status::Corruption("malformed log key");
+    last_global_seq_ = *g;
+  }
+  KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read log"));
+  thread_ = std::thread([this] { Run(); });
+  return Status::OK();
+}
+
+Status Writer::LoadCounters() {
+  counters_.clear();
+  std::unique_ptr<rocksdb::Iterator> it(
+      rocks_->db()->NewIterator(rocksdb::ReadOptions(), rocks_->cf(kIndex)));
+  for (char tag : {format::kIndexStatusCount, format::kIndexWorkflowStatusCount}) {
+    std::string prefix(1, tag);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      auto v = format::DecodeU64(it->value().ToStringView());
+      if (!v) return Status::Corruption("malformed index counter");
+      counters_[it->key().ToString()] = *v;
+    }
+  }
+  return ToStatus(it->status(), "read index counters");
+}
+
+void Writer::Submit(AppendRequest request, AppendCallback done) {
+  Pending pending;
+  pending.error = ValidateRequest(request);
+  pending.request = std::move(request);
+  pending.done = std::move(done);
+  Enqueue(std::move(pending));
+}
+
+Result<AppendResult> Writer::SubmitAndWait(AppendRequest request) {
+  std::promise<Result<AppendResult>> promise;
+  auto future = promise.get_future();
+  Pending pending;
+  pending.error = ValidateRequest(request);
+  pending.request = std::move(request);
+  pending.promise = &promise;
+  Enqueue(std::move(pending));
+  return future.get();
+}
+
+void Writer::Enqueue(Pending pending) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(std::move(pending));
+      cv_.notify_one();
+      return;
+    }
+  }
+  Status aborted = Status::Aborted("store is closed");
+  if (pending.promise) {
+    pending.promise->set_value(aborted);
+  } else if (pending.done) {
+    pending.done(aborted);
+  }
+}
+
+void Writer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Writer::Run() {
+  std::vector<Pending> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) return;  // stopping, and everything is committed
+      size_t events = 0;
+      while (!queue_.empty() && (batch.empty() || events < options_.max_batch_events)) {
+        events += queue_.front().request.events.size();
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    Commit(batch);
+    batch.clear();
+  }
+}
+
+Result<StreamState> Writer::Load(const std::string& stream) {
+  StreamState state;
+  state.last_hash = kZeroHash;
+  std::string prefix = format::StreamPrefix(stream);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice lower(prefix);
+  ro.iterate_lower_bound = &lower;
+  std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(ro, rocks_->cf(kEvents)));
+  it->SeekForPrev(format::StreamKey(stream, UINT64_MAX));
+  if (it->Valid() && it->key().starts_with(prefix)) {
+    std::string_view s;
+    if (!format::ParseStreamKey(it->key().ToStringView(), &s, &state.last_seq) ||
+        it->value().size() < events::kHashSize) {
+      return Status::Corruption("stream " + stream + ": malformed last event");
+    }
+    state.last_hash.assign(it->value().data() + it->value().size() - events::kHashSize,
+                           events::kHashSize);
+  }
+  KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read stream " + stream));
+  std::string record;
+  rocksdb::Status s = rocks_->db()->Get(rocksdb::ReadOptions(), rocks_->cf(kIndex),
+                                        format::ProcessKey(stream), &record);
+  if (s.ok()) {
+    state.record = format::DecodeProcessRecord(record);
+    if (!state.record) return Status::Corruption("stream " + stream + ": malformed index record");
+  } else if (!s.IsNotFound()) {
+    return ToStatus(s, "read index record of " + stream);
+  }
+  return state;
+}
+
+Status Writer::Admit(const AppendRequest& request, const StreamState& state,
+                     std::unordered_map<std::string, std::string>& claimed_keys) {
+  if (state.last_seq != request.expected_seq) {
+    return Status::Conflict("stream " + request.stream + " expected seq " +
+                            std::to_string(request.expected_seq) + ", is at " +
+                            std::to_string(state.last_seq));
+  }
+  for (size_t i = 0; i < request.events.size(); ++i) {
+    if (request.events[i].type != events::EventType::ProcessCreated) continue;
+    if (state.last_seq + i != 0) {
+      return Status::InvalidArgument("stream " + request.stream +
+                                     ": ProcessCreated must be its first event");
+    }
+    const auto* env = flatbuffers::GetRoot<fb::Envelope>(request.events[i].bytes.data());
+    std::string key(View(env->body_as_ProcessCreated()->idempotency_key()));
+    if (key.empty()) continue;
+    std::string owner;
+    if (auto it = claimed_keys.find(key); it != claimed_keys.end()) {
+      owner = it->second;
+    } else {
+      rocksdb::Status s = rocks_->db()->Get(rocksdb::ReadOptions(), rocks_->cf(kIndex),
+                                            format::IdempotencyKey(key), &owner);
+      if (!s.ok() && !s.IsNotFound()) return ToStatus(s, "read idempotency index");
+    }
+    if (!owner.empty() && owner != request.stream) {
+      return Status::Conflict("idempotency key " + key + " already names process " + owner);
+    }
+    claimed_keys[key] = request.stream;
+  }
+  return Status::OK();
+}
+
+void Writer::Commit(std::vector<Pending>& batch) {
+  // Strictly increasing per batch: commit times order processes in the index.
+  const int64_t now = std::max(WallNs(), last_time_ns_ + 1);
+  uint64_t global_seq = last_global_seq_;
+  rocksdb::WriteBatch wb;
+  std::unordered_map<std::string, StreamState> touched;
+  std::unordered_map<std::string, std::string> claimed_keys;
+  CounterDeltas counter_deltas;
+  std::vector<Result<AppendResult>> results;
+  results.reserve(batch.size());
+
+  for (Pending& pending : batch) {
+    if (!pending.error.ok()) {
+      results.emplace_back(pending.error);
+      continue;
+    }
+    AppendRequest& request = pending.request;
+    auto found = touched.find(request.stream);
+    if (found == touched.end()) {
+      if (StreamState* cached = cache_.Find(request.stream)) {
+        found = touched.emplace(request.stream, *cached).first;
+      } else {
+        Result<StreamState> loaded = Load(request.stream);
+        if (!loaded.ok()) {
+          results.emplace_back(loaded.status());
+          continue;
+        }
+        found = touched.emplace(request.stream, std::move(loaded).value()).first;
+      }
+    }
+    StreamState& state = found->second;
+    if (Status admitted = Admit(request, state, claimed_keys); !admitted.ok()) {
+      results.emplace_back(std::move(admitted));
+      continue;
+    }
+
+    AppendResult result;
+    result.first_seq = state.last_seq + 1;
+    result.time_ns = now;
+    result.values.reserve(request.events.size());
+    Indexer indexer(request.stream, &state, &wb, rocks_->cf(kIndex), &counter_deltas);
+    for (events::Draft& draft : request.events) {
+      uint64_t seq = state.last_seq + 1;
+      ++global_seq;
+      std::string value = events::Seal(std::move(draft), seq, global_seq, now, state.last_hash);
+      std::string key = format::StreamKey(request.stream, seq);
+      wb.Put(rocks_->cf(kEvents), key, value).PermitUncheckedError();
+      wb.Put(rocks_->cf(kLog), format::LogKey(global_seq), key).PermitUncheckedError();
+      indexer.OnEvent(*flatbuffers::GetRoot<fb::Envelope>(value.data()), now);
+      state.last_seq = seq;
+      state.last_hash.assign(value.data() + value.size() - events::kHashSize, events::kHashSize);
+      result.values.push_back(std::move(value));
+    }
+    indexer.Finish();
+    result.last_seq = state.last_seq;
+    result.last_global_seq = global_seq;
+    result.last_hash = state.last_hash;
+    results.emplace_back(std::move(result));
+  }
+
+  std::vector<std::pair<std::string, uint64_t>> counters;
+  counters.reserve(counter_deltas.size());
+  for (const auto& [key, delta] : counter_deltas) {
+    if (delta == 0) continue;
+    auto it = counters_.find(key);
+    uint64_t value = (it == counters_.end() ? 0 : it->second) + delta;
+    wb.Put(rocks_->cf(kIndex), key, format::EncodeU64(value)).PermitUncheckedError();
+    counters.emplace_back(key, value);
+  }
+
+  Status written;
+  if (global_seq != last_global_seq_) {
+    wb.Put(rocks_->cf(kMeta), format::kMetaLastGlobalSeq, format::EncodeU64(global_seq))
+        .PermitUncheckedError();
+    written = ToStatus(rocks_->db()->Write(write_options_, &wb), "write batch");
+  }
+  if (written.ok()) {
+    for (auto& [stream, state] : touched) {
+      // Finished processes rarely append again: keep the cache for live ones.
+      if (state.record && events::IsTerminal(state.record->status)) {
+        cache_.Erase(stream);
+      } else {
+        cache_.Put(stream, std::move(state));
+      }
+    }
+    for (auto& [key, value] : counters) counters_[key] = value;
+    last_global_seq_ = global_seq;
+    last_time_ns_ = now;
+  } else {
+    for (auto& result : results) {
+      if (result.ok()) result = Status(written);
+    }
+    Resync();
+  }
+
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].promise) {
+      batch[i].promise->set_value(std::move(results[i]));
+    } else if (batch[i].done) {
+      batch[i].done(std::move(results[i]));
+    }
+  }
+}
+
+void Writer::Resync() {
+  cache_.Clear();
+  LoadCounters().IgnoreError();  // a failing DB fails the next write too
+  std::unique_ptr<rocksdb::Iterator> it(
+      rocks_->db()->NewIterator(rocksdb::ReadOptions(), rocks_->cf(kLog)));
+  it->SeekToLast();
+  if (it->Valid()) {
+    if (auto g = format::DecodeU64(it->key().ToStringView())) {
+      last_global_seq_ = std::max(last_global_seq_, *g);
+    }
+  }
+}
+
+}  // namespace keel::store::internal

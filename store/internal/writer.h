@@ -1,0 +1,84 @@
+#pragma once
+
+// The group-commit writer: one thread that owns every write of events. It
+// drains all pending appends (up to max_batch_events), checks each one's
+// expected seq, seals its events onto the stream's hash chain, and commits the
+// events, their log entries and index changes in ONE WriteBatch and one
+// db->Write (WAL synced in kSync mode). Only then does it complete the appends.
+
+#include <rocksdb/write_batch.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "store/event_store.h"
+#include "store/internal/indexer.h"
+#include "store/internal/rocks.h"
+#include "store/internal/stream_cache.h"
+
+namespace keel::store::internal {
+
+class Writer {
+ public:
+  // `rocks` must outlive the writer.
+  Writer(Rocks* rocks, const StoreOptions& options);
+  ~Writer();
+
+  // Loads the high-water mark and the status counters, starts the thread.
+  Status Start();
+  // Queues an append; `done` runs on the writer thread once it is committed or
+  // failed (on the caller's thread, with Aborted, when the writer has stopped).
+  void Submit(AppendRequest request, AppendCallback done);
+  // The same, waiting for the outcome.
+  Result<AppendResult> SubmitAndWait(AppendRequest request);
+  // Commits everything queued, then stops the thread. Idempotent.
+  void Stop();
+
+ private:
+  struct Pending {
+    AppendRequest request;
+    AppendCallback done;                            // or:
+    std::promise<Result<AppendResult>>* promise = nullptr;
+    Status error;                                   // refused before queueing
+  };
+
+  void Enqueue(Pending pending);
+  void Run();
+  void Commit(std::vector<Pending>& batch);
+  // Checks one append against its stream and the batch so far; OK or why not.
+  Status Admit(const AppendRequest& request, const StreamState& state,
+               std::unordered_map<std::string, std::string>& claimed_keys);
+  Result<StreamState> Load(const std::string& stream);
+  // After a failed write the DB may or may not hold the batch: forget what
+  // the writer believed and read it back.
+  void Resync();
+  Status LoadCounters();
+
+  Rocks* rocks_;
+  const StoreOptions options_;
+  rocksdb::WriteOptions write_options_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;      // GUARDED_BY(mu_)
+  std::thread thread_;
+
+  // Owned by the writer thread (and Start before it runs).
+  StreamCache cache_;
+  std::unordered_map<std::string, uint64_t> counters_;  // index counter key -> value
+  uint64_t last_global_seq_ = 0;
+  int64_t last_time_ns_ = 0;
+};
+
+// Checks what Append can check without the stream's state: names and drafts.
+Status ValidateRequest(const AppendRequest& request);
+
+}  // namespace keel::store::internal
