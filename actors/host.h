@@ -1,0 +1,41 @@
+#pragma once
+
+// What the actors need from the node that hosts them, without CAF: the store,
+// registered activities, workflow definitions, and where to report changes.
+
+#include <memory>
+#include <string>
+
+#include "events/state.h"
+#include "keel/options.h"
+#include "keel/types.h"
+#include "keel/workflow.h"
+#include "store/event_store.h"
+
+namespace keel::actors {
+
+class BlockingPool;
+
+// A registered activity: exactly one of the two forms is set.
+struct Activity {
+  ActivityFn fn;
+  AsyncActivityFn async_fn;
+};
+
+class Host {
+ public:
+  virtual ~Host() = default;
+  virtual store::EventStore& store() = 0;
+  virtual const Options& options() const = 0;
+  // nullptr when no activity of that name is registered (built-ins included).
+  virtual const Activity* FindActivity(const std::string& name) const = 0;
+  // The definition stored under `hash` (cached).
+  virtual Result<std::shared_ptr<const Workflow>> Definition(const std::string& hash) = 0;
+  // Called by a process actor after each durable change of its state.
+  virtual void Publish(const events::ProcessState& state) = 0;
+  // Called by a process actor when it stops (at rest, or on shutdown).
+  virtual void Passivated(const std::string& process_id) = 0;
+  virtual BlockingPool& pool() = 0;
+};
+
+}  // namespace keel::actors

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `make demo`: runs examples/demo.yaml on a fresh data dir, then shows what the
+# log recorded: the process tree and its events.
+set -euo pipefail
+keel=${1:-build/bin/keel}
+data=$(mktemp -d /tmp/keel-demo-XXXXXX)
+here=$(cd "$(dirname "$0")" && pwd)
+echo "== keel run examples/demo.yaml (data dir: $data)"
+status=0
+"$keel" run "$here/demo.yaml" --data "$data" --input order_id=A-42 || status=$?
+id=$("$keel" ls --data "$data" --json | sed -n 's/.*"id":"\(p_[^"]*\)".*/\1/p' | head -n1)
+echo
+echo "== keel events $id"
+"$keel" events "$id" --data "$data" | head -n 40
+echo "   ..."
+echo
+echo "== the embedded C++ example (examples/embed)"
+"$(dirname "$keel")/embed_example" "$data/embed"
+echo
+echo "exit status of keel run: $status (0 = completed)"
+exit $status

@@ -1,0 +1,79 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "keel/options.h"
+#include "keel/status.h"
+#include "keel/types.h"
+#include "keel/workflow.h"
+
+namespace keel {
+
+// A page of process summaries, newest first.
+struct ProcessList {
+  std::vector<Json> processes;  // summaries (snapshot without branches, tasks, variables)
+  uint64_t total = 0;
+  size_t limit = 0;
+  size_t offset = 0;
+  bool has_more = false;
+};
+
+// A Node runs workflow processes whose state is an append-only event log in
+// RocksDB. It holds its data dir exclusively. Safe for concurrent use from
+// multiple threads.
+class Node {
+ public:
+  // Opens options.data_dir, replays the log and resumes unfinished processes.
+  // Busy if another node holds the dir; NotSupported for a newer store format;
+  // Corruption if the store cannot be read.
+  static Result<std::unique_ptr<Node>> Open(const Options& options);
+
+  // Stops gracefully (Close()).
+  ~Node();
+
+  // Makes `fn` available as activity `name`. Register before starting
+  // processes that use it (also before Open's resume needs it: see OpenWith).
+  Status RegisterActivity(const std::string& name, ActivityFn fn);
+  Status RegisterAsyncActivity(const std::string& name, AsyncActivityFn fn);
+
+  // Resumes unfinished processes; called by Open unless options.resume is
+  // false (then call it after registering activities).
+  Status Resume();
+
+  // Starts a process; returns its snapshot once ProcessCreated is durable.
+  // InvalidArgument for bad inputs or an activity that is not registered.
+  // With an idempotency key already used, returns that process (started=false).
+  Result<Json> Start(const Workflow& workflow, const Json& inputs, const StartOptions& options = {},
+                     bool* started = nullptr);
+
+  // The snapshot of a process (INTERFACE.md); NotFound for an unknown id.
+  Result<Json> Get(const std::string& id);
+  Result<ProcessList> List(const ListFilter& filter);
+
+  // Blocks until the process rests (completed, failed, cancelled, waiting,
+  // paused) or `timeout` passes (TimedOut). Returns the snapshot.
+  Result<Json> Wait(const std::string& id, std::chrono::milliseconds timeout);
+
+  // Calls `fn` with the snapshot after each durable change of process `id`
+  // until it ends (terminal) or the returned cancel function is called.
+  // `fn` runs on a keel thread and must not block.
+  Result<std::function<void()>> Subscribe(const std::string& id, std::function<void(const Json&)> fn);
+
+  // Finishes in-flight appends, stops every actor, closes the store. Idempotent.
+  Status Close();
+
+  class Impl;
+
+ private:
+  explicit Node(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Exit-style classification of a snapshot's status used by the CLI:
+// 0 completed, 1 failed, 3 cancelled, 4 at rest unfinished, -1 still moving.
+int StatusExitCode(const Json& snapshot);
+
+}  // namespace keel

@@ -1,0 +1,81 @@
+#pragma once
+
+// Value types of the embedding API: JSON values, activities and their
+// context, start options and list filters.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace keel {
+
+using Json = nlohmann::json;
+
+// Set when the task is cancelled (process cancel, a lost join, a timeout).
+// Activities that run long should poll it and return early.
+class CancellationToken {
+ public:
+  bool cancelled() const { return flag_->load(std::memory_order_acquire); }
+  void Cancel() const { flag_->store(true, std::memory_order_release); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> flag_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+// What an activity is given for one attempt.
+struct ActivityContext {
+  std::string process_id;
+  std::string task_id;
+  std::string step;
+  uint32_t attempt = 1;
+  // "process/task/attempt": stable across replays of the same attempt, so an
+  // activity can make its side effect idempotent (delivery is at-least-once).
+  std::string idempotency_key;
+  Json input;
+  CancellationToken cancel;
+  int64_t timeout_ms = 0;  // 0 = none
+};
+
+// The outcome of one attempt.
+struct ActivityResult {
+  bool ok = true;
+  Json output;
+  std::string error;
+  bool retryable = true;  // a failure the retry policy may try again
+
+  static ActivityResult Ok(Json output) { return {true, std::move(output), {}, false}; }
+  static ActivityResult Fail(std::string error, bool retryable = true, Json output = nullptr) {
+    return {false, std::move(output), std::move(error), retryable};
+  }
+};
+
+// A blocking activity: runs on keel's bounded activity pool, never on the
+// actor scheduler's threads.
+using ActivityFn = std::function<ActivityResult(const ActivityContext&)>;
+// A non-blocking activity: must return at once and call `done` exactly once,
+// from any thread, when the work ends.
+using AsyncActivityFn =
+    std::function<void(const ActivityContext&, std::function<void(ActivityResult)> done)>;
+
+// How to start a process.
+struct StartOptions {
+  std::string id;               // empty = generate "p_" + ULID
+  std::string idempotency_key;  // a second start with the same key returns the first process
+  std::string actor = "system"; // who started it (recorded)
+};
+
+// Filter and page for Node::List.
+struct ListFilter {
+  std::string status;    // "" = any; otherwise a process status as spelled in JSON
+  std::string workflow;  // "" = any
+  size_t limit = 50;
+  size_t offset = 0;
+};
+
+}  // namespace keel

@@ -1,0 +1,419 @@
+#include "keel/node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <caf/all.hpp>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "actors/blocking_pool.h"
+#include "actors/host.h"
+#include "actors/process_actor.h"
+#include "events/state.h"
+#include "runtime/internal/builtin_activities.h"
+#include "store/event_store.h"
+
+namespace keel {
+namespace {
+
+using events::ProcessStatus;
+
+// "p_" + a ULID: 48-bit ms time + 80 random bits, Crockford base32, so ids
+// sort by creation time.
+std::string NewProcessId() {
+  static const char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                   std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  uint64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  std::string id = "p_";
+  for (int i = 9; i >= 0; --i) id += kAlphabet[(ms >> (5 * i)) & 31];
+  uint64_t hi = rng(), lo = rng();
+  for (int i = 0; i < 8; ++i) id += kAlphabet[(hi >> (5 * i)) & 31];
+  for (int i = 0; i < 8; ++i) id += kAlphabet[(lo >> (5 * i)) & 31];
+  return id;
+}
+
+bool AtRestStatus(ProcessStatus s) {
+  return s == ProcessStatus::kCompleted || s == ProcessStatus::kFailed ||
+         s == ProcessStatus::kCancelled || s == ProcessStatus::kWaiting || s == ProcessStatus::kPaused;
+}
+
+void CollectActivities(const std::vector<Step>& steps, std::vector<const Step*>& out) {
+  for (const auto& s : steps) {
+    if (s.kind == StepKind::kActivity) out.push_back(&s);
+    for (const auto& [_, branch] : s.branches) CollectActivities(branch, out);
+    CollectActivities(s.steps, out);
+  }
+}
+
+}  // namespace
+
+class Node::Impl : public actors::Host {
+ public:
+  explicit Impl(Options options) : options_(std::move(options)) {}
+
+  ~Impl() override { Close().IgnoreError(); }
+
+  Status Open() {
+    store::StoreOptions so;
+    so.path = options_.data_dir;
+    so.durability = options_.sync ? store::Durability::kSync : store::Durability::kAsync;
+    auto opened = store::EventStore::Open(so);
+    if (!opened.ok()) return opened.status();
+    store_ = std::move(*opened);
+    unsigned hw = std::max(2u, std::thread::hardware_concurrency());
+    unsigned workers = options_.scheduler_threads ? options_.scheduler_threads : hw;
+    unsigned pool = options_.activity_threads ? options_.activity_threads : std::max(8u, 4 * hw);
+    pool_ = std::make_unique<actors::BlockingPool>(pool);
+    config_.set("scheduler.max-threads", static_cast<size_t>(workers));
+    config_.set("logger.file-verbosity", caf::atom("quiet"));
+    config_.set("logger.console-verbosity", caf::atom("quiet"));
+    system_ = std::make_unique<caf::actor_system>(config_);
+    RegisterBuiltins();
+    return Status::OK();
+  }
+
+  void RegisterBuiltins() {
+    activities_["echo"] = {runtime::Echo, nullptr};
+    activities_["fail"] = {runtime::FailActivity, nullptr};
+    activities_["http"] = {runtime::Http, nullptr};
+    ExecPolicy policy = options_.exec_policy;
+    std::vector<std::string> allow = options_.exec_allow;
+    activities_["exec"] = {[policy, allow](const ActivityContext& c) { return runtime::Exec(c, policy, allow); },
+                           nullptr};
+  }
+
+  Status Register(const std::string& name, actors::Activity activity) {
+    if (name.empty()) return Status::InvalidArgument("activity name is empty");
+    std::unique_lock lock(activities_mu_);
+    activities_[name] = std::move(activity);
+    return Status::OK();
+  }
+
+  // ---- Host ----
+  store::EventStore& store() override { return *store_; }
+  const Options& options() const override { return options_; }
+  const actors::Activity* FindActivity(const std::string& name) const override {
+    std::shared_lock lock(activities_mu_);
+    auto it = activities_.find(name);
+    return it == activities_.end() ? nullptr : &it->second;
+  }
+  actors::BlockingPool& pool() override { return *pool_; }
+
+  Result<std::shared_ptr<const Workflow>> Definition(const std::string& hash) override {
+    {
+      std::lock_guard lock(defs_mu_);
+      auto it = defs_.find(hash);
+      if (it != defs_.end()) return it->second;
+    }
+    auto text = store_->GetDefinition(hash);
+    if (!text.ok()) return text.status();
+    if (!*text) return Status::Corruption("workflow definition " + hash + " is missing from the store");
+    Json json = Json::parse(**text, nullptr, false);
+    if (json.is_discarded()) return Status::Corruption("workflow definition " + hash + " is not JSON");
+    auto wf = Workflow::FromJson(json);
+    if (!wf.ok()) return wf.status();
+    auto shared = std::make_shared<const Workflow>(std::move(*wf));
+    std::lock_guard lock(defs_mu_);
+    defs_[hash] = shared;
+    return std::shared_ptr<const Workflow>(shared);
+  }
+
+  void Publish(const events::ProcessState& state) override {
+    std::vector<std::function<void(const Json&)>> fns;
+    {
+      std::lock_guard lock(watch_mu_);
+      auto w = watched_.find(state.id);
+      if (w != watched_.end()) {
+        w->second.status = state.status;
+        w->second.version++;
+      }
+      auto s = subscribers_.find(state.id);
+      if (s != subscribers_.end()) {
+        for (const auto& [_, fn] : s->second) fns.push_back(fn);
+      }
+    }
+    watch_cv_.notify_all();
+    if (!fns.empty()) {
+      Json snapshot = events::ToJson(state);
+      for (const auto& fn : fns) fn(snapshot);
+    }
+  }
+
+  void Passivated(const std::string& id) override {
+    std::lock_guard lock(live_mu_);
+    live_.erase(id);
+    live_cv_.notify_all();
+  }
+
+  // ---- operations ----
+
+  Result<events::ProcessState> Load(const std::string& id) {
+    events::ProcessState state;
+    uint64_t from = 1;
+    auto snap = store_->LatestSnapshot(id);
+    if (!snap.ok()) return snap.status();
+    if (*snap) {
+      auto parsed = Json::parse((*snap)->state_json, nullptr, false);
+      if (parsed.is_discarded()) return Status::Corruption("snapshot of " + id + " is not JSON");
+      auto restored = events::StateFromJson(parsed);
+      if (!restored.ok()) return restored.status();
+      state = std::move(*restored);
+      from = (*snap)->seq + 1;
+    }
+    auto tail = store_->ReadStream(id, from);
+    if (!tail.ok()) return tail.status();
+    if (from == 1 && tail->empty()) return Status::NotFound("no process with id '" + id + "'");
+    for (const auto& event : *tail) KEEL_RETURN_IF_ERROR(events::Apply(state, event));
+    return state;
+  }
+
+  // Spawns the actor of `id` unless one is live.
+  Status Activate(events::ProcessState state) {
+    auto wf = Definition(state.definition_hash);
+    if (!wf.ok()) return wf.status();
+    std::lock_guard lock(live_mu_);
+    if (closing_) return Status::Aborted("node is closing");
+    if (live_.count(state.id)) return Status::OK();
+    std::string id = state.id;
+    live_[id] = actors::SpawnProcess(*system_, *this, std::move(state), *wf);
+    return Status::OK();
+  }
+
+  Status ResumeAll() {
+    auto ids = store_->UnfinishedProcesses();
+    if (!ids.ok()) return ids.status();
+    for (const auto& id : *ids) {
+      auto state = Load(id);
+      if (!state.ok()) {
+        spdlog::error("process {} cannot be resumed: {}", id, state.status().ToString());
+        continue;
+      }
+      if (actors::AtRest(*state)) continue;
+      Status s = Activate(std::move(*state));
+      if (!s.ok()) spdlog::error("process {} cannot be resumed: {}", id, s.ToString());
+    }
+    return Status::OK();
+  }
+
+  Result<Json> Start(const Workflow& wf, const Json& inputs, const StartOptions& opts, bool* started) {
+    if (started) *started = false;
+    auto resolved = ResolveInputs(wf, inputs);
+    if (!resolved.ok()) return resolved.status();
+    std::vector<const Step*> steps;
+    CollectActivities(wf.steps, steps);
+    for (const Step* s : steps) {
+      if (!FindActivity(s->activity)) {
+        return Status::InvalidArgument(wf.source + ":" + std::to_string(s->line) + ": step '" + s->id +
+                                       "': activity '" + s->activity + "' is not registered");
+      }
+    }
+    std::unique_lock create_lock(create_mu_);
+    if (!opts.idempotency_key.empty()) {
+      auto existing = store_->FindByIdempotencyKey(opts.idempotency_key);
+      if (!existing.ok()) return existing.status();
+      if (*existing) return Get(**existing);
+    }
+    std::string id = opts.id.empty() ? NewProcessId() : opts.id;
+    auto last = store_->LastSeq(id);
+    if (!last.ok()) return last.status();
+    if (*last > 0) return Status::Refused("a process with id '" + id + "' already exists");
+    Json canonical = wf.ToJson();
+    std::string hash = wf.Hash();
+    KEEL_RETURN_IF_ERROR(store_->PutDefinition(hash, canonical.dump()));
+    store::AppendRequest req{id, 0, {}};
+    req.events.push_back(events::ProcessCreated({id, id, opts.actor}, wf.name, hash, resolved->dump(),
+                                                wf.vars.dump(), opts.idempotency_key));
+    auto appended = store_->Append(std::move(req));
+    if (!appended.ok()) return appended.status();
+    create_lock.unlock();
+    events::ProcessState state;
+    for (auto& value : appended->values) {
+      auto event = events::StoredEvent::Decode(std::move(value));
+      if (!event.ok()) return event.status();
+      KEEL_RETURN_IF_ERROR(events::Apply(state, *event));
+    }
+    {
+      std::lock_guard lock(defs_mu_);
+      defs_.emplace(hash, std::make_shared<const Workflow>(wf));
+    }
+    Json snapshot = events::ToJson(state);
+    KEEL_RETURN_IF_ERROR(Activate(std::move(state)));
+    if (started) *started = true;
+    return snapshot;
+  }
+
+  Result<Json> Get(const std::string& id) {
+    auto state = Load(id);
+    if (!state.ok()) return state.status();
+    return events::ToJson(*state);
+  }
+
+  Result<ProcessList> List(const ListFilter& filter) {
+    std::optional<ProcessStatus> status;
+    if (!filter.status.empty()) {
+      status = events::ParseProcessStatus(filter.status);
+      if (!status) return Status::InvalidArgument("unknown status '" + filter.status + "'");
+    }
+    auto ids = store_->ListProcesses(status, filter.workflow, {filter.limit, filter.offset});
+    if (!ids.ok()) return ids.status();
+    ProcessList list;
+    list.total = ids->total;
+    list.limit = filter.limit;
+    list.offset = filter.offset;
+    list.has_more = filter.offset + ids->ids.size() < ids->total;
+    for (const auto& id : ids->ids) {
+      auto state = Load(id);
+      if (state.ok()) list.processes.push_back(events::SummaryJson(*state));
+    }
+    return list;
+  }
+
+  Result<Json> Wait(const std::string& id, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    {
+      std::lock_guard lock(watch_mu_);
+      watched_[id].waiters++;
+    }
+    struct Unwatch {
+      Impl* self;
+      std::string id;
+      ~Unwatch() {
+        std::lock_guard lock(self->watch_mu_);
+        if (--self->watched_[id].waiters == 0) self->watched_.erase(id);
+      }
+    } unwatch{this, id};
+    for (;;) {
+      auto state = Load(id);
+      if (!state.ok()) return state.status();
+      if (AtRestStatus(state->status)) return events::ToJson(*state);
+      std::unique_lock lock(watch_mu_);
+      uint64_t seen = watched_[id].version;
+      bool changed = watch_cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
+                                                                       std::chrono::milliseconds(200)),
+                                          [&] { return watched_[id].version != seen; });
+      if (!changed && std::chrono::steady_clock::now() >= deadline) {
+        lock.unlock();
+        auto last = Load(id);
+        if (!last.ok()) return last.status();
+        if (AtRestStatus(last->status)) return events::ToJson(*last);
+        return Status::TimedOut("process '" + id + "' did not rest within the timeout");
+      }
+    }
+  }
+
+  bool IsLive(const std::string& id) {
+    std::lock_guard lock(live_mu_);
+    return live_.count(id) > 0;
+  }
+
+  Result<std::function<void()>> Subscribe(const std::string& id, std::function<void(const Json&)> fn) {
+    std::lock_guard lock(watch_mu_);
+    int token = ++next_token_;
+    subscribers_[id].emplace(token, std::move(fn));
+    return std::function<void()>([this, id, token] {
+      std::lock_guard l(watch_mu_);
+      auto it = subscribers_.find(id);
+      if (it == subscribers_.end()) return;
+      it->second.erase(token);
+      if (it->second.empty()) subscribers_.erase(it);
+    });
+  }
+
+  Status Close() {
+    {
+      std::lock_guard lock(live_mu_);
+      if (closed_) return Status::OK();
+      closed_ = closing_ = true;
+      for (auto& [_, actor] : live_) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    }
+    if (system_) {
+      system_->await_all_actors_done();
+      system_.reset();
+    }
+    pool_.reset();
+    Status s = store_ ? store_->Close() : Status::OK();
+    return s;
+  }
+
+ private:
+  struct Watch {
+    int waiters = 0;
+    uint64_t version = 0;
+    ProcessStatus status = ProcessStatus::kPending;
+  };
+
+  Options options_;
+  std::unique_ptr<store::EventStore> store_;
+  caf::actor_system_config config_;
+  std::unique_ptr<caf::actor_system> system_;
+  std::unique_ptr<actors::BlockingPool> pool_;
+
+  mutable std::shared_mutex activities_mu_;
+  std::unordered_map<std::string, actors::Activity> activities_;  // guarded by activities_mu_
+
+  std::mutex defs_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const Workflow>> defs_;  // guarded by defs_mu_
+
+  std::mutex create_mu_;  // serializes the idempotency-key check with creation
+
+  std::mutex live_mu_;
+  std::condition_variable live_cv_;
+  std::unordered_map<std::string, actors::process_actor> live_;  // guarded by live_mu_
+  bool closing_ = false, closed_ = false;                          // guarded by live_mu_
+
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  std::unordered_map<std::string, Watch> watched_;  // guarded by watch_mu_
+  std::unordered_map<std::string, std::map<int, std::function<void(const Json&)>>> subscribers_;
+  int next_token_ = 0;
+};
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Node::~Node() { Close().IgnoreError(); }
+
+Result<std::unique_ptr<Node>> Node::Open(const Options& options) {
+  auto impl = std::make_unique<Impl>(options);
+  KEEL_RETURN_IF_ERROR(impl->Open());
+  std::unique_ptr<Node> node(new Node(std::move(impl)));
+  if (options.resume) KEEL_RETURN_IF_ERROR(node->Resume());
+  return node;
+}
+
+Status Node::RegisterActivity(const std::string& name, ActivityFn fn) {
+  return impl_->Register(name, {std::move(fn), nullptr});
+}
+Status Node::RegisterAsyncActivity(const std::string& name, AsyncActivityFn fn) {
+  return impl_->Register(name, {nullptr, std::move(fn)});
+}
+Status Node::Resume() { return impl_->ResumeAll(); }
+Result<Json> Node::Start(const Workflow& workflow, const Json& inputs, const StartOptions& options,
+                         bool* started) {
+  return impl_->Start(workflow, inputs, options, started);
+}
+Result<Json> Node::Get(const std::string& id) { return impl_->Get(id); }
+Result<ProcessList> Node::List(const ListFilter& filter) { return impl_->List(filter); }
+Result<Json> Node::Wait(const std::string& id, std::chrono::milliseconds timeout) {
+  return impl_->Wait(id, timeout);
+}
+Result<std::function<void()>> Node::Subscribe(const std::string& id, std::function<void(const Json&)> fn) {
+  return impl_->Subscribe(id, std::move(fn));
+}
+Status Node::Close() { return impl_ ? impl_->Close() : Status::OK(); }
+
+int StatusExitCode(const Json& snapshot) {
+  std::string status = snapshot.value("status", "");
+  if (status == "completed") return 0;
+  if (status == "failed") return 1;
+  if (status == "cancelled") return 3;
+  if (status == "waiting" || status == "paused") return 4;
+  return -1;
+}
+
+}  // namespace keel
