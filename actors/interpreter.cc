@@ -48,8 +48,12 @@ class Interpreter::Batch {
   void Launch(const std::string& task) { plan_.launch.push_back(task); }
   void Cancel(const std::string& task) { plan_.cancel.push_back(task); }
   bool empty() const { return plan_.events.empty(); }
+  // Entities cancelled earlier in this batch: the state does not show it yet.
+  void MarkCancelled(const std::string& entity) { cancelled_.insert(entity); }
+  bool Cancelled(const std::string& entity) const { return cancelled_.count(entity) > 0; }
 
  private:
+  std::set<std::string> cancelled_;
   std::string stream_;
   Plan& plan_;
 };
@@ -351,17 +355,22 @@ void Interpreter::FailTask(const ProcessState& s, const BranchState& b, const st
 
 void Interpreter::CancelBranchTree(const ProcessState& s, const std::string& branch,
                                    const std::string& reason, Batch& out) {
+  if (out.Cancelled(branch)) return;
   for (const auto& child : s.branches) {
     if (child.parent == branch && !events::IsTerminal(child.status)) CancelBranchTree(s, child.id, reason, out);
   }
   for (const auto& t : s.tasks) {
-    if (t.branch == branch && !events::IsTerminal(t.status)) {
+    if (t.branch == branch && !events::IsTerminal(t.status) && !out.Cancelled(t.id)) {
       out.Add(events::TaskCancelled(out.H(t.id), reason));
+      out.MarkCancelled(t.id);
       if (t.status == TaskStatus::kRunning) out.Cancel(t.id);
     }
   }
   const BranchState* b = s.FindBranch(branch);
-  if (b != nullptr && !events::IsTerminal(b->status)) out.Add(events::BranchCancelled(out.H(branch), reason));
+  if (b != nullptr && !events::IsTerminal(b->status)) {
+    out.Add(events::BranchCancelled(out.H(branch), reason));
+    out.MarkCancelled(branch);
+  }
 }
 
 void Interpreter::FinishBranch(const ProcessState& s, const BranchState& b, Batch& out) {

@@ -161,6 +161,13 @@ void ArmTimers(Self self) {
 
 void Persist(Self self, Plan plan) {
   auto& st = self->state;
+  if (Status legal = events::CheckDrafts(st.state, plan.events); !legal.ok()) {
+    // An interpreter bug, never a user error: refuse to write it, stop this
+    // process's actor; the log stays as it was.
+    spdlog::error("process {}: refusing an illegal batch: {}", st.state.id, legal.ToString());
+    self->quit(caf::exit_reason::user_shutdown);
+    return;
+  }
   st.appending = true;
   store::AppendRequest request{st.state.id, st.state.last_seq, std::move(plan.events)};
   plan.events.clear();

@@ -239,6 +239,70 @@ Status CheckTransition(const ProcessState& state, EventType type, std::string_vi
   return Status::Refused(std::string(EventTypeName(type)) + ": " + why);
 }
 
+Status CheckDrafts(const ProcessState& state, const std::vector<Draft>& drafts) {
+  // Statuses as moved by the drafts so far; entities absent here are as in `state`.
+  std::unordered_map<std::string, ProcessStatus> processes;
+  std::unordered_map<std::string, BranchStatus> branches;
+  std::unordered_map<std::string, TaskStatus> tasks;
+  bool created = state.last_seq > 0;
+  for (size_t i = 0; i < drafts.size(); ++i) {
+    const Draft& d = drafts[i];
+    const auto* env = flatbuffers::GetRoot<fb::Envelope>(d.bytes.data());
+    const std::string entity(View(env->entity_id()));
+    auto refuse = [&](const std::string& why) {
+      return Status::Refused("event " + std::to_string(i + 1) + " of the batch (" +
+                             EventTypeName(d.type) + " on " + Quoted(entity) + "): " + why);
+    };
+    if (d.type == E::ProcessCreated) {
+      if (created) return refuse("the process already exists");
+      created = true;
+      processes[entity] = ProcessStatus::kPending;
+      continue;
+    }
+    if (!created) return refuse("the process is not created yet");
+    switch (EntityOf(d.type)) {
+      case EntityKind::kProcess: {
+        auto it = processes.find(entity);
+        ProcessStatus from = it != processes.end() ? it->second : state.status;
+        auto to = Next(from, d.type);
+        if (!to) return refuse(std::string("process is ") + Name(from));
+        processes[entity] = *to;
+        break;
+      }
+      case EntityKind::kBranch: {
+        auto it = branches.find(entity);
+        const BranchState* b = it == branches.end() ? state.FindBranch(entity) : nullptr;
+        if (d.type == E::BranchStarted) {
+          if (it != branches.end() || b != nullptr) return refuse("branch already exists");
+          branches[entity] = BranchStatus::kRunning;
+          break;
+        }
+        if (it == branches.end() && b == nullptr) return refuse("branch does not exist");
+        BranchStatus from = it != branches.end() ? it->second : b->status;
+        auto to = Next(from, d.type);
+        if (!to) return refuse(std::string("branch is ") + Name(from));
+        branches[entity] = *to;
+        break;
+      }
+      case EntityKind::kTask: {
+        auto it = tasks.find(entity);
+        const TaskState* t = it == tasks.end() ? state.FindTask(entity) : nullptr;
+        TaskStatus from = it != tasks.end() ? it->second : t ? t->status : TaskStatus::kPending;
+        if (it == tasks.end() && t == nullptr && d.type != E::TaskScheduled) {
+          return refuse("task does not exist");
+        }
+        auto to = Next(from, d.type);
+        if (!to) return refuse(std::string("task is ") + Name(from));
+        tasks[entity] = *to;
+        break;
+      }
+      case EntityKind::kNone:
+        return refuse("unknown event type");
+    }
+  }
+  return Status::OK();
+}
+
 Status Apply(ProcessState& s, const StoredEvent& ev) {
   const fb::Envelope& env = ev.envelope();
   const E type = env.body_type();

@@ -84,6 +84,7 @@ Result<std::unique_ptr<Rocks>> Rocks::OpenReadWrite(const std::string& db_path,
 Result<std::unique_ptr<Rocks>> Rocks::OpenSecondary(const std::string& db_path,
                                                     const std::string& scratch_dir) {
   std::unique_ptr<Rocks> rocks(new Rocks());
+  rocks->follower_ = true;
   rocksdb::DBOptions options = DbOptions(false);
   options.max_open_files = -1;  // required by secondary instances
   rocksdb::DB* db = nullptr;
@@ -113,6 +114,7 @@ Result<std::unique_ptr<Rocks>> Rocks::OpenForInspection(const std::string& db_pa
     }
   }
   std::unique_ptr<Rocks> rocks(new Rocks());
+  rocks->follower_ = true;
   rocksdb::DB* db = nullptr;
   s = rocksdb::DB::OpenForReadOnly(options, db_path, cfs, &rocks->owned_, &db);
   if (!s.ok()) return ToStatus(s, "open read-only " + db_path);

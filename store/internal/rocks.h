@@ -40,12 +40,16 @@ class Rocks {
   rocksdb::DB* db() const { return db_.get(); }
   // nullptr only for a CF missing in an inspected DB.
   rocksdb::ColumnFamilyHandle* cf(Cf cf) const { return handles_[cf]; }
+  // True for a secondary or inspection instance: such a DB has a static view
+  // between catch-ups and refuses RocksDB snapshots.
+  bool follower() const { return follower_; }
   // Flushes nothing, closes; idempotent.
   Status Close();
 
  private:
   Rocks() = default;
   std::unique_ptr<rocksdb::DB> db_;
+  bool follower_ = false;
   std::array<rocksdb::ColumnFamilyHandle*, format::kNumColumnFamilies> handles_{};
   std::vector<rocksdb::ColumnFamilyHandle*> owned_;  // includes "default"
 };

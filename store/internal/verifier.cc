@@ -43,7 +43,8 @@ struct Tally {
 class Audit {
  public:
   explicit Audit(Rocks* rocks) : rocks_(rocks), db_(rocks->db()) {
-    snapshot_ = db_->GetSnapshot();
+    // A follower's view does not move during the audit; the primary's does.
+    if (!rocks->follower()) snapshot_ = db_->GetSnapshot();
     ro_.snapshot = snapshot_;
   }
   ~Audit() {

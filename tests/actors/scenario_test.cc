@@ -91,7 +91,8 @@ TEST_P(ScenarioTest, EndsInExpectedStateAndReplaysIdentically) {
   EXPECT_EQ(Mismatch(expect.value("snapshot", Json::object()), final_snapshot, "snapshot"), "");
   std::map<std::string, Json> tasks;
   for (const auto& t : final_snapshot["tasks"]) tasks[t["id"]] = t;
-  for (const auto& [id, subset] : expect.value("tasks", Json::object()).items()) {
+  const Json expected_tasks = expect.value("tasks", Json::object());
+  for (const auto& [id, subset] : expected_tasks.items()) {
     ASSERT_TRUE(tasks.count(id)) << "no task " << id;
     EXPECT_EQ(Mismatch(subset, tasks[id], "tasks." + id), "");
   }

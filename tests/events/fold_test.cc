@@ -548,3 +548,41 @@ TEST(FoldPerfTest, DISABLED_ReplayThroughput) {
 
 }  // namespace
 }  // namespace keel::events
+
+namespace keel::events {
+namespace {
+
+class CheckDraftsTest : public FoldTest {};
+
+TEST_F(CheckDraftsTest, AcceptsABatchWhoseMovesChainThroughEachOther) {
+  Start();
+  std::vector<Draft> batch;
+  batch.push_back(events::TaskScheduled(H("t"), "t", "main", "{}"));
+  batch.push_back(events::TaskStarted(H("t"), 1, "p1/t/1"));
+  batch.push_back(events::TaskCompleted(H("t"), "1", ""));
+  batch.push_back(events::BranchCompleted(H("main"), "1"));
+  batch.push_back(events::ProcessCompleted(P(), "{}"));
+  EXPECT_OK(CheckDrafts(state_, batch));
+}
+
+TEST_F(CheckDraftsTest, RefusesTheSecondCancelOfOneTaskInABatch) {
+  Start();
+  ASSERT_OK(Fold(events::TaskScheduled(H("t"), "t", "main", "{}")));
+  std::vector<Draft> batch;
+  batch.push_back(events::TaskCancelled(H("t"), "join decided"));
+  batch.push_back(events::TaskCancelled(H("t"), "process failed"));
+  Status s = CheckDrafts(state_, batch);
+  EXPECT_EQ(s.code(), Status::Code::kRefused);
+  EXPECT_NE(s.message().find("event 2"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("task is cancelled"), std::string::npos) << s.ToString();
+}
+
+TEST_F(CheckDraftsTest, RefusesAnEventOnAnEntityThatDoesNotExist) {
+  Start();
+  std::vector<Draft> batch;
+  batch.push_back(events::BranchCompleted(H("nope"), "null"));
+  EXPECT_EQ(CheckDrafts(state_, batch).code(), Status::Code::kRefused);
+}
+
+}  // namespace
+}  // namespace keel::events
