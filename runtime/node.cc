@@ -405,6 +405,31 @@ Result<Json> Node::Wait(const std::string& id, std::chrono::milliseconds timeout
 Result<std::function<void()>> Node::Subscribe(const std::string& id, std::function<void(const Json&)> fn) {
   return impl_->Subscribe(id, std::move(fn));
 }
+// Controls: implemented by the controls work (issue 4); until then refused
+// honestly rather than pretending.
+Result<Json> Node::Pause(const std::string& id, const ControlOptions&) {
+  return Status::NotSupported("pause is not implemented yet");
+}
+Result<Json> Node::Resume(const std::string& id, const ControlOptions&) {
+  return Status::NotSupported("resume is not implemented yet");
+}
+Result<Json> Node::Cancel(const std::string& id, const ControlOptions&) {
+  return Status::NotSupported("cancel is not implemented yet");
+}
+Result<Json> Node::Retry(const std::string& id, const ControlOptions&) {
+  return Status::NotSupported("retry is not implemented yet");
+}
+Result<Json> Node::Approve(const std::string& id, const std::string&, const ControlOptions&) {
+  return Status::NotSupported("approve is not implemented yet");
+}
+Result<Json> Node::Reject(const std::string& id, const std::string&, const ControlOptions&) {
+  return Status::NotSupported("reject is not implemented yet");
+}
+Result<Json> Node::Signal(const std::string& id, const std::string&, const Json&,
+                          const ControlOptions&) {
+  return Status::NotSupported("signal is not implemented yet");
+}
+
 Status Node::Close() { return impl_ ? impl_->Close() : Status::OK(); }
 
 int StatusExitCode(const Json& snapshot) {

@@ -62,6 +62,27 @@ class Node {
   // `fn` runs on a keel thread and must not block.
   Result<std::function<void()>> Subscribe(const std::string& id, std::function<void(const Json&)> fn);
 
+  // Controls. Each returns the snapshot once the request is durable; NotFound
+  // for an unknown id, Refused (with the reason) when the process's state
+  // does not allow it: pausing a paused process, resuming a running one,
+  // approving a task that does not wait for approval, any control but cancel
+  // (a no-op success) on a finished process.
+  Result<Json> Pause(const std::string& id, const ControlOptions& options = {});
+  Result<Json> Resume(const std::string& id, const ControlOptions& options = {});
+  Result<Json> Cancel(const std::string& id, const ControlOptions& options = {});
+  // Retries a failed process: its failed tasks run again as new attempts;
+  // completed tasks are not run again.
+  Result<Json> Retry(const std::string& id, const ControlOptions& options = {});
+  // Decides the approval `step` waits for (a step id, or a task id inside a
+  // fan-out).
+  Result<Json> Approve(const std::string& id, const std::string& step,
+                       const ControlOptions& options = {});
+  Result<Json> Reject(const std::string& id, const std::string& step,
+                      const ControlOptions& options = {});
+  // Delivers a signal; kept in arrival order until a wait_signal consumes it.
+  Result<Json> Signal(const std::string& id, const std::string& topic, const Json& payload,
+                      const ControlOptions& options = {});
+
   // Finishes in-flight appends, stops every actor, closes the store. Idempotent.
   Status Close();
 

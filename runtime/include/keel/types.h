@@ -70,6 +70,13 @@ struct StartOptions {
   std::string actor = "system"; // who started it (recorded)
 };
 
+// Who asks for a control and why (both recorded in the log).
+struct ControlOptions {
+  std::string reason;
+  std::string by = "user";
+  bool now = false;  // pause: interrupt running tasks (they re-run on resume)
+};
+
 // Filter and page for Node::List.
 struct ListFilter {
   std::string status;    // "" = any; otherwise a process status as spelled in JSON
