@@ -21,7 +21,9 @@ function(keel_test name)
 endfunction()
 
 function(keel_set_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  # Designated initializers name only the fields they set (C++20 style).
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter
+                                           -Wno-missing-field-initializers)
   if(KEEL_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

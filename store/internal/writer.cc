@@ -132,13 +132,22 @@ Result<AppendResult> Writer::SubmitAndWait(AppendRequest request) {
 }
 
 void Writer::Enqueue(Pending pending) {
+  bool queued = false, wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
+      // Only the push onto an empty queue needs to wake the writer: a
+      // non-empty queue already woke it, and it looks again after each
+      // commit. Waking once per group rather than once per append saves
+      // a futex call and a context switch per append under load.
+      wake = queue_.empty();
       queue_.push_back(std::move(pending));
-      cv_.notify_one();
-      return;
+      queued = true;
     }
+  }
+  if (queued) {
+    if (wake) cv_.notify_one();
+    return;
   }
   Status aborted = Status::Aborted("store is closed");
   if (pending.promise) {
