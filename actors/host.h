@@ -35,6 +35,10 @@ class Host {
   virtual void Publish(const events::ProcessState& state) = 0;
   // Called by a process actor when it stops (at rest, or on shutdown).
   virtual void Passivated(const std::string& process_id) = 0;
+  // Called by a process actor whose armed timers (durable in the store's
+  // due-timer index) have `due_ns` as the earliest: the node's timer service
+  // delivers each one (as Control::kTimer) when due.
+  virtual void TimerArmed(int64_t due_ns) = 0;
   virtual BlockingPool& pool() = 0;
 };
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "runtime/duration.h"
 #include "runtime/expression.h"
 
 namespace keel::actors {
@@ -31,6 +32,14 @@ std::string Dump(const Json& j) { return j.is_null() ? std::string() : j.dump();
 
 bool IsTruthy(const Json& v) { return !(v.is_null() || (v.is_boolean() && !v.get<bool>())); }
 
+std::string AsText(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+bool Armed(const ProcessState& s, const std::string& timer) { return s.timers.count(timer) > 0; }
+
+Status Refuse(const ProcessState& s, const std::string& what) {
+  return Status::Refused("process '" + s.id + "' is " + events::Name(s.status) + ": " + what);
+}
+
 }  // namespace
 
 std::string TaskId(const std::string& branch, const std::string& step, uint32_t visit) {
@@ -44,6 +53,10 @@ class Interpreter::Batch {
  public:
   Batch(const ProcessState& s, Plan& plan) : stream_(s.id), plan_(plan) {}
   events::Header H(std::string_view entity) const { return {stream_, entity, "system"}; }
+  // A header for an event caused by `actor` (a control's user).
+  events::Header As(std::string_view entity, std::string_view actor) const {
+    return {stream_, entity, actor};
+  }
   void Add(events::Draft d) { plan_.events.push_back(std::move(d)); }
   void Launch(const std::string& task) { plan_.launch.push_back(task); }
   void Cancel(const std::string& task) { plan_.cancel.push_back(task); }
@@ -51,16 +64,41 @@ class Interpreter::Batch {
   // Entities cancelled earlier in this batch: the state does not show it yet.
   void MarkCancelled(const std::string& entity) { cancelled_.insert(entity); }
   bool Cancelled(const std::string& entity) const { return cancelled_.count(entity) > 0; }
+  // The first received signal on `topic` not consumed yet (also in this batch).
+  const events::PendingSignal* TakeSignal(const ProcessState& s, const std::string& topic) {
+    for (const auto& sig : s.signals) {
+      if (sig.topic == topic && consumed_.insert(sig.seq).second) return &sig;
+    }
+    return nullptr;
+  }
+  // A pause step asks once per batch; later planning stops there.
+  bool pause_requested() const { return pause_requested_; }
+  void RequestPause() { pause_requested_ = true; }
 
  private:
   std::set<std::string> cancelled_;
+  std::set<uint64_t> consumed_;
+  bool pause_requested_ = false;
   std::string stream_;
   Plan& plan_;
 };
 
 Interpreter::Interpreter(std::shared_ptr<const Workflow> workflow,
-                         std::function<bool(const std::string&)> has_activity)
-    : workflow_(std::move(workflow)), has_activity_(std::move(has_activity)) {}
+                         std::function<bool(const std::string&)> has_activity, Gates gates)
+    : workflow_(std::move(workflow)), has_activity_(std::move(has_activity)), gates_(std::move(gates)) {}
+
+bool AllParked(const ProcessState& s) {
+  bool parked = false;
+  for (const auto& b : s.branches) {
+    if (events::IsTerminal(b.status)) continue;
+    if (b.status == BranchStatus::kSuspended) {
+      parked = true;
+    } else if (b.status != BranchStatus::kWaiting) {
+      return false;
+    }
+  }
+  return parked;
+}
 
 const Step* Interpreter::StepOf(const TaskState& task) const {
   return workflow_->FindStep(task.step);
@@ -118,7 +156,6 @@ Plan Interpreter::Next(const ProcessState& s, const std::set<std::string>& execu
     case ProcessStatus::kFailed:
     case ProcessStatus::kCancelled:
     case ProcessStatus::kPaused:
-    case ProcessStatus::kWaiting:
       return plan;
     case ProcessStatus::kPending: {
       out.Add(events::ProcessStarted(out.H(pid)));
@@ -145,14 +182,36 @@ Plan Interpreter::Next(const ProcessState& s, const std::set<std::string>& execu
       out.Add(events::ProcessCancelled(out.H(pid), ""));
       return plan;
     }
+    case ProcessStatus::kWaiting: {
+      // Something woke it (a signal, a decision, a fired timer) when there is
+      // anything to do: then it runs again.
+      Plan woken;
+      Batch run(s, woken);
+      PlanRunning(s, executing, run);
+      if (woken.empty()) return plan;
+      out.Add(events::ProcessResumed(out.H(pid), ""));
+      for (auto& d : woken.events) out.Add(std::move(d));
+      plan.launch = std::move(woken.launch);
+      plan.cancel = std::move(woken.cancel);
+      return plan;
+    }
     case ProcessStatus::kRunning:
-      break;
-  }
-  for (const auto& b : s.branches) {
-    if (b.status == BranchStatus::kRunning) PlanBranch(s, b, executing, out);
-    else if (b.status == BranchStatus::kWaiting) PlanJoin(s, b, out);
+      PlanRunning(s, executing, out);
+      if (out.empty() && executing.empty() && AllParked(s)) out.Add(events::ProcessWaiting(out.H(pid)));
+      return plan;
   }
   return plan;
+}
+
+void Interpreter::PlanRunning(const ProcessState& s, const std::set<std::string>& executing,
+                              Batch& out) {
+  for (const auto& b : s.branches) {
+    if (out.pause_requested()) return;  // a pause step: nothing more starts
+    if (out.Cancelled(b.id)) continue;  // a join decided earlier in this batch
+    if (b.status == BranchStatus::kRunning) PlanBranch(s, b, executing, out);
+    else if (b.status == BranchStatus::kSuspended) PlanParked(s, b, out);
+    else if (b.status == BranchStatus::kWaiting) PlanJoin(s, b, out);
+  }
 }
 
 void Interpreter::PlanBranch(const ProcessState& s, const BranchState& b,
@@ -162,15 +221,26 @@ void Interpreter::PlanBranch(const ProcessState& s, const BranchState& b,
     if (t == nullptr) return;
     const Step* step = StepOf(*t);
     if (step == nullptr) return;
-    bool runs_activity = step->kind == StepKind::kActivity;
-    // Scheduled but not started (a crash between the two), or running with no
-    // live execution and no outcome (a crash mid-attempt): a new attempt.
-    if (runs_activity && (t->status == TaskStatus::kScheduled ||
-                          (t->status == TaskStatus::kRunning && !executing.count(t->id)))) {
-      uint32_t attempt = t->attempts + 1;
-      out.Add(events::TaskStarted(out.H(t->id), attempt,
-                                  s.id + "/" + t->id + "/" + std::to_string(attempt)));
+    const uint32_t attempt = t->attempts + 1;
+    const std::string key = s.id + "/" + t->id + "/" + std::to_string(attempt);
+    // A retry whose backoff timer has fired.
+    bool retry_due = t->status == TaskStatus::kRetrying &&
+                     !Armed(s, "retry/" + t->id + "/" + std::to_string(attempt));
+    // Scheduled but not started (approved by a gate, or a crash between the
+    // two), or running with no live execution and no outcome (a crash or a
+    // pause with `now` mid-attempt): a new attempt.
+    bool relaunch = step->kind == StepKind::kActivity &&
+                    (t->status == TaskStatus::kScheduled ||
+                     (t->status == TaskStatus::kRunning && !executing.count(t->id)));
+    if (retry_due || relaunch) {
+      out.Add(events::TaskStarted(out.H(t->id), attempt, key));
       out.Launch(t->id);
+    } else if (step->kind == StepKind::kApproval && t->status == TaskStatus::kScheduled) {
+      // Approved: the step's output is the decision.
+      out.Add(events::TaskStarted(out.H(t->id), attempt, key));
+      const events::Approval& a = t->approval ? *t->approval : events::Approval{};
+      CompleteTask(s, b, t->id, *step, {{"approved", true}, {"by", a.by}, {"reason", a.reason}},
+                   out);
     }
     return;
   }
@@ -187,13 +257,60 @@ void Interpreter::PlanBranch(const ProcessState& s, const BranchState& b,
   StartStep(s, b, *step, out);
 }
 
+// A suspended branch goes on once what it waits for has happened.
+void Interpreter::PlanParked(const ProcessState& s, const BranchState& b, Batch& out) {
+  const TaskState* t = s.FindTask(b.parked_on);
+  const Step* step = t ? StepOf(*t) : nullptr;
+  if (step == nullptr) return;
+  BranchState running = b;
+  running.status = BranchStatus::kRunning;
+  if (b.parked_kind == "approval") {
+    if (t->status == TaskStatus::kWaitForApproval) return;
+    if (t->status == TaskStatus::kFailed && t->next.empty()) {
+      FailBranch(s, b, "step '" + step->id + "' failed: " + t->error.value_or("rejected"), out);
+      return;
+    }
+    out.Add(events::BranchResumed(out.H(b.id)));
+    if (t->status == TaskStatus::kScheduled) PlanBranch(s, running, {}, out);
+    return;  // rejected with on_error: the branch is already at that step
+  }
+  if (t->status != TaskStatus::kRunning) return;
+  if (b.parked_kind == "signal") {
+    const std::string topic = t->input.is_object() ? t->input.value("topic", "") : "";
+    const std::string timer = "timeout/" + t->id;
+    if (const events::PendingSignal* sig = out.TakeSignal(s, topic)) {
+      if (Armed(s, timer)) out.Add(events::TimerCancelled(out.H(s.id), timer, s.timers.at(timer).due_ns));
+      out.Add(events::BranchResumed(out.H(b.id)));
+      CompleteTask(s, running, t->id, *step, sig->payload, out, sig->seq);
+      return;
+    }
+    if (step->wait_timeout_ms <= 0 || Armed(s, timer)) return;
+    out.Add(events::BranchResumed(out.H(b.id)));
+    const std::string error = "no signal '" + topic + "' within " + FormatDurationMs(step->wait_timeout_ms);
+    if (step->on_timeout.empty()) {
+      FailTask(s, running, t->id, *step, error, nullptr, false, out);
+      return;
+    }
+    out.Add(events::TaskFailed(out.H(t->id), error, "", false, step->on_timeout));
+    Json patch = {{"error", {{"message", error}, {"step", step->id}, {"task", t->id}}}};
+    out.Add(events::VariablesSet(out.H(b.id), patch.dump()));
+    return;
+  }
+  if (b.parked_kind == "timer" && !Armed(s, "sleep/" + t->id)) {
+    out.Add(events::BranchResumed(out.H(b.id)));
+    CompleteTask(s, running, t->id, *step, t->input, out);
+  }
+}
+
 void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const Step& step,
-                            Batch& out) {
+                            Batch& out, const TaskState* reuse) {
   uint32_t visit = 1;
   for (const auto& t : s.tasks) {
     if (t.branch == b.id && t.step == step.id) ++visit;
   }
-  const std::string task = TaskId(b.id, step.id, visit);
+  if (reuse != nullptr) visit = reuse->visit;
+  const std::string task = reuse ? reuse->id : TaskId(b.id, step.id, visit);
+  const uint32_t attempt = reuse ? reuse->attempts + 1 : 1;
   Json ctx = Context(s, b);
   auto& engine = Engine();
 
@@ -217,17 +334,71 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
     FailTask(s, b, task, step, "with: " + input.status().message(), nullptr, false, out);
     return;
   }
-  const std::string key1 = s.id + "/" + task + "/1";
+  const std::string key = s.id + "/" + task + "/" + std::to_string(attempt);
   switch (step.kind) {
-    case StepKind::kActivity: {
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, input->dump(), visit));
-      if (!has_activity_(step.activity)) {
-        FailTask(s, b, task, step, "activity '" + step.activity + "' is not registered", nullptr,
-                 false, out);
+    case StepKind::kActivity:
+      StartActivity(s, b, step, task, attempt, out, *input, visit);
+      return;
+    case StepKind::kApproval: {
+      auto prompt = engine.Render(Json(step.prompt), ctx);
+      if (!prompt.ok()) {
+        out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
+        FailTask(s, b, task, step, "approval.prompt: " + prompt.status().message(), nullptr, false, out);
         return;
       }
-      out.Add(events::TaskStarted(out.H(task), 1, key1));
-      out.Launch(task);
+      std::string text = AsText(*prompt);
+      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, Json({{"prompt", text}}).dump(), visit));
+      WaitForApproval(s, b, task, text, "", step.expires_ms, out);
+      return;
+    }
+    case StepKind::kWaitSignal: {
+      auto topic = engine.Render(Json(step.topic), ctx);
+      if (!topic.ok()) {
+        out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
+        FailTask(s, b, task, step, "wait_signal.topic: " + topic.status().message(), nullptr, false, out);
+        return;
+      }
+      std::string text = AsText(*topic);
+      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, Json({{"topic", text}}).dump(), visit));
+      out.Add(events::TaskStarted(out.H(task), attempt, key));
+      if (const events::PendingSignal* sig = out.TakeSignal(s, text)) {
+        CompleteTask(s, b, task, step, sig->payload, out, sig->seq);
+        return;
+      }
+      if (step.wait_timeout_ms > 0) {
+        out.Add(events::TimerScheduled(out.H(s.id), "timeout/" + task,
+                                       NowNs() + step.wait_timeout_ms * 1'000'000, "timeout", task));
+      }
+      out.Add(events::BranchSuspended(out.H(b.id), task, "signal"));
+      return;
+    }
+    case StepKind::kSleep: {
+      Result<int64_t> due = NowNs() + step.sleep_ms * 1'000'000;
+      if (!step.sleep_until.empty()) {
+        auto until = engine.Render(Json(step.sleep_until), ctx);
+        due = until.ok() ? ParseTimeNs(AsText(*until)) : Result<int64_t>(until.status());
+      }
+      if (!due.ok()) {
+        out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
+        FailTask(s, b, task, step, "sleep.until: " + due.status().message(), nullptr, false, out);
+        return;
+      }
+      out.Add(events::TaskScheduled(out.H(task), step.id, b.id,
+                                    Json({{"until", FormatTimeNs(*due)}}).dump(), visit));
+      out.Add(events::TaskStarted(out.H(task), attempt, key));
+      out.Add(events::TimerScheduled(out.H(s.id), "sleep/" + task, *due, "sleep", task));
+      out.Add(events::BranchSuspended(out.H(b.id), task, "timer"));
+      return;
+    }
+    case StepKind::kPause: {
+      auto reason = engine.Render(Json(step.pause_reason), ctx);
+      std::string text = reason.ok() ? AsText(*reason) : "";
+      if (text.empty()) text = "pause step '" + step.id + "'";
+      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, Json({{"reason", text}}).dump(), visit));
+      out.Add(events::TaskStarted(out.H(task), attempt, key));
+      CompleteTask(s, b, task, step, nullptr, out);
+      out.Add(events::ProcessPauseRequested(out.H(s.id), text));
+      out.RequestPause();
       return;
     }
     case StepKind::kSet: {
@@ -244,7 +415,7 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
         patch[var] = *v;
       }
       out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-      out.Add(events::TaskStarted(out.H(task), 1, key1));
+      out.Add(events::TaskStarted(out.H(task), attempt, key));
       // The decision (goto or next) sees the new values.
       BranchState after = b;
       after.vars.update(patch);
@@ -271,7 +442,7 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
         fork_input = Json::object({{"items", empty ? Json::array() : *list}});
       }
       out.Add(events::TaskScheduled(out.H(task), step.id, b.id, fork_input.dump(), visit));
-      out.Add(events::TaskStarted(out.H(task), 1, key1));
+      out.Add(events::TaskStarted(out.H(task), attempt, key));
       std::string vars = b.vars.dump();
       if (step.kind == StepKind::kParallel) {
         for (const auto& [name, steps] : step.branches) {
@@ -296,18 +467,49 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       out.Add(events::BranchWaiting(out.H(b.id), task));
       return;
     }
-    default: {
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, input->dump(), visit));
-      FailTask(s, b, task, step, "this step kind is not supported by this keel version", nullptr,
-               false, out);
-      return;
-    }
   }
+}
+
+void Interpreter::StartActivity(const ProcessState& s, const BranchState& b, const Step& step,
+                                const std::string& task, uint32_t attempt, Batch& out,
+                                const Json& input, uint32_t visit) {
+  GateDecision gate = gates_.Check(workflow_->name, step, input);
+  using Decision = PolicyRule::Decision;
+  const std::string allowed_by = gate.decision == Decision::kAllow ? gate.rule : "";
+  out.Add(events::TaskScheduled(out.H(task), step.id, b.id, input.dump(), visit, allowed_by));
+  if (gate.decision == Decision::kBlock) {
+    out.Add(events::TaskBlocked(out.H(task), gate.rule, gate.reason));
+    FailBranch(s, b, "step '" + step.id + "' blocked: " + gate.reason, out);
+    return;
+  }
+  if (!has_activity_(step.activity)) {
+    FailTask(s, b, task, step, "activity '" + step.activity + "' is not registered", nullptr, false,
+             out);
+    return;
+  }
+  if (gate.decision == Decision::kRequireApproval) {
+    WaitForApproval(s, b, task, gate.reason + ": approve?", gate.rule, 0, out);
+    return;
+  }
+  out.Add(events::TaskStarted(out.H(task), attempt,
+                              s.id + "/" + task + "/" + std::to_string(attempt)));
+  out.Launch(task);
+}
+
+void Interpreter::WaitForApproval(const ProcessState& s, const BranchState& b,
+                                  const std::string& task, const std::string& prompt,
+                                  const std::string& rule, int64_t expires_ms, Batch& out) {
+  int64_t expires_ns = expires_ms > 0 ? NowNs() + expires_ms * 1'000'000 : 0;
+  out.Add(events::TaskWaitingForApproval(out.H(task), prompt, rule, expires_ns));
+  if (expires_ns != 0) {
+    out.Add(events::TimerScheduled(out.H(s.id), "expiry/" + task, expires_ns, "expiry", task));
+  }
+  out.Add(events::BranchSuspended(out.H(b.id), task, "approval"));
 }
 
 void Interpreter::CompleteTask(const ProcessState& s, const BranchState& b,
                                const std::string& task, const Step& step, const Json& output,
-                               Batch& out) {
+                               Batch& out, uint64_t signal_seq) {
   BranchState after = b;
   if (!step.save_as.empty()) {
     Json patch = {{step.save_as, output}};
@@ -329,7 +531,7 @@ void Interpreter::CompleteTask(const ProcessState& s, const BranchState& b,
     }
     if (jump) next = step.go_to->step;
   }
-  out.Add(events::TaskCompleted(out.H(task), Dump(output), next));
+  out.Add(events::TaskCompleted(out.H(task), Dump(output), next, signal_seq));
 }
 
 void Interpreter::FailTask(const ProcessState& s, const BranchState& b, const std::string& task,
@@ -343,14 +545,18 @@ void Interpreter::FailTask(const ProcessState& s, const BranchState& b, const st
     return;
   }
   out.Add(events::TaskFailed(out.H(task), error, Dump(output), retryable, ""));
+  FailBranch(s, b, message, out);
+}
+
+void Interpreter::FailBranch(const ProcessState& s, const BranchState& b,
+                             const std::string& message, Batch& out) {
   out.Add(events::BranchFailed(out.H(b.id), message));
-  if (b.parent.empty()) {
-    // Whatever still runs elsewhere is stopped: the process has failed.
-    for (const auto& other : s.branches) {
-      if (other.id != b.id && !events::IsTerminal(other.status)) CancelBranchTree(s, other.id, "process failed", out);
-    }
-    out.Add(events::ProcessFailed(out.H(s.id), message));
+  if (!b.parent.empty()) return;  // the parent's join sees it next
+  // Whatever still runs elsewhere is stopped: the process has failed.
+  for (const auto& other : s.branches) {
+    if (other.id != b.id && !events::IsTerminal(other.status)) CancelBranchTree(s, other.id, "process failed", out);
   }
+  out.Add(events::ProcessFailed(out.H(s.id), message));
 }
 
 void Interpreter::CancelBranchTree(const ProcessState& s, const std::string& branch,
@@ -364,6 +570,9 @@ void Interpreter::CancelBranchTree(const ProcessState& s, const std::string& bra
       out.Add(events::TaskCancelled(out.H(t.id), reason));
       out.MarkCancelled(t.id);
       if (t.status == TaskStatus::kRunning) out.Cancel(t.id);
+      for (const auto& [id, timer] : s.timers) {
+        if (timer.task == t.id) out.Add(events::TimerCancelled(out.H(s.id), id, timer.due_ns));
+      }
     }
   }
   const BranchState* b = s.FindBranch(branch);
@@ -489,7 +698,7 @@ Plan Interpreter::OnResult(const ProcessState& s, const std::string& task, uint3
   Batch out(s, plan);
   const TaskState* t = s.FindTask(task);
   if (t == nullptr || t->status != TaskStatus::kRunning || t->attempts != attempt) return plan;
-  if (events::IsTerminal(s.status)) return plan;
+  if (events::IsTerminal(s.status) || s.status == ProcessStatus::kCancelRequested) return plan;
   const BranchState* b = s.FindBranch(t->branch);
   const Step* step = StepOf(*t);
   if (b == nullptr || step == nullptr) return plan;
@@ -512,18 +721,121 @@ Plan Interpreter::OnTimer(const ProcessState& s, const std::string& timer) {
   Plan plan;
   Batch out(s, plan);
   auto it = s.timers.find(timer);
-  if (it == s.timers.end() || events::IsTerminal(s.status)) return plan;
+  if (it == s.timers.end()) return plan;
   out.Add(events::TimerFired(out.H(s.id), timer, it->second.due_ns));
-  if (it->second.kind == "retry") {
-    const TaskState* t = s.FindTask(it->second.task);
-    if (t != nullptr && t->status == TaskStatus::kRetrying) {
-      uint32_t attempt = t->attempts + 1;
-      out.Add(events::TaskStarted(out.H(t->id), attempt,
-                                  s.id + "/" + t->id + "/" + std::to_string(attempt)));
-      out.Launch(t->id);
-    }
+  if (it->second.kind != "expiry" || events::IsTerminal(s.status)) return plan;
+  // An approval that expired is rejected by `system`.
+  const TaskState* t = s.FindTask(it->second.task);
+  if (t == nullptr || t->status != TaskStatus::kWaitForApproval) return plan;
+  const Step* step = StepOf(*t);
+  const std::string next = step ? step->on_error : "";
+  out.Add(events::TaskRejected(out.H(t->id), "system", "expired", next));
+  if (!next.empty()) {
+    Json patch = {{"error", {{"message", "rejected by system: expired"}, {"step", t->step}, {"task", t->id}}}};
+    out.Add(events::VariablesSet(out.H(t->branch), patch.dump()));
   }
   return plan;
+}
+
+Result<Plan> Interpreter::OnControl(const ProcessState& s, const Control& c,
+                                    const std::set<std::string>& executing) {
+  Plan plan;
+  Batch out(s, plan);
+  const std::string& pid = s.id;
+  using Kind = Control::Kind;
+  switch (c.kind) {
+    case Kind::kPause:
+      if (s.status == ProcessStatus::kPaused || s.status == ProcessStatus::kPauseRequested) {
+        return Refuse(s, "it is already paused");
+      }
+      if (!events::Next(s.status, events::EventType::ProcessPauseRequested)) {
+        return Refuse(s, "only a running or waiting process can be paused");
+      }
+      out.Add(events::ProcessPauseRequested(out.As(pid, c.by), c.reason, c.now));
+      // Interrupted attempts keep no outcome: they run again on resume.
+      if (c.now) {
+        for (const auto& t : executing) out.Cancel(t);
+      }
+      return plan;
+    case Kind::kResume:
+      if (s.status != ProcessStatus::kPaused && s.status != ProcessStatus::kPauseRequested) {
+        return Refuse(s, "only a paused process can be resumed");
+      }
+      out.Add(events::ProcessResumeRequested(out.As(pid, c.by), c.reason));
+      return plan;
+    case Kind::kCancel:
+      if (events::IsTerminal(s.status) || s.status == ProcessStatus::kCancelRequested) return plan;
+      out.Add(events::ProcessCancelRequested(out.As(pid, c.by), c.reason));
+      return plan;
+    case Kind::kRetry: {
+      if (s.status != ProcessStatus::kFailed) return Refuse(s, "only a failed process can be retried");
+      const BranchState* main = s.FindBranch("main");
+      const TaskState* t = main && main->status == BranchStatus::kFailed ? s.FindTask(main->current_task) : nullptr;
+      const Step* step = t ? StepOf(*t) : nullptr;
+      if (step == nullptr || !(t->status == TaskStatus::kFailed || t->status == TaskStatus::kBlocked)) {
+        return Refuse(s, "it did not fail at a step, so there is nothing to retry");
+      }
+      out.Add(events::ProcessRetried(out.As(pid, c.by), c.reason));
+      out.Add(events::BranchResumed(out.H(main->id)));
+      BranchState running = *main;
+      running.status = BranchStatus::kRunning;
+      // A fan-out starts over as a new visit (its child branches are over);
+      // any other step runs again as a new attempt of the same task.
+      bool fork = step->kind == StepKind::kParallel || step->kind == StepKind::kForEach;
+      StartStep(s, running, *step, out, fork ? nullptr : t);
+      return plan;
+    }
+    case Kind::kApprove:
+    case Kind::kReject: {
+      if (events::IsTerminal(s.status)) return Refuse(s, "it has no approval to decide");
+      const TaskState* t = s.FindTask(c.target);
+      if (t == nullptr) {
+        for (const auto& task : s.tasks) {
+          if (task.step != c.target) continue;
+          if (t != nullptr && task.status == TaskStatus::kWaitForApproval &&
+              t->status == TaskStatus::kWaitForApproval) {
+            return Status::Refused("step '" + c.target +
+                                   "' has several tasks waiting for approval; name the task id");
+          }
+          if (t == nullptr || task.status == TaskStatus::kWaitForApproval) t = &task;
+        }
+      }
+      if (t == nullptr) return Status::NotFound("process '" + pid + "' has no task or step '" + c.target + "'");
+      if (t->status != TaskStatus::kWaitForApproval) {
+        if (t->approval && t->approval->status != "pending") {
+          return Status::Refused("task '" + t->id + "' was already " + t->approval->status + " by " +
+                                 t->approval->by);
+        }
+        return Status::Refused("task '" + t->id + "' is not waiting for approval (it is " +
+                               events::Name(t->status) + ")");
+      }
+      const std::string by = c.by.empty() ? "user" : c.by;
+      if (c.kind == Kind::kApprove) {
+        out.Add(events::TaskApproved(out.As(t->id, by), by, c.reason));
+      } else {
+        const Step* step = StepOf(*t);
+        const std::string next = step ? step->on_error : "";
+        out.Add(events::TaskRejected(out.As(t->id, by), by, c.reason, next));
+        if (!next.empty()) {
+          std::string message = "rejected by " + by + (c.reason.empty() ? "" : ": " + c.reason);
+          Json patch = {{"error", {{"message", message}, {"step", t->step}, {"task", t->id}}}};
+          out.Add(events::VariablesSet(out.H(t->branch), patch.dump()));
+        }
+      }
+      if (auto timer = s.timers.find("expiry/" + t->id); timer != s.timers.end()) {
+        out.Add(events::TimerCancelled(out.H(pid), timer->first, timer->second.due_ns));
+      }
+      return plan;
+    }
+    case Kind::kSignal:
+      if (events::IsTerminal(s.status)) return Refuse(s, "it takes no more signals");
+      if (c.target.empty()) return Status::InvalidArgument("a signal needs a topic");
+      out.Add(events::SignalReceived(out.As(pid, c.by), c.target, c.payload.dump()));
+      return plan;
+    case Kind::kTimer:
+      return OnTimer(s, c.target);
+  }
+  return Status::Internal("unknown control");
 }
 
 }  // namespace keel::actors

@@ -6,13 +6,25 @@
 //
 // The process actor owns one Interpreter per process and calls it whenever no
 // append is in flight; it persists the Plan's events, folds them, and only
-// then acts on them (launching and cancelling task executions, arming timers).
+// then acts on them (launching and cancelling task executions, replying to
+// controls).
+//
+// Outside facts (a control, a signal, an approval, a due timer) are recorded
+// first (OnControl, OnTimer); what follows from them (a branch going on, a
+// wait ending) is decided by Next() from the state alone, so facts that arrive
+// while the process is paused take effect when it is resumed.
+//
+// Timers are named by what they are for: "sleep/<task>", "timeout/<task>"
+// (a wait_signal timeout), "expiry/<task>" (an approval), and
+// "retry/<task>/<attempt>" (backoff). A wait whose timer is no longer armed
+// has seen it fire.
 
 #include <functional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "actors/policy.h"
 #include "events/state.h"
 #include "keel/types.h"
 #include "keel/workflow.h"
@@ -26,11 +38,23 @@ struct Plan {
   bool empty() const { return events.empty(); }
 };
 
+// A request from outside the process: a user's control, or a due timer.
+struct Control {
+  enum class Kind : uint8_t { kPause, kResume, kCancel, kRetry, kApprove, kReject, kSignal, kTimer };
+  Kind kind = Kind::kPause;
+  std::string target;  // approve/reject: step or task id; signal: topic; timer: timer id
+  Json payload;        // signal
+  std::string reason;
+  std::string by = "user";
+  bool now = false;    // pause: interrupt running tasks (they run again on resume)
+};
+
 class Interpreter {
  public:
-  // `has_activity` tells whether an activity name is registered on the node.
+  // `has_activity` tells whether an activity name is registered on the node;
+  // `gates` decide whether activity tasks may run.
   Interpreter(std::shared_ptr<const Workflow> workflow,
-              std::function<bool(const std::string&)> has_activity);
+              std::function<bool(const std::string&)> has_activity, Gates gates = {});
 
   // The next batch for `state`, given the tasks with a live execution. An
   // empty plan means the process waits for something outside (a task result,
@@ -38,12 +62,20 @@ class Interpreter {
   Plan Next(const events::ProcessState& state, const std::set<std::string>& executing);
 
   // The outcome of attempt `attempt` of `task`. Ignored (empty plan) when the
-  // task has moved on: a late result of a cancelled or timed-out attempt.
+  // task has moved on: a late result of a cancelled or timed-out attempt, or
+  // any result once the process is being cancelled.
   Plan OnResult(const events::ProcessState& state, const std::string& task, uint32_t attempt,
                 const ActivityResult& result);
 
-  // A durable timer fell due.
+  // A durable timer fell due: records TimerFired (and an approval's expiry as
+  // a rejection by `system`). Empty when the timer is not armed any more.
   Plan OnTimer(const events::ProcessState& state, const std::string& timer);
+
+  // Records a control (not kTimer). Refused with the reason when the state
+  // does not allow it, NotFound for an unknown step; an empty plan is a no-op
+  // success (cancelling a cancelled or finished process).
+  Result<Plan> OnControl(const events::ProcessState& state, const Control& control,
+                         const std::set<std::string>& executing);
 
   const Workflow& workflow() const { return *workflow_; }
   // The step of a task (nullptr for an unknown one).
@@ -51,16 +83,31 @@ class Interpreter {
 
  private:
   class Batch;
+  void PlanRunning(const events::ProcessState& s, const std::set<std::string>& executing,
+                   Batch& out);
   void PlanBranch(const events::ProcessState& s, const events::BranchState& b,
                   const std::set<std::string>& executing, Batch& out);
+  void PlanParked(const events::ProcessState& s, const events::BranchState& b, Batch& out);
   void PlanJoin(const events::ProcessState& s, const events::BranchState& b, Batch& out);
+  // Starts `step` in branch `b`: a new task, or `reuse` again (retry from failure).
   void StartStep(const events::ProcessState& s, const events::BranchState& b, const Step& step,
-                 Batch& out);
+                 Batch& out, const events::TaskState* reuse = nullptr);
+  // An activity task through the policy gates: started, blocked, or waiting
+  // for approval.
+  void StartActivity(const events::ProcessState& s, const events::BranchState& b,
+                     const Step& step, const std::string& task, uint32_t attempt, Batch& out,
+                     const Json& input, uint32_t visit);
+  void WaitForApproval(const events::ProcessState& s, const events::BranchState& b,
+                       const std::string& task, const std::string& prompt,
+                       const std::string& rule, int64_t expires_ms, Batch& out);
   void FailTask(const events::ProcessState& s, const events::BranchState& b,
                 const std::string& task, const Step& step, const std::string& error,
                 const Json& output, bool retryable, Batch& out);
+  void FailBranch(const events::ProcessState& s, const events::BranchState& b,
+                  const std::string& message, Batch& out);
   void CompleteTask(const events::ProcessState& s, const events::BranchState& b,
-                    const std::string& task, const Step& step, const Json& output, Batch& out);
+                    const std::string& task, const Step& step, const Json& output, Batch& out,
+                    uint64_t signal_seq = 0);
   void CancelBranchTree(const events::ProcessState& s, const std::string& branch,
                         const std::string& reason, Batch& out);
   void FinishBranch(const events::ProcessState& s, const events::BranchState& b, Batch& out);
@@ -73,10 +120,15 @@ class Interpreter {
 
   std::shared_ptr<const Workflow> workflow_;
   std::function<bool(const std::string&)> has_activity_;
+  Gates gates_;
 };
 
 // Task id of the `visit`-th visit of `step` in `branch`: the step id itself in
 // main ("reserve", "reserve#2"), prefixed by the branch id elsewhere.
 std::string TaskId(const std::string& branch, const std::string& step, uint32_t visit);
+
+// True when every live branch of a running process is parked (on a signal, a
+// timer, an approval, or a join of parked branches): it is then `waiting`.
+bool AllParked(const events::ProcessState& state);
 
 }  // namespace keel::actors

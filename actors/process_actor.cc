@@ -8,20 +8,14 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <variant>
 
 #include "actors/blocking_pool.h"
-#include "actors/interpreter.h"
 
 namespace keel::actors {
 namespace {
 
 using events::ProcessStatus;
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Hands an append's result from the store's writer thread to the actor.
 struct AppendSlot {
@@ -34,6 +28,17 @@ struct PendingResult {
   uint32_t attempt;
   ActivityResult result;
 };
+
+using Reply = caf::typed_response_promise<int32_t, std::string>;
+
+struct PendingControl {
+  Control control;
+  Reply reply;
+};
+
+// What the actor received and has not planned yet, in arrival order, so that
+// controls, results and timers are decided in the order the mailbox gave them.
+using Input = std::variant<PendingResult, PendingControl>;
 
 // Actor states declare a constructor: CAF 0.17 builds a state from the actor
 // pointer when it can, and C++20 lets an aggregate be built that way (the
@@ -101,11 +106,10 @@ struct ProcessActorState {
   events::ProcessState state;
   std::unique_ptr<Interpreter> interpreter;
   std::map<std::string, task_actor> executing;  // live attempts by task id
-  std::deque<PendingResult> results;            // outcomes not yet planned
-  std::deque<std::string> due_timers;
-  std::set<std::string> armed;                  // timers with a delayed message
+  std::deque<Input> inputs;                     // not planned yet, arrival order
   bool appending = false;
   Plan inflight;
+  std::vector<Reply> replies;                   // recorded controls, answered when idle
   std::shared_ptr<AppendSlot> slot = std::make_shared<AppendSlot>();
   uint32_t since_snapshot = 0;
 };
@@ -121,6 +125,25 @@ void SaveSnapshot(ProcessActorState& st) {
   if (!s.ok()) spdlog::warn("process {}: snapshot not saved: {}", st.state.id, s.ToString());
 }
 
+void Deliver(Reply& reply, const Status& status, const std::string& text) {
+  reply.deliver(static_cast<int32_t>(status.code()), status.ok() ? text : status.message());
+}
+
+// Answers every control that is still waiting (the actor is about to stop).
+void FailPending(ProcessActorState& st, const Status& why) {
+  for (auto& reply : st.replies) Deliver(reply, why, "");
+  st.replies.clear();
+  for (auto& input : st.inputs) {
+    if (auto* control = std::get_if<PendingControl>(&input)) Deliver(control->reply, why, "");
+  }
+  st.inputs.clear();
+}
+
+void Stop(Self self, const Status& why) {
+  FailPending(self->state, why);
+  self->quit(caf::exit_reason::user_shutdown);
+}
+
 void Launch(Self self, const std::string& task_id) {
   auto& st = self->state;
   const events::TaskState* t = st.state.FindTask(task_id);
@@ -129,10 +152,10 @@ void Launch(Self self, const std::string& task_id) {
   const Activity* activity = step ? st.host->FindActivity(step->activity) : nullptr;
   if (activity == nullptr) {
     // Unregistered since the task started (a node restarted without it).
-    st.results.push_back({task_id, t->attempts,
-                          ActivityResult::Fail("activity '" + (step ? step->activity : "?") +
-                                                   "' is not registered on this node",
-                                               false)});
+    st.inputs.push_back(PendingResult{task_id, t->attempts,
+                                      ActivityResult::Fail("activity '" + (step ? step->activity : "?") +
+                                                               "' is not registered on this node",
+                                                           false)});
     return;
   }
   ActivityContext ctx;
@@ -148,24 +171,13 @@ void Launch(Self self, const std::string& task_id) {
       self->system().spawn(TaskActor, me, st.host, activity, std::move(ctx));
 }
 
-void ArmTimers(Self self) {
-  auto& st = self->state;
-  int64_t now = NowNs();
-  for (const auto& [id, timer] : st.state.timers) {
-    if (st.armed.count(id)) continue;
-    st.armed.insert(id);
-    auto delay = std::chrono::nanoseconds(std::max<int64_t>(0, timer.due_ns - now));
-    self->delayed_send(self, delay, timer_atom::value, id);
-  }
-}
-
 void Persist(Self self, Plan plan) {
   auto& st = self->state;
   if (Status legal = events::CheckDrafts(st.state, plan.events); !legal.ok()) {
     // An interpreter bug, never a user error: refuse to write it, stop this
     // process's actor; the log stays as it was.
     spdlog::error("process {}: refusing an illegal batch: {}", st.state.id, legal.ToString());
-    self->quit(caf::exit_reason::user_shutdown);
+    Stop(self, Status::Internal("process " + st.state.id + ": " + legal.message()));
     return;
   }
   st.appending = true;
@@ -191,9 +203,9 @@ void OnPersisted(Self self) {
   }
   st.appending = false;
   if (!r || !r->ok()) {
-    spdlog::error("process {}: append failed: {}", st.state.id,
-                  r ? r->status().ToString() : std::string("no result"));
-    self->quit(caf::exit_reason::user_shutdown);
+    Status why = r ? r->status() : Status::Internal("no append result");
+    spdlog::error("process {}: append failed: {}", st.state.id, why.ToString());
+    Stop(self, why);
     return;
   }
   for (auto& value : (*r)->values) {
@@ -201,7 +213,7 @@ void OnPersisted(Self self) {
     Status applied = event.ok() ? events::Apply(st.state, *event) : event.status();
     if (!applied.ok()) {
       spdlog::error("process {}: cannot fold its own event: {}", st.state.id, applied.ToString());
-      self->quit(caf::exit_reason::user_shutdown);
+      Stop(self, applied);
       return;
     }
     ++st.since_snapshot;
@@ -216,31 +228,57 @@ void OnPersisted(Self self) {
   }
   for (const auto& task : st.inflight.launch) Launch(self, task);
   st.inflight = Plan();
-  ArmTimers(self);
   if (st.since_snapshot >= st.host->options().snapshot_every) SaveSnapshot(st);
+  int64_t earliest = INT64_MAX;
+  for (const auto& [_, timer] : st.state.timers) earliest = std::min(earliest, timer.due_ns);
+  if (earliest != INT64_MAX) st.host->TimerArmed(earliest);
   st.host->Publish(st.state);
   Pump(self);
+}
+
+std::set<std::string> Executing(const ProcessActorState& st) {
+  std::set<std::string> executing;
+  for (const auto& [task, _] : st.executing) executing.insert(task);
+  return executing;
+}
+
+// Plans the oldest input; false when it asked for nothing to be written.
+bool PlanInput(Self self, Input input) {
+  auto& st = self->state;
+  if (auto* r = std::get_if<PendingResult>(&input)) {
+    Plan plan = st.interpreter->OnResult(st.state, r->task, r->attempt, r->result);
+    if (plan.empty()) return false;
+    Persist(self, std::move(plan));
+    return true;
+  }
+  auto& control = std::get<PendingControl>(input);
+  Result<Plan> plan = st.interpreter->OnControl(st.state, control.control, Executing(st));
+  if (!plan.ok() || plan->empty()) {
+    Deliver(control.reply, plan.ok() ? Status::OK() : plan.status(),
+            plan.ok() ? events::ToJson(st.state).dump() : "");
+    return false;
+  }
+  st.replies.push_back(std::move(control.reply));
+  Persist(self, std::move(*plan));
+  return true;
 }
 
 void Pump(Self self) {
   auto& st = self->state;
   if (st.appending) return;
-  while (!st.results.empty()) {
-    PendingResult r = std::move(st.results.front());
-    st.results.pop_front();
-    Plan plan = st.interpreter->OnResult(st.state, r.task, r.attempt, r.result);
-    if (!plan.empty()) return Persist(self, std::move(plan));
+  while (!st.inputs.empty()) {
+    Input input = std::move(st.inputs.front());
+    st.inputs.pop_front();
+    if (PlanInput(self, std::move(input))) return;
   }
-  while (!st.due_timers.empty()) {
-    std::string timer = std::move(st.due_timers.front());
-    st.due_timers.pop_front();
-    Plan plan = st.interpreter->OnTimer(st.state, timer);
-    if (!plan.empty()) return Persist(self, std::move(plan));
-  }
-  std::set<std::string> executing;
-  for (const auto& [task, _] : st.executing) executing.insert(task);
-  Plan plan = st.interpreter->Next(st.state, executing);
+  Plan plan = st.interpreter->Next(st.state, Executing(st));
   if (!plan.empty()) return Persist(self, std::move(plan));
+  // The controls have taken effect: the process rests or waits for its tasks.
+  if (!st.replies.empty()) {
+    std::string snapshot = events::ToJson(st.state).dump();
+    for (auto& reply : st.replies) Deliver(reply, Status::OK(), snapshot);
+    st.replies.clear();
+  }
   if (st.executing.empty() && AtRest(st.state)) {
     SaveSnapshot(st);
     self->quit();
@@ -253,11 +291,16 @@ process_actor::behavior_type ProcessActor(Self self, Host* host, events::Process
   st.host = host;
   st.state = std::move(state);
   st.interpreter = std::make_unique<Interpreter>(
-      std::move(workflow), [host](const std::string& name) { return host->FindActivity(name) != nullptr; });
+      std::move(workflow), [host](const std::string& name) { return host->FindActivity(name) != nullptr; },
+      Gates(host->options()));
   std::string id = st.state.id;
   self->attach_functor([host, id] { host->Passivated(id); });
   self->set_down_handler([](caf::down_msg&) {});
-  ArmTimers(self);
+  // Shutdown: answer the waiting controls instead of leaving them hanging.
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    FailPending(self->state, Status::Aborted("the node is closing"));
+    self->quit(msg.reason);
+  });
   self->send(self, wake_atom::value);
   return {
       [=](wake_atom) { Pump(self); },
@@ -268,13 +311,14 @@ process_actor::behavior_type ProcessActor(Self self, Host* host, events::Process
         auto it = s.executing.find(task);
         if (it != s.executing.end()) s.executing.erase(it);
         Json output = out.empty() ? Json() : Json::parse(out, nullptr, false);
-        s.results.push_back({task, attempt, ActivityResult{ok, std::move(output), err, retryable}});
+        s.inputs.push_back(PendingResult{task, attempt, ActivityResult{ok, std::move(output), err, retryable}});
         Pump(self);
       },
-      [=](timer_atom, const std::string& timer) {
-        self->state.armed.erase(timer);
-        self->state.due_timers.push_back(timer);
+      [=](control_atom, Control& control) -> caf::result<int32_t, std::string> {
+        auto reply = self->make_response_promise<int32_t, std::string>();
+        self->state.inputs.push_back(PendingControl{std::move(control), reply});
         Pump(self);
+        return reply;
       },
   };
 }
@@ -289,7 +333,7 @@ bool AtRest(const events::ProcessState& s) {
       return true;
     case ProcessStatus::kPaused:
     case ProcessStatus::kWaiting:
-      return s.timers.empty();
+      return true;
     default:
       return false;
   }

@@ -10,26 +10,35 @@
 #include <string>
 
 #include <caf/actor_system.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/typed_actor.hpp>
 
 #include "actors/host.h"
+#include "actors/interpreter.h"
 #include "events/state.h"
+
+// Controls are local messages between the node and its actors, never serialized.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keel::actors::Control)
 
 namespace keel::actors {
 
 using wake_atom = caf::atom_constant<caf::atom("wake")>;        // re-plan (after a control)
 using persisted_atom = caf::atom_constant<caf::atom("persisted")>;  // the append is durable
 using result_atom = caf::atom_constant<caf::atom("result")>;    // an attempt ended
-using timer_atom = caf::atom_constant<caf::atom("timer")>;      // a durable timer is due
+using control_atom = caf::atom_constant<caf::atom("control")>;  // a control or a due timer
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;    // stop an execution
 using timeout_atom = caf::atom_constant<caf::atom("timeout")>;  // an attempt ran out of time
 
-// An attempt's outcome: task, attempt, ok, output JSON, error, retryable.
+// result_atom: an attempt's outcome: task, attempt, ok, output JSON, error,
+// retryable. control_atom: replies once the control's events are durable and
+// the process has acted on them (it rests, or waits for running tasks), or at
+// once when it is refused or changes nothing, with a keel Status code (0 = OK)
+// and the snapshot JSON, or the error message.
 using process_actor = caf::typed_actor<
     caf::reacts_to<wake_atom>, caf::reacts_to<persisted_atom>,
     caf::reacts_to<result_atom, std::string, uint32_t, bool, std::string, std::string, bool>,
-    caf::reacts_to<timer_atom, std::string>>;
+    caf::replies_to<control_atom, Control>::with<int32_t, std::string>>;
 
 // One execution of one task attempt.
 using task_actor = caf::typed_actor<
@@ -41,8 +50,8 @@ using task_actor = caf::typed_actor<
 process_actor SpawnProcess(caf::actor_system& system, Host& host, events::ProcessState state,
                            std::shared_ptr<const Workflow> workflow);
 
-// True when the process needs no actor: ended, paused, or waiting with no
-// armed timer.
+// True when the process needs no actor: ended, paused, or waiting. Its timers
+// are kept by the node's timer service, which wakes it when one is due.
 bool AtRest(const events::ProcessState& state);
 
 }  // namespace keel::actors

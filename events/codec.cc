@@ -188,9 +188,10 @@ KEEL_REASON_BODY(BranchFailed)
 KEEL_REASON_BODY(BranchCancelled)
 
 Draft TaskScheduled(const Header& h, std::string_view step, std::string_view branch,
-                    std::string_view input_json, uint32_t visit) {
+                    std::string_view input_json, uint32_t visit, std::string_view rule) {
   return Build(h, EventType::TaskScheduled, [&](FlatBufferBuilder& f) {
-    return fb::CreateTaskScheduled(f, Str(f, step), Str(f, branch), Str(f, input_json), visit);
+    return fb::CreateTaskScheduled(f, Str(f, step), Str(f, branch), Str(f, input_json), visit,
+                                   Str(f, rule));
   });
 }
 Draft TaskStarted(const Header& h, uint32_t attempt, std::string_view idempotency_key) {
@@ -209,9 +210,10 @@ Draft TaskApproved(const Header& h, std::string_view by, std::string_view reason
     return fb::CreateTaskApproved(f, Str(f, by), Str(f, reason));
   });
 }
-Draft TaskRejected(const Header& h, std::string_view by, std::string_view reason) {
+Draft TaskRejected(const Header& h, std::string_view by, std::string_view reason,
+                   std::string_view next) {
   return Build(h, EventType::TaskRejected, [&](FlatBufferBuilder& f) {
-    return fb::CreateTaskRejected(f, Str(f, by), Str(f, reason));
+    return fb::CreateTaskRejected(f, Str(f, by), Str(f, reason), Str(f, next));
   });
 }
 Draft TaskBlocked(const Header& h, std::string_view rule, std::string_view reason) {

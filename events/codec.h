@@ -117,13 +117,16 @@ Draft BranchCompleted(const Header& h, std::string_view output_json);
 Draft BranchFailed(const Header& h, std::string_view error);
 Draft BranchCancelled(const Header& h, std::string_view reason);
 
+// `rule`: the policy rule whose decision allowed the task (empty: none matched).
 Draft TaskScheduled(const Header& h, std::string_view step, std::string_view branch,
-                    std::string_view input_json, uint32_t visit = 1);
+                    std::string_view input_json, uint32_t visit = 1, std::string_view rule = {});
 Draft TaskStarted(const Header& h, uint32_t attempt, std::string_view idempotency_key);
 Draft TaskWaitingForApproval(const Header& h, std::string_view prompt, std::string_view rule,
                              int64_t expires_ns);
 Draft TaskApproved(const Header& h, std::string_view by, std::string_view reason);
-Draft TaskRejected(const Header& h, std::string_view by, std::string_view reason);
+// `next`: the on_error step the branch goes to; empty = the branch fails.
+Draft TaskRejected(const Header& h, std::string_view by, std::string_view reason,
+                   std::string_view next = {});
 Draft TaskBlocked(const Header& h, std::string_view rule, std::string_view reason);
 Draft TaskRetryScheduled(const Header& h, uint32_t attempt, int64_t run_after_ns,
                          std::string_view error);

@@ -382,6 +382,7 @@ Status Apply(ProcessState& s, const StoredEvent& ev) {
       t->branch.assign(View(b->branch()));
       t->input = ParseJsonField(View(b->input_json()), json::object());
       t->visit = b->visit();
+      t->policy_rule.assign(View(b->rule()));
       t->scheduled_ns = now;
       t->error.reset();
       t->ended_ns = 0;
@@ -421,6 +422,8 @@ Status Apply(ProcessState& s, const StoredEvent& ev) {
       if (!approved) {
         t->error = WithReason("rejected by " + std::string(by), reason);
         t->ended_ns = now;
+        t->next.assign(View(env.body_as_TaskRejected()->next()));
+        if (!t->next.empty()) MoveBranchOn(branch, t->next);
       }
       break;
     }

@@ -47,6 +47,7 @@ struct TaskState {
   int64_t retry_at_ns = 0;           // when retrying
   std::optional<Approval> approval;
   std::string blocked_rule;
+  std::string policy_rule;           // the policy rule that allowed it, if one matched
   std::string next;                  // the step chosen after it ended
 };
 

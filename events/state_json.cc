@@ -215,6 +215,7 @@ json TaskJson(const TaskState& t) {
       {"scheduled_at", TimeOrNull(t.scheduled_ns)},
       {"retry_at", TimeOrNull(t.retry_at_ns)},
       {"blocked_rule", TextOrNull(t.blocked_rule)},
+      {"policy_rule", TextOrNull(t.policy_rule)},
       {"idempotency_key", TextOrNull(t.idempotency_key)},
       {"scheduled_ns", t.scheduled_ns},
       {"started_ns", t.started_ns},
@@ -463,6 +464,7 @@ Result<ProcessState> StateFromJson(const json& j) {
         t.approval = ApprovalFromJson(*it);
       }
       t.blocked_rule = Str(tj, "blocked_rule");
+      t.policy_rule = Str(tj, "policy_rule");
       t.next = Str(tj, "next");
     }
 

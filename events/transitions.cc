@@ -83,6 +83,7 @@ constexpr Row<PS> kProcessRows[] = {
     {PS::kWaiting, E::ProcessFailed, PS::kFailed},
     {PS::kPauseRequested, E::ProcessPaused, PS::kPaused},
     {PS::kPauseRequested, E::ProcessCancelRequested, PS::kCancelRequested},
+    {PS::kPauseRequested, E::ProcessResumeRequested, PS::kResumeRequested},  // withdraws it
     {PS::kPauseRequested, E::ProcessCompleted, PS::kCompleted},
     {PS::kPauseRequested, E::ProcessFailed, PS::kFailed},
     {PS::kPaused, E::ProcessResumeRequested, PS::kResumeRequested},

@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <mutex>
 #include <random>
+#include <set>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "actors/blocking_pool.h"
@@ -15,6 +17,7 @@
 #include "actors/process_actor.h"
 #include "events/state.h"
 #include "runtime/internal/builtin_activities.h"
+#include "runtime/internal/http_server.h"
 #include "store/event_store.h"
 
 namespace keel {
@@ -39,6 +42,33 @@ std::string NewProcessId() {
   return id;
 }
 
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The Status an actor's reply code stands for.
+Status FromCode(int32_t code, std::string message) {
+  using Code = Status::Code;
+  switch (static_cast<Code>(code)) {
+    case Code::kOk: return Status::OK();
+    case Code::kNotFound: return Status::NotFound(std::move(message));
+    case Code::kInvalidArgument: return Status::InvalidArgument(std::move(message));
+    case Code::kConflict: return Status::Conflict(std::move(message));
+    case Code::kRefused: return Status::Refused(std::move(message));
+    case Code::kCorruption: return Status::Corruption(std::move(message));
+    case Code::kNotSupported: return Status::NotSupported(std::move(message));
+    case Code::kIOError: return Status::IOError(std::move(message));
+    case Code::kBusy: return Status::Busy(std::move(message));
+    case Code::kTimedOut: return Status::TimedOut(std::move(message));
+    case Code::kUnauthorized: return Status::Unauthorized(std::move(message));
+    case Code::kAborted: return Status::Aborted(std::move(message));
+    case Code::kInternal: break;
+  }
+  return Status::Internal(std::move(message));
+}
+
 bool AtRestStatus(ProcessStatus s) {
   return s == ProcessStatus::kCompleted || s == ProcessStatus::kFailed ||
          s == ProcessStatus::kCancelled || s == ProcessStatus::kWaiting || s == ProcessStatus::kPaused;
@@ -57,6 +87,10 @@ void CollectActivities(const std::vector<Step>& steps, std::vector<const Step*>&
 class Node::Impl : public actors::Host {
  public:
   explicit Impl(Options options) : options_(std::move(options)) {}
+
+  // The HTTP API and DIR/node.json; started by Node::Open, stopped first by
+  // Node::Close.
+  std::unique_ptr<runtime::HttpServer> http_server;
 
   ~Impl() override { Close().IgnoreError(); }
 
@@ -152,6 +186,13 @@ class Node::Impl : public actors::Host {
     live_cv_.notify_all();
   }
 
+  void TimerArmed(int64_t due_ns) override {
+    std::lock_guard lock(timer_mu_);
+    if (due_ns >= timer_wake_ns_) return;
+    timer_wake_ns_ = due_ns;
+    timer_cv_.notify_all();
+  }
+
   // ---- operations ----
 
   Result<events::ProcessState> Load(const std::string& id) {
@@ -174,19 +215,139 @@ class Node::Impl : public actors::Host {
     return state;
   }
 
-  // Spawns the actor of `id` unless one is live.
+  // Spawns the actor of `id` with `state` unless one is live.
   Status Activate(events::ProcessState state) {
+    std::lock_guard activating(activate_mu_);
+    return Spawn(std::move(state)).status();
+  }
+
+  // The live actor of `id`, spawned from the store's state when there is
+  // none. NotFound for an unknown id, Aborted once the node is closing.
+  Result<actors::process_actor> EnsureLive(const std::string& id) {
+    {
+      std::lock_guard lock(live_mu_);
+      if (closing_) return Status::Aborted("the node is closing");
+      if (auto it = live_.find(id); it != live_.end()) return it->second;
+    }
+    // Loads and spawns under activate_mu_: no other actor of `id` can write
+    // between the load and the spawn (a stopping one is still in live_).
+    std::lock_guard activating(activate_mu_);
+    {
+      std::lock_guard lock(live_mu_);
+      if (auto it = live_.find(id); it != live_.end()) return it->second;
+    }
+    auto state = Load(id);
+    if (!state.ok()) return state.status();
+    return Spawn(std::move(*state));
+  }
+
+  // Caller holds activate_mu_.
+  Result<actors::process_actor> Spawn(events::ProcessState state) {
     auto wf = Definition(state.definition_hash);
     if (!wf.ok()) return wf.status();
     std::lock_guard lock(live_mu_);
-    if (closing_) return Status::Aborted("node is closing");
-    if (live_.count(state.id)) return Status::OK();
+    if (closing_) return Status::Aborted("the node is closing");
+    if (auto it = live_.find(state.id); it != live_.end()) return it->second;
     std::string id = state.id;
-    live_[id] = actors::SpawnProcess(*system_, *this, std::move(state), *wf);
-    return Status::OK();
+    auto actor = actors::SpawnProcess(*system_, *this, std::move(state), *wf);
+    live_[id] = actor;
+    return actor;
+  }
+
+  // Hands `control` to the actor of process `id` (activating it) and returns
+  // its reply: the snapshot once the control's events are durable. An actor
+  // that stopped before it read the control (it passivated) is replaced and
+  // asked again.
+  Result<Json> Control(const std::string& id, const actors::Control& control) {
+    for (;;) {
+      auto actor = EnsureLive(id);
+      if (!actor.ok()) return actor.status();
+      std::optional<Result<Json>> reply;
+      caf::scoped_actor self{*system_};
+      self->request(*actor, caf::infinite, actors::control_atom::value, control)
+          .receive(
+              [&](int32_t code, std::string& text) {
+                Status status = FromCode(code, text);
+                if (!status.ok()) {
+                  reply.emplace(std::move(status));
+                  return;
+                }
+                Json snapshot = Json::parse(text, nullptr, false);
+                if (snapshot.is_discarded()) reply.emplace(Status::Internal("bad snapshot from the process actor"));
+                else reply.emplace(std::move(snapshot));
+              },
+              [&](caf::error&) {});
+      if (reply) return std::move(*reply);
+      // The actor was gone: wait until it has left live_, then go again.
+      std::unique_lock lock(live_mu_);
+      live_cv_.wait(lock, [&] {
+        auto it = live_.find(id);
+        return closing_ || it == live_.end() || it->second != *actor;
+      });
+      if (closing_) return Status::Aborted("the node is closing");
+    }
+  }
+
+  // The node's timer service: delivers every armed timer of the store's
+  // due-timer index when it falls due, to a live actor or one it activates,
+  // so waiting processes need no actor meanwhile. Timers that fell due while
+  // the node was down fire at once; each fires once, since its process
+  // records TimerFired only while the timer is armed.
+  void TimerLoop() {
+    std::unique_lock lock(timer_mu_);
+    while (!timer_stop_) {
+      timer_wake_ns_ = INT64_MAX;
+      lock.unlock();
+      int64_t next = FireDueTimers();
+      lock.lock();
+      timer_wake_ns_ = std::min(timer_wake_ns_, next);
+      if (timer_stop_ || timer_wake_ns_ <= NowNs()) continue;
+      auto wait = std::chrono::nanoseconds(timer_wake_ns_ == INT64_MAX ? INT64_MAX / 2 : timer_wake_ns_ - NowNs());
+      auto deadline = std::chrono::steady_clock::now() +
+                      std::min<std::chrono::nanoseconds>(wait, std::chrono::hours(24));
+      int64_t planned = timer_wake_ns_;
+      timer_cv_.wait_until(lock, deadline, [&] { return timer_stop_ || timer_wake_ns_ < planned; });
+    }
+  }
+
+  // Fires the due timers; returns when the next armed one is due (INT64_MAX
+  // when none). A timer its process would not fire is not tried again in
+  // this round.
+  int64_t FireDueTimers() {
+    auto due = store_->DueTimers(NowNs(), 256);
+    if (!due.ok()) {
+      spdlog::error("timer service: {}", due.status().ToString());
+      return NowNs() + 1'000'000'000;
+    }
+    std::set<std::pair<std::string, std::string>> tried;
+    for (const auto& timer : *due) {
+      tried.emplace(timer.stream, timer.timer);
+      actors::Control fire;
+      fire.kind = actors::Control::Kind::kTimer;
+      fire.target = timer.timer;
+      fire.by = "system";
+      auto fired = Control(timer.stream, fire);
+      if (!fired.ok() && fired.status().code() != Status::Code::kAborted) {
+        spdlog::error("process {}: timer {} not fired: {}", timer.stream, timer.timer,
+                      fired.status().ToString());
+      }
+    }
+    auto armed = store_->DueTimers(INT64_MAX, tried.size() + 1);
+    if (!armed.ok()) return NowNs() + 1'000'000'000;
+    for (const auto& timer : *armed) {
+      if (!tried.count({timer.stream, timer.timer})) return timer.due_ns;
+    }
+    return INT64_MAX;
+  }
+
+  void StartTimers() {
+    std::lock_guard lock(timer_mu_);
+    if (timer_thread_.joinable() || timer_stop_) return;
+    timer_thread_ = std::thread([this] { TimerLoop(); });
   }
 
   Status ResumeAll() {
+    StartTimers();
     auto ids = store_->UnfinishedProcesses();
     if (!ids.ok()) return ids.status();
     for (const auto& id : *ids) {
@@ -328,11 +489,18 @@ class Node::Impl : public actors::Host {
 
   Status Close() {
     {
+      std::lock_guard lock(timer_mu_);
+      timer_stop_ = true;
+      timer_cv_.notify_all();
+    }
+    {
       std::lock_guard lock(live_mu_);
       if (closed_) return Status::OK();
       closed_ = closing_ = true;
       for (auto& [_, actor] : live_) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+      live_cv_.notify_all();
     }
+    if (timer_thread_.joinable()) timer_thread_.join();
     if (system_) {
       system_->await_all_actors_done();
       system_.reset();
@@ -363,10 +531,18 @@ class Node::Impl : public actors::Host {
 
   std::mutex create_mu_;  // serializes the idempotency-key check with creation
 
+  std::mutex activate_mu_;  // serializes loading a process's state with spawning its actor
+
   std::mutex live_mu_;
   std::condition_variable live_cv_;
   std::unordered_map<std::string, actors::process_actor> live_;  // guarded by live_mu_
   bool closing_ = false, closed_ = false;                          // guarded by live_mu_
+
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  int64_t timer_wake_ns_ = INT64_MAX;  // when the timer service looks next; guarded by timer_mu_
+  bool timer_stop_ = false;            // guarded by timer_mu_
+  std::thread timer_thread_;
 
   std::mutex watch_mu_;
   std::condition_variable watch_cv_;
@@ -383,6 +559,11 @@ Result<std::unique_ptr<Node>> Node::Open(const Options& options) {
   KEEL_RETURN_IF_ERROR(impl->Open());
   std::unique_ptr<Node> node(new Node(std::move(impl)));
   if (options.resume) KEEL_RETURN_IF_ERROR(node->Resume());
+  if (!options.http_listen.empty()) {
+    auto server = runtime::HttpServer::Start(*node, node->impl_->store(), options);
+    if (!server.ok()) return server.status();
+    node->impl_->http_server = std::move(*server);
+  }
   return node;
 }
 
@@ -405,32 +586,54 @@ Result<Json> Node::Wait(const std::string& id, std::chrono::milliseconds timeout
 Result<std::function<void()>> Node::Subscribe(const std::string& id, std::function<void(const Json&)> fn) {
   return impl_->Subscribe(id, std::move(fn));
 }
-// Controls: implemented by the controls work (issue 4); until then refused
-// honestly rather than pretending.
-Result<Json> Node::Pause(const std::string& id, const ControlOptions&) {
-  return Status::NotSupported("pause is not implemented yet");
-}
-Result<Json> Node::Resume(const std::string& id, const ControlOptions&) {
-  return Status::NotSupported("resume is not implemented yet");
-}
-Result<Json> Node::Cancel(const std::string& id, const ControlOptions&) {
-  return Status::NotSupported("cancel is not implemented yet");
-}
-Result<Json> Node::Retry(const std::string& id, const ControlOptions&) {
-  return Status::NotSupported("retry is not implemented yet");
-}
-Result<Json> Node::Approve(const std::string& id, const std::string&, const ControlOptions&) {
-  return Status::NotSupported("approve is not implemented yet");
-}
-Result<Json> Node::Reject(const std::string& id, const std::string&, const ControlOptions&) {
-  return Status::NotSupported("reject is not implemented yet");
-}
-Result<Json> Node::Signal(const std::string& id, const std::string&, const Json&,
-                          const ControlOptions&) {
-  return Status::NotSupported("signal is not implemented yet");
+namespace {
+
+actors::Control MakeControl(actors::Control::Kind kind, const ControlOptions& options,
+                            std::string target = {}) {
+  actors::Control c;
+  c.kind = kind;
+  c.target = std::move(target);
+  c.reason = options.reason;
+  c.by = options.by.empty() ? "user" : options.by;
+  c.now = options.now;
+  return c;
 }
 
-Status Node::Close() { return impl_ ? impl_->Close() : Status::OK(); }
+}  // namespace
+
+Result<Json> Node::Pause(const std::string& id, const ControlOptions& options) {
+  return impl_->Control(id, MakeControl(actors::Control::Kind::kPause, options));
+}
+Result<Json> Node::Resume(const std::string& id, const ControlOptions& options) {
+  return impl_->Control(id, MakeControl(actors::Control::Kind::kResume, options));
+}
+Result<Json> Node::Cancel(const std::string& id, const ControlOptions& options) {
+  return impl_->Control(id, MakeControl(actors::Control::Kind::kCancel, options));
+}
+Result<Json> Node::Retry(const std::string& id, const ControlOptions& options) {
+  return impl_->Control(id, MakeControl(actors::Control::Kind::kRetry, options));
+}
+Result<Json> Node::Approve(const std::string& id, const std::string& step,
+                           const ControlOptions& options) {
+  return impl_->Control(id, MakeControl(actors::Control::Kind::kApprove, options, step));
+}
+Result<Json> Node::Reject(const std::string& id, const std::string& step,
+                          const ControlOptions& options) {
+  return impl_->Control(id, MakeControl(actors::Control::Kind::kReject, options, step));
+}
+Result<Json> Node::Signal(const std::string& id, const std::string& topic, const Json& payload,
+                          const ControlOptions& options) {
+  actors::Control c = MakeControl(actors::Control::Kind::kSignal, options, topic);
+  c.payload = payload;
+  return impl_->Control(id, c);
+}
+
+Status Node::Close() {
+  if (!impl_) return Status::OK();
+  // Stop accepting requests and remove node.json before the node stops.
+  if (impl_->http_server) impl_->http_server->Stop();
+  return impl_->Close();
+}
 
 int StatusExitCode(const Json& snapshot) {
   std::string status = snapshot.value("status", "");

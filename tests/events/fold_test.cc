@@ -355,6 +355,28 @@ TEST_F(FoldTest, RejectionWithoutReason) {
   EXPECT_EQ(Task("ship").error, "rejected by bob");
 }
 
+TEST_F(FoldTest, RejectionWithOnErrorMovesTheBranchToThatStep) {
+  Start();
+  ASSERT_OK(Fold(events::TaskScheduled(H("ship"), "ship", "main", "{}")));
+  ASSERT_OK(Fold(events::TaskWaitingForApproval(H("ship"), "ship?", "", 0)));
+  ASSERT_OK(Fold(events::BranchSuspended(H("main"), "ship", "approval")));
+  ASSERT_OK(Fold(events::TaskRejected(H("ship"), "bob", "no", "fallback")));
+  EXPECT_EQ(Task("ship").status, TaskStatus::kFailed);
+  EXPECT_EQ(Task("ship").next, "fallback");
+  EXPECT_EQ(Branch("main").current_step, "fallback");
+  EXPECT_EQ(Branch("main").current_task, "");
+}
+
+TEST_F(FoldTest, TheAllowingPolicyRuleIsKeptWithTheTask) {
+  Start();
+  ASSERT_OK(Fold(events::TaskScheduled(H("get"), "get", "main", "{}", 1, "internal-http")));
+  EXPECT_EQ(Task("get").policy_rule, "internal-http");
+  ProcessState copy = state_;
+  auto restored = StateFromJson(ToJson(copy));
+  ASSERT_OK(restored);
+  EXPECT_EQ(restored->FindTask("get")->policy_rule, "internal-http");
+}
+
 TEST_F(FoldTest, BlockedSkippedAndCancelledTasks) {
   Start();
   ASSERT_OK(Fold(events::TaskScheduled(H("rm"), "rm", "main", "{}")));
@@ -392,6 +414,11 @@ TEST_F(FoldTest, PauseResumeAndCancel) {
   ASSERT_OK(Fold(events::ProcessResumed(P(), "")));
   EXPECT_EQ(state_.status, ProcessStatus::kRunning);
   EXPECT_EQ(state_.pause_reason, "");
+  // A resume before the running work ended withdraws the pause.
+  ASSERT_OK(Fold(events::ProcessPauseRequested(P(), "again")));
+  ASSERT_OK(Fold(events::ProcessResumeRequested(P(), "")));
+  ASSERT_OK(Fold(events::ProcessResumed(P(), "")));
+  EXPECT_EQ(state_.status, ProcessStatus::kRunning);
   ASSERT_OK(Fold(events::ProcessCancelRequested(P(), "user")));
   ASSERT_OK(Fold(events::BranchCancelled(H("main"), "process cancelled")));
   ASSERT_OK(Fold(events::ProcessCancelled(P(), "user")));

@@ -42,6 +42,7 @@ const std::vector<Row<PS>> kProcessTable = {
     {PS::kPauseRequested, E::ProcessCancelRequested, PS::kCancelRequested},
     {PS::kPauseRequested, E::ProcessCompleted, PS::kCompleted},
     {PS::kPauseRequested, E::ProcessFailed, PS::kFailed},
+    {PS::kPauseRequested, E::ProcessResumeRequested, PS::kResumeRequested},
     {PS::kPaused, E::ProcessResumeRequested, PS::kResumeRequested},
     {PS::kPaused, E::ProcessCancelRequested, PS::kCancelRequested},
     {PS::kResumeRequested, E::ProcessResumed, PS::kRunning},

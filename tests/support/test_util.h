@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,6 +45,33 @@ CommandResult Run(const std::vector<std::string>& argv, const std::string& stdin
 
 // Path of the keel CLI under test: $KEEL_BIN, else build/bin/keel.
 std::string KeelBinary();
+
+// A command running in the background (a server, a --follow reader), its
+// stdout and stderr going to files. Killed (SIGKILL) and reaped on
+// destruction if still running.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path);
+  ~Child();
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  pid_t pid() const { return pid_; }
+  void Signal(int sig);
+  // Blocks until it exits; its exit code, or -1 when a signal ended it.
+  int Wait();
+  // True once it has exited (reaps it).
+  bool Exited();
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int exit_code_ = -1;
+};
+
+// Polls `condition` until it holds (true) or `limit` passes (false): tests
+// wait for conditions, never for fixed times.
+bool WaitUntil(const std::function<bool()>& condition,
+               std::chrono::milliseconds limit = std::chrono::seconds(60));
 
 // Writes `text` to `path` (creating parents is the caller's job).
 void WriteFile(const std::string& path, const std::string& text);

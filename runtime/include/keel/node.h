@@ -62,9 +62,10 @@ class Node {
   // `fn` runs on a keel thread and must not block.
   Result<std::function<void()>> Subscribe(const std::string& id, std::function<void(const Json&)> fn);
 
-  // Controls. Each returns the snapshot once the request is durable; NotFound
-  // for an unknown id, Refused (with the reason) when the process's state
-  // does not allow it: pausing a paused process, resuming a running one,
+  // Controls. Each returns the snapshot once the request is durable and the
+  // process has acted on it (it rests again, or waits for its running tasks:
+  // call Wait() for the end); NotFound for an unknown id, Refused (with the
+  // reason) when the process's state does not allow it: pausing a paused process, resuming a running one,
   // approving a task that does not wait for approval, any control but cancel
   // (a no-op success) on a finished process.
   Result<Json> Pause(const std::string& id, const ControlOptions& options = {});

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace keel {
@@ -13,6 +15,22 @@ enum class ExecPolicy : uint8_t {
   kFull,       // anything (the CLI's default for local files)
 };
 
+// A policy gate (WORKFLOW.md "Policy gates"): before an activity task runs,
+// the node's rules are tried in order and the first whose `match` entries all
+// match decides. Keys: "activity", "step", "workflow", or "with.<path>" (a
+// field of the rendered input, dotted for nested maps); values are globs where
+// `*` matches any run of characters. No matching rule = allow.
+struct PolicyRule {
+  enum class Decision : uint8_t {
+    kAllow,
+    kBlock,            // the task is `blocked` and its branch fails
+    kRequireApproval,  // the task waits for approval as if it had `approval:`
+  };
+  std::string name;  // recorded with the decision
+  std::vector<std::pair<std::string, std::string>> match;
+  Decision decision = Decision::kAllow;
+};
+
 // Options of Node::Open.
 struct Options {
   std::string data_dir = ".keel";
@@ -21,6 +39,8 @@ struct Options {
   bool sync = true;
   ExecPolicy exec_policy = ExecPolicy::kFull;
   std::vector<std::string> exec_allow;
+  // Policy gates for activity tasks, first match wins (see PolicyRule).
+  std::vector<PolicyRule> policy;
   // A snapshot is stored every this many events of a process, and at rest.
   uint32_t snapshot_every = 64;
   // Threads of the actor scheduler and of the blocking activity pool (0 = auto).
@@ -28,6 +48,14 @@ struct Options {
   unsigned activity_threads = 0;
   // Resume unfinished processes on Open (read-only tools turn it off).
   bool resume = true;
+  // The node's HTTP API (INTERFACE.md) and DIR/node.json, through which CLI
+  // commands find a live node: "host:port" (port 0 = any free port).
+  // Empty = no API and no node.json.
+  std::string http_listen = "127.0.0.1:0";
+  // When set, mutating requests need "Authorization: Bearer <http_token>".
+  std::string http_token;
+  // Requests with a larger body are refused (413) before they are read.
+  size_t http_max_body = 1 << 20;
 };
 
 }  // namespace keel

@@ -1,0 +1,542 @@
+#include "runtime/internal/http_server.h"
+
+#include <httplib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <list>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "events/state.h"
+
+namespace keel::runtime {
+namespace {
+
+// An SSE stream writes a comment this often when nothing happens, so that
+// proxies and clients see the connection alive.
+constexpr auto kKeepAlive = std::chrono::seconds(10);
+// How often the global event stream looks for new events in the store.
+constexpr auto kLogPoll = std::chrono::milliseconds(100);
+constexpr size_t kLogChunk = 256;
+constexpr size_t kMaxListLimit = 1000;
+
+const char kJson[] = "application/json";
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void SendJson(httplib::Response& res, int code, const Json& body) {
+  res.status = code;
+  res.set_content(body.dump() + "\n", kJson);
+}
+
+void SendError(httplib::Response& res, int code, const std::string& error,
+               const std::string& message) {
+  SendJson(res, code, {{"error", {{"code", error}, {"message", message}}}});
+}
+
+// The HTTP status and error code of INTERFACE.md for a failed call.
+// `invalid_status` is 400 for a malformed request, 422 for a well-formed
+// request that the node refuses (a workflow that does not validate).
+void SendStatus(httplib::Response& res, const Status& s, int invalid_status = 400) {
+  switch (s.code()) {
+    case Status::Code::kNotFound:
+      return SendError(res, 404, "not_found", s.message());
+    case Status::Code::kInvalidArgument:
+      return SendError(res, invalid_status, "invalid", s.message());
+    case Status::Code::kRefused:
+    case Status::Code::kConflict:
+      return SendError(res, 409, "conflict", s.message());
+    case Status::Code::kUnauthorized:
+      return SendError(res, 401, "unauthorized", s.message());
+    case Status::Code::kNotSupported:
+      return SendError(res, 501, "unsupported", s.message());
+    case Status::Code::kBusy:
+    case Status::Code::kAborted:
+    case Status::Code::kTimedOut:
+      return SendError(res, 503, "unavailable", s.message());
+    default:
+      return SendError(res, 500, "internal", s.ToString());
+  }
+}
+
+// The request body as a JSON object ({} when empty).
+Result<Json> BodyObject(const httplib::Request& req) {
+  if (req.body.empty()) return Json::object();
+  Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return Status::InvalidArgument("the request body is not JSON");
+  if (!body.is_object()) return Status::InvalidArgument("the request body must be a JSON object");
+  return body;
+}
+
+// body[key] as a string; "" when absent or null; InvalidArgument otherwise.
+Result<std::string> StringField(const Json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::string();
+  if (!it->is_string())
+    return Status::InvalidArgument(std::string("'") + key + "' must be a string");
+  return it->get<std::string>();
+}
+
+// A query parameter as an unsigned number; `fallback` when absent.
+Result<uint64_t> NumberParam(const httplib::Request& req, const char* key, uint64_t fallback) {
+  if (!req.has_param(key)) return fallback;
+  std::string text = req.get_param_value(key);
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
+      text.size() > 18) {
+    return Status::InvalidArgument(std::string("query parameter '") + key + "' must be a number");
+  }
+  return std::stoull(text);
+}
+
+ControlOptions ControlFrom(const Json& body, Status* error) {
+  ControlOptions options;
+  auto reason = StringField(body, "reason");
+  auto by = StringField(body, "by");
+  if (!reason.ok()) *error = reason.status();
+  if (!by.ok()) *error = by.status();
+  if (reason.ok()) options.reason = *reason;
+  if (by.ok() && !by->empty()) options.by = *by;
+  return options;
+}
+
+// Splits "host:port"; InvalidArgument when malformed.
+Status ParseListen(const std::string& listen, std::string* host, int* port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Status::InvalidArgument("listen address '" + listen + "' is not host:port");
+  }
+  std::string digits = listen.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5 ||
+      digits.find_first_not_of("0123456789") != std::string::npos || std::stoi(digits) > 65535) {
+    return Status::InvalidArgument("listen address '" + listen + "' has a bad port");
+  }
+  *host = listen.substr(0, colon);
+  *port = std::stoi(digits);
+  return Status::OK();
+}
+
+// What one SSE connection waits on: snapshots pushed by Node::Subscribe, or
+// the server stopping.
+struct SseQueue {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Json> snapshots;  // guarded by mu
+  bool stopping = false;       // guarded by mu
+};
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  Impl(Node& node, store::EventStore& store, const Options& options)
+      : node_(node), store_(store), options_(options) {}
+
+  Status Start() {
+    std::string host;
+    int port = 0;
+    KEEL_RETURN_IF_ERROR(ParseListen(options_.http_listen, &host, &port));
+    server_.set_payload_max_length(options_.http_max_body);
+    server_.set_keep_alive_max_count(100);
+    // An idle keep-alive connection holds a worker: keep Stop() quick.
+    server_.set_keep_alive_timeout(1);
+    server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      return Authorize(req, res);
+    });
+    server_.set_error_handler(
+        httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+          if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+          if (res.status == 413) {
+            SendError(res, 413, "invalid", "the request body is larger than the node accepts");
+          } else if (res.status == 404) {
+            SendError(res, 404, "not_found", "no such endpoint");
+          } else if (res.status >= 500) {
+            SendError(res, res.status, "internal", "the node failed to answer");
+          } else {
+            SendError(res, res.status, "invalid", "malformed request");
+          }
+          return httplib::Server::HandlerResponse::Handled;
+        }));
+    server_.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+          std::string what = "unexpected error";
+          try {
+            if (ep) std::rethrow_exception(ep);
+          } catch (const std::exception& e) {
+            what = e.what();
+          } catch (...) {
+          }
+          SendError(res, 500, "internal", what);
+        });
+    Routes();
+    int bound =
+        port == 0 ? server_.bind_to_any_port(host) : (server_.bind_to_port(host, port) ? port : -1);
+    if (bound <= 0) return Status::IOError("cannot listen on " + options_.http_listen);
+    address_ = host + ":" + std::to_string(bound);
+    thread_ = std::thread([this] {
+      server_.listen_after_bind();
+      listen_returned_ = true;
+    });
+    // httplib's stop() is a no-op until the listen loop runs: wait for it, so
+    // that a quick Stop() cannot leave the loop blocked in accept().
+    while (!server_.is_running() && !listen_returned_)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (!server_.is_running()) {
+      thread_.join();
+      return Status::IOError("cannot serve on " + address_);
+    }
+    Status written = WriteNodeJson();
+    if (!written.ok()) Stop();
+    return written;
+  }
+
+  void Stop() {
+    {
+      std::lock_guard lock(streams_mu_);
+      if (stopped_) return;
+      stopped_ = true;
+      for (auto& weak : streams_) {
+        if (auto q = weak.lock()) {
+          std::lock_guard qlock(q->mu);
+          q->stopping = true;
+          q->cv.notify_all();
+        }
+      }
+    }
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+    std::error_code ec;
+    std::filesystem::remove(NodeJsonPath(), ec);
+  }
+
+  const std::string& address() const { return address_; }
+
+ private:
+  std::string NodeJsonPath() const { return options_.data_dir + "/node.json"; }
+
+  Status WriteNodeJson() {
+    Json info = {{"pid", static_cast<int64_t>(getpid())},
+                 {"address", address_},
+                 {"started_at", events::FormatTimeMs(NowNs())}};
+    std::string tmp = NodeJsonPath() + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << info.dump() << "\n";
+      if (!out.flush()) return Status::IOError("cannot write " + tmp);
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, NodeJsonPath(), ec);
+    if (ec) return Status::IOError("cannot write " + NodeJsonPath() + ": " + ec.message());
+    return Status::OK();
+  }
+
+  httplib::Server::HandlerResponse Authorize(const httplib::Request& req, httplib::Response& res) {
+    ++requests_;
+    if (options_.http_token.empty() || req.method == "GET" || req.method == "HEAD") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    if (req.get_header_value("Authorization") == "Bearer " + options_.http_token) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    SendError(res, 401, "unauthorized", "this node needs 'Authorization: Bearer <token>'");
+    return httplib::Server::HandlerResponse::Handled;
+  }
+
+  void Routes() {
+    server_.Post("/v1/processes", [this](const auto& req, auto& res) { Create(req, res); });
+    server_.Get("/v1/processes", [this](const auto& req, auto& res) { List(req, res); });
+    server_.Get(R"(/v1/processes/([^/]+))", [this](const auto& req, auto& res) {
+      auto snapshot = node_.Get(req.matches[1]);
+      snapshot.ok() ? SendJson(res, 200, *snapshot) : SendStatus(res, snapshot.status());
+    });
+    server_.Get(R"(/v1/processes/([^/]+)/events)",
+                [this](const auto& req, auto& res) { Events(req, res); });
+    server_.Get(R"(/v1/processes/([^/]+)/stream)",
+                [this](const auto& req, auto& res) { Stream(req, res); });
+    server_.Post(R"(/v1/processes/([^/]+)/(pause|resume|cancel|retry))",
+                 [this](const auto& req, auto& res) { Control(req, res); });
+    server_.Post(R"(/v1/processes/([^/]+)/tasks/([^/]+)/(approve|reject))",
+                 [this](const auto& req, auto& res) { Decide(req, res); });
+    server_.Post(R"(/v1/processes/([^/]+)/signals/([^/]+))",
+                 [this](const auto& req, auto& res) { Signal(req, res); });
+    server_.Get("/v1/events/stream", [this](const auto& req, auto& res) { LogStream(req, res); });
+    server_.Get("/v1/health", [this](const auto&, auto& res) {
+      SendJson(res, 200,
+               {{"status", "ok"}, {"pid", static_cast<int64_t>(getpid())}, {"address", address_}});
+    });
+    server_.Get("/v1/metrics", [this](const auto&, auto& res) { Metrics(res); });
+  }
+
+  void Create(const httplib::Request& req, httplib::Response& res) {
+    auto body = BodyObject(req);
+    if (!body.ok()) return SendStatus(res, body.status());
+    auto it = body->find("workflow");
+    if (it == body->end() || !(it->is_string() || it->is_object())) {
+      return SendStatus(res,
+                        Status::InvalidArgument("'workflow' must be YAML/JSON text or an object"));
+    }
+    auto wf = ParseWorkflow(it->is_string() ? it->get<std::string>() : it->dump(), "<request>");
+    if (!wf.ok()) return SendStatus(res, wf.status(), 422);
+    Json inputs = body->value("inputs", Json::object());
+    if (!inputs.is_object() && !inputs.is_null()) {
+      return SendStatus(res, Status::InvalidArgument("'inputs' must be an object"));
+    }
+    auto id = StringField(*body, "id");
+    auto key = StringField(*body, "idempotency_key");
+    auto by = StringField(*body, "by");
+    for (const auto* field : {&id, &key, &by}) {
+      if (!field->ok()) return SendStatus(res, field->status());
+    }
+    StartOptions start;
+    start.id = *id;
+    start.idempotency_key = *key;
+    if (!by->empty()) start.actor = *by;
+    bool started = false;
+    auto snapshot = node_.Start(*wf, inputs, start, &started);
+    if (!snapshot.ok()) return SendStatus(res, snapshot.status(), 422);
+    SendJson(res, started ? 201 : 200, *snapshot);
+  }
+
+  void List(const httplib::Request& req, httplib::Response& res) {
+    ListFilter filter;
+    filter.status = req.get_param_value("status");
+    filter.workflow = req.get_param_value("workflow");
+    auto limit = NumberParam(req, "limit", 50);
+    auto offset = NumberParam(req, "offset", 0);
+    if (!limit.ok()) return SendStatus(res, limit.status());
+    if (!offset.ok()) return SendStatus(res, offset.status());
+    filter.limit = std::min<uint64_t>(*limit, kMaxListLimit);
+    filter.offset = *offset;
+    auto list = node_.List(filter);
+    if (!list.ok()) return SendStatus(res, list.status());
+    SendJson(res, 200,
+             {{"processes", list->processes},
+              {"total", list->total},
+              {"limit", list->limit},
+              {"offset", list->offset},
+              {"has_more", list->has_more}});
+  }
+
+  // The process's event lines as JSON lines (application/x-ndjson).
+  void Events(const httplib::Request& req, httplib::Response& res) {
+    std::string id = req.matches[1];
+    auto from = NumberParam(req, "from", 1);
+    if (!from.ok()) return SendStatus(res, from.status());
+    auto last = store_.LastSeq(id);
+    if (!last.ok()) return SendStatus(res, last.status());
+    if (*last == 0) return SendStatus(res, Status::NotFound("no process with id '" + id + "'"));
+    auto evs = store_.ReadStream(id, std::max<uint64_t>(*from, 1));
+    if (!evs.ok()) return SendStatus(res, evs.status());
+    std::string out;
+    for (const auto& e : *evs) out += events::ToJson(e).dump() + "\n";
+    res.status = 200;
+    res.set_content(out, "application/x-ndjson");
+  }
+
+  std::shared_ptr<SseQueue> NewQueue() {
+    auto q = std::make_shared<SseQueue>();
+    std::lock_guard lock(streams_mu_);
+    streams_.remove_if([](const std::weak_ptr<SseQueue>& w) { return w.expired(); });
+    if (stopped_) q->stopping = true;
+    streams_.push_back(q);
+    return q;
+  }
+
+  // SSE: the current snapshot, then one `data: <snapshot>` per durable change,
+  // keep-alive comments meanwhile; ends after a terminal status.
+  void Stream(const httplib::Request& req, httplib::Response& res) {
+    std::string id = req.matches[1];
+    auto q = NewQueue();
+    auto unsubscribe = node_.Subscribe(id, [q](const Json& snapshot) {
+      std::lock_guard lock(q->mu);
+      q->snapshots.push_back(snapshot);
+      q->cv.notify_all();
+    });
+    if (!unsubscribe.ok()) return SendStatus(res, unsubscribe.status());
+    auto current = node_.Get(id);
+    if (!current.ok()) {
+      (*unsubscribe)();
+      return SendStatus(res, current.status());
+    }
+    {
+      std::lock_guard lock(q->mu);
+      q->snapshots.push_front(*current);
+    }
+    res.set_header("Cache-Control", "no-cache");
+    auto last_seq = std::make_shared<uint64_t>(0);
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [q, last_seq](size_t, httplib::DataSink& sink) {
+          std::unique_lock lock(q->mu);
+          if (!q->cv.wait_for(lock, kKeepAlive,
+                              [&] { return q->stopping || !q->snapshots.empty(); })) {
+            lock.unlock();
+            return sink.write(": keep-alive\n\n", 14);
+          }
+          if (q->stopping) return false;
+          std::vector<Json> batch(q->snapshots.begin(), q->snapshots.end());
+          q->snapshots.clear();
+          lock.unlock();
+          for (const Json& s : batch) {
+            uint64_t seq = s.value("last_seq", uint64_t{0});
+            if (seq <= *last_seq) continue;  // the first snapshot may repeat a change
+            *last_seq = seq;
+            std::string event = "data: " + s.dump() + "\n\n";
+            if (!sink.write(event.data(), event.size())) return false;
+            auto status = events::ParseProcessStatus(s.value("status", ""));
+            if (status && events::IsTerminal(*status)) {
+              sink.done();
+              return true;
+            }
+          }
+          return true;
+        },
+        [cancel = *unsubscribe](bool) { cancel(); });
+  }
+
+  // SSE of the global log: `id: <global_seq>` and `data: <event line>` per
+  // event with global_seq >= from (default: only new events).
+  void LogStream(const httplib::Request& req, httplib::Response& res) {
+    auto last = store_.LastGlobalSeq();
+    if (!last.ok()) return SendStatus(res, last.status());
+    auto from = NumberParam(req, "from", *last + 1);
+    if (!from.ok()) return SendStatus(res, from.status());
+    auto q = NewQueue();
+    auto next = std::make_shared<uint64_t>(std::max<uint64_t>(*from, 1));
+    auto idle_since =
+        std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream", [this, q, next, idle_since](size_t, httplib::DataSink& sink) {
+          {
+            std::unique_lock lock(q->mu);
+            if (q->stopping) return false;
+          }
+          auto evs = store_.ReadLog(*next, kLogChunk);
+          if (!evs.ok()) return false;
+          if (evs->empty()) {
+            std::unique_lock lock(q->mu);
+            q->cv.wait_for(lock, kLogPoll, [&] { return q->stopping; });
+            if (q->stopping) return false;
+            lock.unlock();
+            if (std::chrono::steady_clock::now() - *idle_since < kKeepAlive) return true;
+            *idle_since = std::chrono::steady_clock::now();
+            return sink.write(": keep-alive\n\n", 14);
+          }
+          std::string out;
+          for (const auto& e : *evs) {
+            out += "id: " + std::to_string(e.global_seq()) + "\ndata: " + events::ToJson(e).dump() +
+                   "\n\n";
+            *next = e.global_seq() + 1;
+          }
+          *idle_since = std::chrono::steady_clock::now();
+          return sink.write(out.data(), out.size());
+        });
+  }
+
+  void Control(const httplib::Request& req, httplib::Response& res) {
+    auto body = BodyObject(req);
+    if (!body.ok()) return SendStatus(res, body.status());
+    Status bad;
+    ControlOptions options = ControlFrom(*body, &bad);
+    if (!bad.ok()) return SendStatus(res, bad);
+    std::string id = req.matches[1], action = req.matches[2];
+    Result<Json> out = action == "pause"    ? node_.Pause(id, options)
+                       : action == "resume" ? node_.Resume(id, options)
+                       : action == "cancel" ? node_.Cancel(id, options)
+                                            : node_.Retry(id, options);
+    out.ok() ? SendJson(res, 200, *out) : SendStatus(res, out.status());
+  }
+
+  void Decide(const httplib::Request& req, httplib::Response& res) {
+    auto body = BodyObject(req);
+    if (!body.ok()) return SendStatus(res, body.status());
+    Status bad;
+    ControlOptions options = ControlFrom(*body, &bad);
+    if (!bad.ok()) return SendStatus(res, bad);
+    std::string id = req.matches[1], step = req.matches[2];
+    auto out = req.matches[3] == "approve" ? node_.Approve(id, step, options)
+                                           : node_.Reject(id, step, options);
+    out.ok() ? SendJson(res, 200, *out) : SendStatus(res, out.status());
+  }
+
+  void Signal(const httplib::Request& req, httplib::Response& res) {
+    auto body = BodyObject(req);
+    if (!body.ok()) return SendStatus(res, body.status());
+    Status bad;
+    ControlOptions options = ControlFrom(*body, &bad);
+    if (!bad.ok()) return SendStatus(res, bad);
+    auto out =
+        node_.Signal(req.matches[1], req.matches[2], body->value("payload", Json()), options);
+    out.ok() ? SendJson(res, 200, *out) : SendStatus(res, out.status());
+  }
+
+  // Prometheus text format: what the node and its store can report.
+  void Metrics(httplib::Response& res) {
+    std::string out = "# HELP keel_processes Processes by status.\n# TYPE keel_processes gauge\n";
+    for (auto s = static_cast<int>(events::ProcessStatus::kPending);
+         s <= static_cast<int>(events::ProcessStatus::kFailed); ++s) {
+      ListFilter filter;
+      filter.status = events::Name(static_cast<events::ProcessStatus>(s));
+      filter.limit = 0;
+      auto list = node_.List(filter);
+      if (!list.ok()) return SendStatus(res, list.status());
+      out +=
+          "keel_processes{status=\"" + filter.status + "\"} " + std::to_string(list->total) + "\n";
+    }
+    auto events = store_.LastGlobalSeq();
+    if (!events.ok()) return SendStatus(res, events.status());
+    out +=
+        "# HELP keel_events_appended_total Events in the log.\n# TYPE keel_events_appended_total "
+        "counter\n";
+    out += "keel_events_appended_total " + std::to_string(*events) + "\n";
+    auto timers = store_.DueTimers(INT64_MAX, SIZE_MAX);
+    if (!timers.ok()) return SendStatus(res, timers.status());
+    out += "# HELP keel_timers_pending Armed durable timers.\n# TYPE keel_timers_pending gauge\n";
+    out += "keel_timers_pending " + std::to_string(timers->size()) + "\n";
+    out +=
+        "# HELP keel_http_requests_total HTTP requests served.\n# TYPE keel_http_requests_total "
+        "counter\n";
+    out += "keel_http_requests_total " + std::to_string(requests_.load()) + "\n";
+    res.status = 200;
+    res.set_content(out, "text/plain; version=0.0.4");
+  }
+
+  Node& node_;
+  store::EventStore& store_;
+  Options options_;
+  httplib::Server server_;
+  std::thread thread_;
+  std::string address_;
+  std::atomic<uint64_t> requests_{0};
+  std::atomic<bool> listen_returned_{false};
+
+  std::mutex streams_mu_;
+  std::list<std::weak_ptr<SseQueue>> streams_;  // guarded by streams_mu_
+  bool stopped_ = false;                        // guarded by streams_mu_
+};
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(Node& node, store::EventStore& store,
+                                                      const Options& options) {
+  auto impl = std::make_unique<Impl>(node, store, options);
+  KEEL_RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() { Stop(); }
+void HttpServer::Stop() { impl_->Stop(); }
+const std::string& HttpServer::address() const { return impl_->address(); }
+
+}  // namespace keel::runtime

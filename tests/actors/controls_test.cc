@@ -1,0 +1,522 @@
+// Controls and waits through the Node API on real actors and a real store:
+// pause/resume/cancel/retry, approvals, signals, durable timers and policy
+// gates. Tests wait on conditions (snapshots, activity progress), never on
+// how fast the machine is.
+
+#include <signal.h>
+
+#include <cerrno>
+#include <fstream>
+
+#include "tests/actors/controls_fixture.h"
+
+namespace keel::testing {
+namespace {
+
+// ---- pause / resume --------------------------------------------------------
+
+const char kHoldThenCount[] = R"(name: hc
+steps:
+  - {id: a, activity: hold, with: {key: a}}
+  - {id: b, activity: count, with: {key: b}}
+)";
+
+TEST_F(ControlsTest, PauseLetsTheRunningTaskFinishAndStartsNothingNew) {
+  Open();
+  std::string id = Start(kHoldThenCount);
+  WaitHolding("a");
+  auto paused = node_->Pause(id, {.reason = "inspect", .by = "alice"});
+  ASSERT_OK(paused);
+  EXPECT_EQ((*paused)["status"], "pauseRequested");
+  EXPECT_EQ(node_->Pause(id).status().code(), Status::Code::kRefused);
+
+  board_->Release("a");
+  Json snap = WaitStatus(id, "paused");
+  EXPECT_EQ(Task(snap, "a")["status"], "completed");
+  EXPECT_TRUE(Task(snap, "b").is_null());
+  EXPECT_EQ(board_->Count("b"), 0);
+  EXPECT_EQ(snap["waiting_on"][0]["kind"], "pause");
+  EXPECT_EQ(snap["pause_reason"], "inspect");
+  EXPECT_EQ(node_->Pause(id).status().code(), Status::Code::kRefused);
+
+  ASSERT_OK(node_->Resume(id, {.reason = "go on"}));
+  EXPECT_EQ(WaitStatus(id, "completed")["status"], "completed");
+  EXPECT_EQ(board_->Count("b"), 1);
+  auto resumed = node_->Resume(id);
+  EXPECT_EQ(resumed.status().code(), Status::Code::kRefused);
+
+  auto events = Events(id);
+  EXPECT_EQ(CountOf(events, "ProcessPauseRequested"), 1);
+  EXPECT_EQ(CountOf(events, "ProcessPaused"), 1);
+  EXPECT_EQ(CountOf(events, "ProcessResumeRequested"), 1);
+  EXPECT_EQ(CountOf(events, "ProcessResumed"), 1);
+}
+
+TEST_F(ControlsTest, ResumingARunningProcessIsRefused) {
+  Open();
+  std::string id = Start(kHoldThenCount);
+  WaitHolding("a");
+  auto resumed = node_->Resume(id);
+  EXPECT_EQ(resumed.status().code(), Status::Code::kRefused);
+  EXPECT_NE(resumed.status().message().find("running"), std::string::npos);
+  board_->Release("a");
+  WaitStatus(id, "completed");
+  EXPECT_EQ(CountOf(Events(id), "ProcessResumeRequested"), 0);
+}
+
+TEST_F(ControlsTest, ResumeBeforeTheRunningTaskEndsWithdrawsThePause) {
+  Open();
+  std::string id = Start(kHoldThenCount);
+  WaitHolding("a");
+  ASSERT_OK(node_->Pause(id));
+  ASSERT_OK(node_->Resume(id));
+  board_->Release("a");
+  WaitStatus(id, "completed");
+  EXPECT_EQ(board_->Count("b"), 1);
+  auto events = Events(id);
+  EXPECT_EQ(CountOf(events, "ProcessPaused"), 0);
+  EXPECT_EQ(CountOf(events, "ProcessResumed"), 1);
+}
+
+TEST_F(ControlsTest, PauseNowInterruptsTheTaskWhichRunsAgainOnResume) {
+  Open();
+  std::string id = Start(kHoldThenCount);
+  WaitHolding("a");
+  ASSERT_OK(node_->Pause(id, {.now = true}));
+  Json snap = WaitStatus(id, "paused");
+  EXPECT_EQ(Task(snap, "a")["status"], "running");  // no outcome recorded
+  EXPECT_EQ(Task(snap, "a")["attempts"], 1);
+  ASSERT_OK(node_->Resume(id));
+  WaitHolding("a", 2);
+  board_->Release("a");
+  snap = WaitStatus(id, "completed");
+  EXPECT_EQ(Task(snap, "a")["attempts"], 2);
+  EXPECT_EQ(CountOf(Events(id), "TaskCompleted", "a"), 1);
+}
+
+TEST_F(ControlsTest, PauseStepParksTheProcessUntilResumed) {
+  Open();
+  std::string id = Start(R"(name: ps
+inputs: {who: {default: bob}}
+steps:
+  - {id: hold, pause: "check ${inputs.who}"}
+  - {id: after, activity: count, with: {key: after}}
+)");
+  Json snap = WaitStatus(id, "paused");
+  EXPECT_EQ(snap["pause_reason"], "check bob");
+  EXPECT_EQ(board_->Count("after"), 0);
+  ASSERT_OK(node_->Resume(id));
+  WaitStatus(id, "completed");
+  EXPECT_EQ(board_->Count("after"), 1);
+}
+
+TEST_F(ControlsTest, ControlsOnAnUnknownProcessAreNotFound) {
+  Open();
+  EXPECT_EQ(node_->Pause("p_nope").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(node_->Signal("p_nope", "t", 1).status().code(), Status::Code::kNotFound);
+}
+
+// ---- cancel ----------------------------------------------------------------
+
+TEST_F(ControlsTest, CancelStopsALongExecChildAndIsIdempotent) {
+  Open();
+  std::string pid_file = dir_ / "child.pid";
+  std::string id = Start(R"(name: long
+inputs: {pidfile: {required: true}}
+steps:
+  - id: run
+    activity: exec
+    with: {argv: [sh, -c, "echo $$ > ${inputs.pidfile}.tmp && mv ${inputs.pidfile}.tmp ${inputs.pidfile} && exec sleep 1000"]}
+)",
+                         {{"pidfile", pid_file}});
+  pid_t child = 0;
+  WaitFor([&] {
+    std::ifstream in(pid_file);
+    return static_cast<bool>(in >> child);
+  });
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(kill(child, 0), 0);
+  auto cancelled = node_->Cancel(id, {.reason = "stop it", .by = "ops"});
+  ASSERT_OK(cancelled);
+  Json snap = WaitStatus(id, "cancelled");
+  EXPECT_EQ(Task(snap, "run")["status"], "cancelled");
+  WaitFor([&] { return kill(child, 0) != 0 && errno == ESRCH; });
+
+  auto again = node_->Cancel(id);
+  ASSERT_OK(again);
+  EXPECT_EQ((*again)["status"], "cancelled");
+  auto events = Events(id);
+  EXPECT_EQ(CountOf(events, "ProcessCancelRequested"), 1);
+  EXPECT_EQ(CountOf(events, "TaskCancelled", "run"), 1);
+  EXPECT_EQ(CountOf(events, "ProcessCancelled"), 1);
+}
+
+TEST_F(ControlsTest, ALateCompletionOfACancelledTaskIsNotRecorded) {
+  Open();
+  std::string id = Start(R"(name: late
+steps: [{id: a, activity: hold, with: {key: a, heed_cancel: false}}]
+)");
+  WaitHolding("a");
+  ASSERT_OK(node_->Cancel(id));
+  WaitStatus(id, "cancelled");
+  board_->Release("a");
+  WaitFor([&] { return board_->Count("a/returned") == 1; });
+  auto events = Events(id);  // closes the node: the late result has been handled
+  EXPECT_EQ(CountOf(events, "TaskCompleted", "a"), 0);
+  EXPECT_EQ(CountOf(events, "TaskCancelled", "a"), 1);
+}
+
+TEST_F(ControlsTest, CancellingAFinishedProcessIsANoOpAndOtherControlsAreRefused) {
+  Open();
+  std::string id = Start("name: quick\nsteps: [{id: a, activity: count}]\n");
+  WaitStatus(id, "completed");
+  auto cancelled = node_->Cancel(id);
+  ASSERT_OK(cancelled);
+  EXPECT_EQ((*cancelled)["status"], "completed");
+  EXPECT_EQ(node_->Pause(id).status().code(), Status::Code::kRefused);
+  EXPECT_EQ(node_->Signal(id, "t", nullptr).status().code(), Status::Code::kRefused);
+  EXPECT_EQ(node_->Retry(id).status().code(), Status::Code::kRefused);
+  EXPECT_EQ(CountOf(Events(id), "ProcessCancelRequested"), 0);
+}
+
+// ---- approvals -------------------------------------------------------------
+
+const char kApproval[] = R"(name: ship
+inputs: {order: {required: true}}
+steps:
+  - id: ok
+    approval: {prompt: "ship ${inputs.order}?"}
+    save_as: decision
+  - {id: after, activity: count, with: {key: after}}
+)";
+
+TEST_F(ControlsTest, ApproveRecordsWhoAndWhyAndContinues) {
+  Open();
+  std::string id = Start(kApproval, {{"order", "A7"}});
+  Json snap = WaitStatus(id, "waiting");
+  ASSERT_EQ(snap["waiting_on"].size(), 1u);
+  EXPECT_EQ(snap["waiting_on"][0]["kind"], "approval");
+  EXPECT_EQ(snap["waiting_on"][0]["prompt"], "ship A7?");
+  EXPECT_EQ(Task(snap, "ok")["status"], "waitForApproval");
+
+  ASSERT_OK(node_->Approve(id, "ok", {.reason = "fine", .by = "alice"}));
+  snap = WaitStatus(id, "completed");
+  EXPECT_EQ(Task(snap, "ok")["approval"]["status"], "approved");
+  EXPECT_EQ(Task(snap, "ok")["approval"]["by"], "alice");
+  EXPECT_EQ(Task(snap, "ok")["approval"]["reason"], "fine");
+  EXPECT_EQ(snap["variables"]["decision"]["by"], "alice");
+  EXPECT_EQ(board_->Count("after"), 1);
+
+  auto twice = node_->Approve(id, "ok");
+  EXPECT_EQ(twice.status().code(), Status::Code::kRefused);
+}
+
+TEST_F(ControlsTest, DecidingTwiceIsRefused) {
+  Open();
+  std::string id = Start(R"(name: two
+steps:
+  - {id: first, approval: "first?"}
+  - {id: second, approval: "second?"}
+)");
+  WaitUntil(id, [](const Json& s) { return Task(s, "first")["status"] == "waitForApproval"; });
+  ASSERT_OK(node_->Approve(id, "first", {.by = "alice"}));
+  WaitUntil(id, [](const Json& s) { return Task(s, "second")["status"] == "waitForApproval"; });
+  auto again = node_->Reject(id, "first", {.by = "bob"});
+  EXPECT_EQ(again.status().code(), Status::Code::kRefused);
+  EXPECT_NE(again.status().message().find("already approved by alice"), std::string::npos);
+  EXPECT_EQ(node_->Approve(id, "nope").status().code(), Status::Code::kNotFound);
+}
+
+TEST_F(ControlsTest, RejectFailsTheTaskAndTheProcess) {
+  Open();
+  std::string id = Start(kApproval, {{"order", "A7"}});
+  WaitStatus(id, "waiting");
+  ASSERT_OK(node_->Reject(id, "ok", {.reason = "too big", .by = "bob"}));
+  Json snap = WaitStatus(id, "failed");
+  EXPECT_EQ(Task(snap, "ok")["status"], "failed");
+  EXPECT_EQ(Task(snap, "ok")["approval"]["by"], "bob");
+  EXPECT_EQ(Task(snap, "ok")["approval"]["reason"], "too big");
+  EXPECT_EQ(board_->Count("after"), 0);
+  EXPECT_EQ(node_->Reject(id, "ok").status().code(), Status::Code::kRefused);
+}
+
+TEST_F(ControlsTest, RejectRoutesToOnError) {
+  Open();
+  std::string id = Start(R"(name: routed
+steps:
+  - {id: ok, approval: "go?", on_error: fallback}
+  - {id: skipped, activity: count, with: {key: skipped}}
+  - {id: fallback, activity: echo, with: {text: "${vars.error.message}"}}
+)");
+  WaitStatus(id, "waiting");
+  ASSERT_OK(node_->Reject(id, "ok", {.reason = "no", .by = "bob"}));
+  Json snap = WaitStatus(id, "completed");
+  EXPECT_EQ(Task(snap, "fallback")["output"], "rejected by bob: no");
+  EXPECT_EQ(board_->Count("skipped"), 0);
+}
+
+TEST_F(ControlsTest, AnExpiredApprovalIsRejectedBySystem) {
+  Open();
+  std::string id = Start(R"(name: exp
+steps: [{id: ok, approval: {prompt: "quick?", expires: 20ms}}]
+)");
+  Json snap = WaitStatus(id, "failed");
+  EXPECT_EQ(Task(snap, "ok")["approval"]["status"], "rejected");
+  EXPECT_EQ(Task(snap, "ok")["approval"]["by"], "system");
+  EXPECT_EQ(Task(snap, "ok")["approval"]["reason"], "expired");
+  EXPECT_EQ(CountOf(Events(id), "TimerFired"), 1);
+}
+
+// ---- signals ---------------------------------------------------------------
+
+TEST_F(ControlsTest, ASignalSentBeforeTheWaitIsKeptAndConsumed) {
+  Open();
+  std::string id = Start(R"(name: early
+steps:
+  - {id: a, activity: hold, with: {key: a}}
+  - {id: paid, wait_signal: payment, save_as: payment}
+)");
+  WaitHolding("a");
+  auto sent = node_->Signal(id, "payment", {{"amount", 5}});
+  ASSERT_OK(sent);
+  ASSERT_EQ((*sent)["signals"].size(), 1u);
+  board_->Release("a");
+  Json snap = WaitStatus(id, "completed");
+  EXPECT_EQ(snap["variables"]["payment"]["amount"], 5);
+  EXPECT_TRUE(snap["signals"].empty());
+}
+
+TEST_F(ControlsTest, ASignalAfterTheWaitWakesTheProcess) {
+  Open();
+  std::string id = Start(R"(name: late
+inputs: {order: {required: true}}
+steps: [{id: paid, wait_signal: "pay-${inputs.order}", save_as: payment}]
+outputs: {paid: "vars.payment"}
+)",
+                         {{"order", 9}});
+  Json snap = WaitStatus(id, "waiting");
+  ASSERT_EQ(snap["waiting_on"].size(), 1u);
+  EXPECT_EQ(snap["waiting_on"][0]["kind"], "signal");
+  EXPECT_EQ(snap["waiting_on"][0]["topic"], "pay-9");
+  EXPECT_EQ(snap["branches"][0]["status"], "suspended");
+  ASSERT_OK(node_->Signal(id, "other", 1));  // kept, not consumed
+  ASSERT_OK(node_->Signal(id, "pay-9", "cash"));
+  snap = WaitStatus(id, "completed");
+  EXPECT_EQ(snap["outputs"]["paid"], "cash");
+  ASSERT_EQ(snap["signals"].size(), 1u);
+  EXPECT_EQ(snap["signals"][0]["topic"], "other");
+}
+
+TEST_F(ControlsTest, TwoSignalsAreConsumedInArrivalOrder) {
+  Open();
+  std::string id = Start(R"(name: order
+steps:
+  - {id: a, activity: hold, with: {key: a}}
+  - {id: first, wait_signal: t, save_as: one}
+  - {id: second, wait_signal: t, save_as: two}
+)");
+  WaitHolding("a");
+  ASSERT_OK(node_->Signal(id, "t", 1));
+  ASSERT_OK(node_->Signal(id, "t", 2));
+  board_->Release("a");
+  Json snap = WaitStatus(id, "completed");
+  EXPECT_EQ(snap["variables"]["one"], 1);
+  EXPECT_EQ(snap["variables"]["two"], 2);
+}
+
+TEST_F(ControlsTest, AWaitTimeoutRoutesToOnTimeout) {
+  Open();
+  std::string id = Start(R"(name: timeout
+inputs: {order: {required: true}}
+steps:
+  - {id: paid, wait_signal: {topic: "pay-${inputs.order}", timeout: 20ms, on_timeout: late}}
+  - {id: never, activity: count, with: {key: never}}
+  - {id: late, activity: echo, with: {text: "${vars.error.message}"}}
+)",
+                         {{"order", 3}});
+  Json snap = WaitStatus(id, "completed");
+  EXPECT_EQ(Task(snap, "paid")["status"], "failed");
+  EXPECT_NE(Task(snap, "late")["output"].get<std::string>().find("pay-3"), std::string::npos);
+  EXPECT_EQ(board_->Count("never"), 0);
+  // A signal after the timeout is kept but nothing waits for it any more.
+  EXPECT_EQ(CountOf(Events(id), "TimerFired"), 1);
+}
+
+// ---- durable timers --------------------------------------------------------
+
+TEST_F(ControlsTest, ASleepDueWhileTheNodeWasDownFiresOnceOnReopen) {
+  Open();
+  std::string id = Start(R"(name: nap
+steps:
+  - {id: cool, sleep: 300ms}
+  - {id: after, activity: count, with: {key: after}}
+)");
+  Json snap = WaitStatus(id, "waiting");
+  ASSERT_EQ(snap["waiting_on"].size(), 1u);
+  EXPECT_EQ(snap["waiting_on"][0]["kind"], "timer");
+  int64_t due_ns = snap["timers"][0]["due_ns"];
+  Close();
+  // Wait (on the clock, not a timing assertion) until the timer is overdue.
+  WaitFor([&] {
+    return std::chrono::system_clock::now().time_since_epoch() > std::chrono::nanoseconds(due_ns);
+  });
+  Open();
+  WaitStatus(id, "completed");
+  EXPECT_EQ(board_->Count("after"), 1);
+  auto events = Events(id);
+  EXPECT_EQ(CountOf(events, "TimerFired"), 1);
+  EXPECT_EQ(CountOf(events, "TaskCompleted", "cool"), 1);
+}
+
+TEST_F(ControlsTest, ASleepUntilAPastTimeFiresAtOnce) {
+  Open();
+  std::string id = Start(R"(name: past
+steps: [{id: cool, sleep: {until: "2020-01-01T00:00:00Z"}}]
+)");
+  WaitStatus(id, "completed");
+  EXPECT_EQ(CountOf(Events(id), "TimerFired"), 1);
+}
+
+// ---- retry from failure ----------------------------------------------------
+
+TEST_F(ControlsTest, RetryRunsTheFailedTaskAgainButNotTheCompletedOnes) {
+  Open();
+  std::string id = Start(R"(name: again
+steps:
+  - {id: a, activity: count, with: {key: a}}
+  - {id: b, activity: toggle, with: {key: b}}
+  - {id: c, activity: count, with: {key: c}}
+)");
+  Json snap = WaitStatus(id, "failed");
+  EXPECT_EQ(Task(snap, "b")["status"], "failed");
+  board_->Release("b");
+  auto retried = node_->Retry(id, {.reason = "fixed", .by = "ops"});
+  ASSERT_OK(retried);
+  snap = WaitStatus(id, "completed");
+  EXPECT_EQ(board_->Count("a"), 1);
+  EXPECT_EQ(board_->Count("b"), 2);
+  EXPECT_EQ(board_->Count("c"), 1);
+  EXPECT_EQ(Task(snap, "b")["attempts"], 2);
+  EXPECT_TRUE(snap["error"].is_null());
+  EXPECT_EQ(node_->Retry(id).status().code(), Status::Code::kRefused);
+  auto events = Events(id);
+  EXPECT_EQ(CountOf(events, "ProcessRetried"), 1);
+  EXPECT_EQ(CountOf(events, "TaskCompleted", "a"), 1);
+}
+
+TEST_F(ControlsTest, RetryOfAFailedFanOutStartsItAgainAsANewVisit) {
+  Open();
+  std::string id = Start(R"(name: fan
+steps:
+  - {id: a, activity: count, with: {key: a}}
+  - id: pack
+    parallel:
+      good: [{id: g, activity: count, with: {key: g}}]
+      bad: [{id: t, activity: toggle, with: {key: t}}]
+    save_as: packed
+)");
+  WaitStatus(id, "failed");
+  board_->Release("t");
+  ASSERT_OK(node_->Retry(id));
+  Json snap = WaitStatus(id, "completed");
+  EXPECT_EQ(board_->Count("a"), 1);
+  EXPECT_EQ(Task(snap, "pack#2")["status"], "completed");
+  EXPECT_EQ(snap["variables"]["packed"]["bad"], "on");
+}
+
+// ---- controls on parked processes -------------------------------------------
+
+TEST_F(ControlsTest, CancellingAWaitingProcessCancelsItsWaitAndTimer) {
+  Open();
+  std::string id = Start(R"(name: parked
+steps: [{id: ok, approval: {prompt: "go?", expires: 24h}}]
+)");
+  WaitStatus(id, "waiting");
+  ASSERT_OK(node_->Cancel(id));
+  Json snap = WaitStatus(id, "cancelled");
+  EXPECT_EQ(Task(snap, "ok")["status"], "cancelled");
+  EXPECT_TRUE(snap["timers"].empty());
+  EXPECT_EQ(node_->Approve(id, "ok").status().code(), Status::Code::kRefused);
+  auto events = Events(id);
+  EXPECT_EQ(CountOf(events, "TimerCancelled"), 1);
+  EXPECT_EQ(CountOf(events, "TimerFired"), 0);
+}
+
+TEST_F(ControlsTest, ASignalToAPausedProcessIsConsumedAfterResume) {
+  Open();
+  std::string id = Start(R"(name: ps
+steps: [{id: paid, wait_signal: pay, save_as: payment}]
+)");
+  WaitStatus(id, "waiting");
+  ASSERT_OK(node_->Pause(id));
+  WaitStatus(id, "paused");
+  ASSERT_OK(node_->Signal(id, "pay", 42));
+  Json snap = WaitStatus(id, "paused");
+  EXPECT_EQ(snap["signals"].size(), 1u);
+  ASSERT_OK(node_->Resume(id));
+  snap = WaitStatus(id, "completed");
+  EXPECT_EQ(snap["variables"]["payment"], 42);
+}
+
+// ---- policy gates ----------------------------------------------------------
+
+TEST_F(ControlsTest, ABlockRuleBlocksTheTaskAndFailsTheProcess) {
+  options_.policy = {{"no-https", {{"activity", "http"}, {"with.url", "https://*"}},
+                      PolicyRule::Decision::kBlock}};
+  Open();
+  std::string id = Start(R"(name: net
+steps: [{id: get, activity: http, with: {url: "https://example.com/x"}}]
+)");
+  Json snap = WaitStatus(id, "failed");
+  EXPECT_EQ(Task(snap, "get")["status"], "blocked");
+  EXPECT_EQ(Task(snap, "get")["blocked_rule"], "no-https");
+  EXPECT_EQ(CountOf(Events(id), "TaskBlocked", "get"), 1);
+}
+
+TEST_F(ControlsTest, ARequireApprovalRuleWaitsForAnApproval) {
+  options_.policy = {
+      {"counted", {{"activity", "count"}, {"with.key", "gated*"}},
+       PolicyRule::Decision::kRequireApproval},
+      {"fine", {{"activity", "count"}}, PolicyRule::Decision::kAllow},
+  };
+  Open();
+  std::string id = Start(R"(name: gated
+steps:
+  - {id: free, activity: count, with: {key: free}}
+  - {id: gated, activity: count, with: {key: gated-1}}
+)");
+  Json snap = WaitStatus(id, "waiting");
+  EXPECT_EQ(Task(snap, "free")["policy_rule"], "fine");
+  EXPECT_EQ(Task(snap, "gated")["status"], "waitForApproval");
+  EXPECT_EQ(Task(snap, "gated")["approval"]["rule"], "counted");
+  EXPECT_EQ(board_->Count("gated-1"), 0);
+  ASSERT_OK(node_->Approve(id, "gated", {.by = "alice"}));
+  WaitStatus(id, "completed");
+  EXPECT_EQ(board_->Count("gated-1"), 1);
+}
+
+TEST_F(ControlsTest, ExecDeniedByTheExecPolicyIsBlocked) {
+  options_.exec_policy = ExecPolicy::kDeny;
+  Open();
+  std::string id = Start(R"(name: denied
+steps: [{id: run, activity: exec, with: {argv: ["true"]}}]
+)");
+  Json snap = WaitStatus(id, "failed");
+  EXPECT_EQ(Task(snap, "run")["status"], "blocked");
+  EXPECT_EQ(Task(snap, "run")["blocked_rule"], "exec_policy");
+  EXPECT_NE(Task(snap, "run")["error"].dump().find("deny"), std::string::npos);
+}
+
+TEST_F(ControlsTest, ExecOutsideTheAllowlistIsBlocked) {
+  options_.exec_policy = ExecPolicy::kAllowlist;
+  options_.exec_allow = {"true"};
+  Open();
+  std::string ok = Start("name: ok\nsteps: [{id: run, activity: exec, with: {argv: [\"true\"]}}]\n");
+  std::string bad = Start("name: bad\nsteps: [{id: run, activity: exec, with: {argv: [\"false\"]}}]\n");
+  WaitStatus(ok, "completed");
+  Json snap = WaitStatus(bad, "failed");
+  EXPECT_EQ(Task(snap, "run")["status"], "blocked");
+}
+
+}  // namespace
+}  // namespace keel::testing

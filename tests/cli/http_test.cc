@@ -1,0 +1,288 @@
+// `keel serve` and the HTTP API of INTERFACE.md, node.json discovery, and the
+// CLI controls against a live node and an embedded one.
+#include <httplib.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "tests/cli/cli_fixture.h"
+
+namespace keel {
+namespace {
+
+using testing::WaitUntil;
+using Json = nlohmann::json;
+
+const char kToken[] = "s3cret";
+const char kEchoYaml[] = "name: e\nsteps:\n  - {id: a, activity: echo, with: {text: hi}}\n";
+
+class HttpTest : public testing::KeelCliTest {
+ protected:
+  // Starts `keel serve` on a free port and waits for its node.json.
+  void Serve(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"serve", "--listen",      "127.0.0.1:0", "--token",
+                                     kToken,  "--exec-policy", "full"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    server_ = Spawn("serve", args);
+    ASSERT_TRUE(WaitUntil([&] {
+      Json info = Json::parse(testing::ReadFile(data() + "/node.json"), nullptr, false);
+      if (info.is_discarded() || !info.contains("address")) return false;
+      address_ = info["address"];
+      return true;
+    })) << Err("serve");
+    auto colon = address_.rfind(':');
+    client_ = std::make_unique<httplib::Client>(address_.substr(0, colon),
+                                                std::stoi(address_.substr(colon + 1)));
+    client_->set_read_timeout(std::chrono::seconds(60));
+  }
+
+  httplib::Result Post(const std::string& path, const std::string& body, bool with_token = true) {
+    httplib::Headers headers;
+    if (with_token) headers.emplace("Authorization", std::string("Bearer ") + kToken);
+    return client_->Post(path.c_str(), headers, body, "application/json");
+  }
+
+  // The error code of an error answer.
+  std::string ErrorCode(const httplib::Result& res) { return Parse(res->body)["error"]["code"]; }
+
+  void StopServer() {
+    server_->Signal(SIGTERM);
+    EXPECT_EQ(server_->Wait(), 0) << Err("serve");
+    EXPECT_FALSE(std::filesystem::exists(data() + "/node.json"));
+  }
+
+  std::unique_ptr<testing::Child> server_;
+  std::unique_ptr<httplib::Client> client_;
+  std::string address_;
+};
+
+TEST_F(HttpTest, ServeWritesNodeJsonAndAnswersHealthAndStopsCleanlyOnSigterm) {
+  Serve();
+  Json info = Parse(testing::ReadFile(data() + "/node.json"));
+  EXPECT_EQ(info["pid"], server_->pid());
+  EXPECT_TRUE(info["started_at"].is_string());
+  auto health = client_->Get("/v1/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(Parse(health->body)["status"], "ok");
+  StopServer();
+}
+
+TEST_F(HttpTest, CreateNeedsTheTokenAndHonoursIdempotencyKeys) {
+  Serve();
+  Json body = {{"workflow", kEchoYaml}, {"inputs", Json::object()}, {"idempotency_key", "k1"}};
+  auto denied = Post("/v1/processes", body.dump(), /*with_token=*/false);
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 401);
+  EXPECT_EQ(ErrorCode(denied), "unauthorized");
+  auto created = Post("/v1/processes", body.dump());
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 201) << created->body;
+  std::string id = Parse(created->body)["id"];
+  auto again = Post("/v1/processes", body.dump());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+  EXPECT_EQ(Parse(again->body)["id"], id);
+  // A workflow given as a JSON object, with an explicit id.
+  Json object = {{"workflow", {{"name", "o"}, {"steps", {{{"id", "a"}, {"activity", "echo"}}}}}},
+                 {"id", "p_obj"}};
+  auto from_object = Post("/v1/processes", object.dump());
+  ASSERT_TRUE(from_object);
+  EXPECT_EQ(from_object->status, 201) << from_object->body;
+  EXPECT_EQ(Parse(from_object->body)["id"], "p_obj");
+  // GETs need no token.
+  auto one = client_->Get(("/v1/processes/" + id).c_str());
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200);
+  EXPECT_EQ(Parse(one->body)["id"], id);
+  StopServer();
+}
+
+TEST_F(HttpTest, MalformedInvalidOversizedAndUnknownRequestsAreRefusedWithTheirCodes) {
+  Serve({"--max-body", "4096"});
+  auto not_json = Post("/v1/processes", "{not json");
+  ASSERT_TRUE(not_json);
+  EXPECT_EQ(not_json->status, 400);
+  EXPECT_EQ(ErrorCode(not_json), "invalid");
+  auto no_workflow = Post("/v1/processes", R"({"inputs": {}})");
+  ASSERT_TRUE(no_workflow);
+  EXPECT_EQ(no_workflow->status, 400);
+  auto bad_workflow =
+      Post("/v1/processes", Json{{"workflow", "name: b\nsteps:\n  - {id: a, bogus: 1}\n"}}.dump());
+  ASSERT_TRUE(bad_workflow);
+  EXPECT_EQ(bad_workflow->status, 422);
+  EXPECT_EQ(ErrorCode(bad_workflow), "invalid");
+  auto oversized = Post("/v1/processes", Json{{"workflow", std::string(8192, 'x')}}.dump());
+  ASSERT_TRUE(oversized);
+  EXPECT_EQ(oversized->status, 413);
+  EXPECT_EQ(ErrorCode(oversized), "invalid");
+  auto unknown = client_->Get("/v1/processes/p_nope");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_EQ(ErrorCode(unknown), "not_found");
+  auto unknown_events = client_->Get("/v1/processes/p_nope/events");
+  ASSERT_TRUE(unknown_events);
+  EXPECT_EQ(unknown_events->status, 404);
+  auto unknown_control = Post("/v1/processes/p_nope/pause", "{}");
+  ASSERT_TRUE(unknown_control);
+  EXPECT_EQ(unknown_control->status, 404);
+  auto bad_limit = client_->Get("/v1/processes?limit=many");
+  ASSERT_TRUE(bad_limit);
+  EXPECT_EQ(bad_limit->status, 400);
+  auto no_route = client_->Get("/v1/nothing");
+  ASSERT_TRUE(no_route);
+  EXPECT_EQ(no_route->status, 404);
+  // The node is still fine.
+  auto health = client_->Get("/v1/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  StopServer();
+}
+
+TEST_F(HttpTest, ListEventsAndMetricsDescribeTheNode) {
+  Serve();
+  for (const char* id : {"p_1", "p_2", "p_3"}) {
+    ASSERT_EQ(Post("/v1/processes", Json{{"workflow", kEchoYaml}, {"id", id}}.dump())->status, 201);
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    auto list = client_->Get("/v1/processes?status=completed");
+    return list && Parse(list->body)["total"] == 3;
+  }));
+  auto page = client_->Get("/v1/processes?limit=2&offset=0&workflow=e");
+  ASSERT_TRUE(page);
+  Json p = Parse(page->body);
+  EXPECT_EQ(p["total"], 3);
+  EXPECT_EQ(p["has_more"], true);
+  ASSERT_EQ(p["processes"].size(), 2u);
+  EXPECT_FALSE(p["processes"][0].contains("tasks"));
+  auto events = client_->Get("/v1/processes/p_2/events?from=2");
+  ASSERT_TRUE(events);
+  EXPECT_EQ(events->status, 200);
+  auto lines = Lines(events->body);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.front()["seq"], 2);
+  EXPECT_EQ(lines.back()["type"], "ProcessCompleted");
+  auto metrics = client_->Get("/v1/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("keel_processes{status=\"completed\"} 3"), std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("keel_events_appended_total "), std::string::npos) << metrics->body;
+  // Read commands work against the live node's dir.
+  Json ls = Parse(Keel({"ls", "--json"}).out);
+  EXPECT_EQ(ls["total"], 3);
+  EXPECT_EQ(Keel({"verify"}).exit_code, 0);
+  StopServer();
+}
+
+TEST_F(HttpTest, ProcessStreamSendsSnapshotsUntilTerminalAndGlobalStreamSendsEvents) {
+  Serve();
+  std::string gate = dir_ / "gate";
+  auto created =
+      Post("/v1/processes",
+           Json{{"workflow", testing::kGatedYaml}, {"inputs", {{"gate", gate}}}, {"id", "p_sse"}}
+               .dump());
+  ASSERT_EQ(created->status, 201) << created->body;
+
+  std::vector<Json> snapshots;
+  std::string global;
+  std::thread global_reader([&] {
+    auto colon = address_.rfind(':');
+    httplib::Client c(address_.substr(0, colon), std::stoi(address_.substr(colon + 1)));
+    c.set_read_timeout(std::chrono::seconds(60));
+    c.Get("/v1/events/stream?from=1", [&](const char* data, size_t n) {
+      global.append(data, n);
+      return global.find("\"ProcessCompleted\"") == std::string::npos;
+    });
+  });
+  std::string buffer;
+  auto res = client_->Get("/v1/processes/p_sse/stream", [&](const char* data, size_t n) {
+    buffer.append(data, n);
+    for (size_t end = buffer.find("\n\n"); end != std::string::npos; end = buffer.find("\n\n")) {
+      std::string event = buffer.substr(0, end);
+      buffer.erase(0, end + 2);
+      if (event.rfind("data: ", 0) != 0) continue;  // a keep-alive comment
+      snapshots.push_back(Parse(event.substr(6)));
+      // Once the stream has shown the process moving, let it finish.
+      if (snapshots.size() == 1) testing::WriteFile(gate, "");
+    }
+    return true;
+  });
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/event-stream");
+  ASSERT_GE(snapshots.size(), 2u);
+  EXPECT_NE(snapshots.front()["status"], "completed");
+  EXPECT_EQ(snapshots.back()["status"], "completed") << "the stream ends after a terminal status";
+  for (size_t i = 1; i < snapshots.size(); ++i) {
+    EXPECT_GT(snapshots[i]["last_seq"], snapshots[i - 1]["last_seq"]);
+  }
+  global_reader.join();
+  EXPECT_NE(global.find("id: 1\ndata: "), std::string::npos) << global;
+  EXPECT_NE(global.find("\"ProcessCreated\""), std::string::npos);
+
+  auto unknown = client_->Get("/v1/processes/p_nope/stream");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  StopServer();
+}
+
+TEST_F(HttpTest, CliCommandsGoThroughTheLiveNode) {
+  Serve();
+  // run: the served node runs it (the CLI could not open the locked dir).
+  const std::vector<std::string> env = {std::string("KEEL_TOKEN=") + kToken};
+  auto run = Keel({"run", Workflow("hello.yaml", testing::kHelloYaml), "--input", "who=x", "--json",
+                   "--id", "p_run"},
+                  env);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(Parse(run.out)["outputs"]["greeting"], "hello x");
+  auto detached = Keel({"run", Workflow("e.yaml", kEchoYaml), "--detach", "--json"}, env);
+  ASSERT_EQ(detached.exit_code, 0) << detached.err;
+  auto waited = Keel({"wait", Parse(detached.out)["id"], "--json"});
+  EXPECT_EQ(waited.exit_code, 0) << waited.err;
+  EXPECT_EQ(Parse(waited.out)["status"], "completed");
+  // A control the state does not allow is refused: exit 2, one-line reason.
+  auto refused = Keel({"pause", "p_run"}, env);
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+  EXPECT_NE(refused.err.find("completed"), std::string::npos) << refused.err;
+  auto http_refused = Post("/v1/processes/p_run/pause", "{}");
+  ASSERT_TRUE(http_refused);
+  EXPECT_EQ(http_refused->status, 409) << http_refused->body;
+  EXPECT_EQ(ErrorCode(http_refused), "conflict");
+  EXPECT_EQ(Keel({"approve", "p_nope", "x"}, env).exit_code, 2);
+  // Without the token the node refuses the CLI too.
+  auto no_token = Keel({"signal", "p_run", "t", "--token", "wrong"});
+  EXPECT_EQ(no_token.exit_code, 2);
+  EXPECT_NE(no_token.err.find("Bearer"), std::string::npos) << no_token.err;
+  StopServer();
+}
+
+TEST_F(HttpTest, ControlsWithoutALiveNodeEmbedOneAndReportRefusals) {
+  std::string id = RunJson({Workflow("hello.yaml", testing::kHelloYaml), "--input", "who=x"})["id"];
+  EXPECT_FALSE(std::filesystem::exists(data() + "/node.json"))
+      << "removed when the run's node closed";
+  EXPECT_EQ(Keel({"pause", "p_nope"}).exit_code, 2);
+  EXPECT_EQ(Keel({"signal", id, "topic", "--payload", "{not json"}).exit_code, 2);
+  auto refused = Keel({"resume", id, "--reason", "why not"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+}
+
+TEST_F(HttpTest, ApproveThroughTheCliFinishesAWaitingProcess) {
+  std::string id =
+      RunJson({Workflow("a.yaml",
+                        "name: a\nsteps:\n  - {id: review, approval: {prompt: 'ok?'}}\n"
+                        "  - {id: after, activity: echo, with: {text: done}}\n")},
+              4)["id"];
+  auto approved = Keel({"approve", id, "review", "--by", "alice", "--reason", "fine", "--json"});
+  ASSERT_EQ(approved.exit_code, 0) << approved.err;
+  Json s = Parse(approved.out);
+  EXPECT_EQ(s["status"], "completed");
+  EXPECT_EQ(s["tasks"][0]["approval"]["by"], "alice");
+  EXPECT_EQ(Keel({"approve", id, "review"}).exit_code, 2) << "already decided";
+}
+
+}  // namespace
+}  // namespace keel

@@ -1,0 +1,137 @@
+#pragma once
+
+// Shared pieces of the keel CLI (INTERFACE.md): exit codes, the read-only view
+// of a data dir, the human renderings, and the command entry points that
+// tools/keel.cc wires to CLI11.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "events/state.h"
+#include "keel/node.h"
+#include "store/event_store.h"
+
+namespace keel::cli {
+
+// Exit codes of INTERFACE.md.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitBadInput = 2;
+inline constexpr int kExitAtRest = 4;
+inline constexpr int kExitCorrupt = 5;
+
+// Flags every command takes.
+struct Common {
+  std::string data;   // --data, default $KEEL_DATA, else ./.keel
+  bool json = false;  // --json
+  std::string token;  // --token for a live node's API, default $KEEL_TOKEN
+};
+
+// $KEEL_DATA, else ".keel".
+std::string DefaultDataDir();
+// $KEEL_TOKEN, else "".
+std::string DefaultToken();
+
+// Prints "keel: <message>" to stderr and returns the exit code for `s`:
+// 5 for Corruption / NotSupported, 2 otherwise.
+int Fail(const Status& s);
+
+// The exit code of a snapshot's status: 0 completed, 1 failed, 3 cancelled,
+// 4 at rest unfinished (also for a process still moving).
+int ExitFor(const Json& snapshot);
+
+// A read-only view of a data dir: a RocksDB secondary instance with its own
+// scratch dir (removed on destruction), so it never blocks or stops a live
+// node. Not thread-safe.
+class ReadOnlyStore {
+ public:
+  // NotFound when the dir holds no keel data.
+  static Result<ReadOnlyStore> Open(const std::string& data_dir);
+  ReadOnlyStore(ReadOnlyStore&&) = default;
+  ~ReadOnlyStore();
+
+  store::EventStore* operator->() { return store_.get(); }
+
+  // The state of process `id`: its newest snapshot with seq <= to_seq plus
+  // the events after it, folded. NotFound for an unknown id.
+  Result<events::ProcessState> Load(const std::string& id, uint64_t to_seq = UINT64_MAX);
+  // The state folded from the log alone (no snapshot), events 1..to_seq:
+  // what replay shows. NotFound for an unknown id.
+  Result<events::ProcessState> Replay(const std::string& id, uint64_t to_seq);
+
+ private:
+  ReadOnlyStore(std::unique_ptr<store::EventStore> store, std::string scratch);
+  std::unique_ptr<store::EventStore> store_;
+  std::string scratch_;
+};
+
+// NotFound("no process with id 'ID'").
+Status UnknownId(const std::string& id);
+
+// Opens the read-only store for a command about process `id`: a dir without
+// data means the id is unknown.
+Result<ReadOnlyStore> OpenForProcess(const std::string& data_dir, const std::string& id);
+
+// Makes SIGINT and SIGTERM set a flag that StopRequested() reports, so that
+// long-running commands (tail --follow, serve) end cleanly.
+void InstallStopSignals();
+bool StopRequested();
+
+// process → branches → tasks with states, attempts, durations, approvals and
+// what the process waits on, for people.
+void PrintTree(const Json& snapshot);
+// One event line (events::ToJson of an event) for people.
+void PrintEventLine(const Json& event_line);
+
+// ---- commands: each returns the process exit code ----
+
+struct LsArgs {
+  std::string status, workflow;
+  size_t limit = 50, offset = 0;
+};
+int Ls(const Common& c, const LsArgs& a);
+int Show(const Common& c, const std::string& id);
+// --follow: stream new events until the process is terminal and all is printed.
+int Events(const Common& c, const std::string& id, uint64_t from, bool follow);
+// from == 0: the last 10 events. --follow: until SIGINT/SIGTERM.
+int Tail(const Common& c, uint64_t from, bool follow);
+// to == 0: up to the last event.
+int Replay(const Common& c, const std::string& id, uint64_t to);
+int Verify(const Common& c, const std::string& id);
+int Export(const Common& c, const std::string& id);
+int Diff(const Common& c, const std::string& a, const std::string& b);
+
+struct RunArgs {
+  std::string file;
+  std::vector<std::string> input;
+  std::string inputs;
+  std::string id, idempotency_key;
+  bool detach = false;
+};
+int Run(const Common& c, const RunArgs& a);
+int Wait(const Common& c, const std::string& id, double timeout_s);
+
+struct ServeArgs {
+  std::string listen = "127.0.0.1:7330";
+  std::string token;
+  std::string exec_policy = "deny";
+  std::vector<std::string> exec_allow;
+  size_t max_body = 1 << 20;
+  double grace_s = 10;
+};
+int Serve(const Common& c, const ServeArgs& a);
+
+// One control request: `action` is pause, resume, cancel, retry, approve,
+// reject or signal; `target` the step (approve/reject) or topic (signal).
+struct ControlArgs {
+  std::string action;
+  std::string id;
+  std::string target;
+  std::string reason, by;
+  std::string payload;  // signal: JSON text
+};
+int Control(const Common& c, const ControlArgs& a);
+
+}  // namespace keel::cli

@@ -1,0 +1,182 @@
+#include "tools/client.h"
+
+#include <httplib.h>
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace keel::cli {
+namespace {
+
+// A node shutting down may still hold the dir's lock: retry this long.
+constexpr auto kBusyRetry = std::chrono::seconds(10);
+constexpr auto kBusyPause = std::chrono::milliseconds(100);
+
+// The Status a node's error answer stands for.
+Status FromHttp(int code, const std::string& body) {
+  Json parsed = Json::parse(body, nullptr, false);
+  std::string message = "HTTP " + std::to_string(code);
+  if (!parsed.is_discarded() && parsed.is_object() && parsed.contains("error") &&
+      parsed["error"].is_object() && parsed["error"].value("message", Json()).is_string()) {
+    message = parsed["error"]["message"].get<std::string>();
+  }
+  switch (code) {
+    case 404:
+      return Status::NotFound(message);
+    case 400:
+    case 413:
+    case 422:
+      return Status::InvalidArgument(message);
+    case 409:
+      return Status::Refused(message);
+    case 401:
+      return Status::Unauthorized(message);
+    case 501:
+      return Status::NotSupported(message);
+    case 503:
+      return Status::Busy(message);
+    default:
+      return Status::Internal(message);
+  }
+}
+
+bool AtRest(const Json& snapshot) { return StatusExitCode(snapshot) >= 0; }
+
+}  // namespace
+
+NodeClient::NodeClient(std::string host, int port, std::string token)
+    : host_(std::move(host)),
+      port_(port),
+      address_(host_ + ":" + std::to_string(port)),
+      token_(std::move(token)) {}
+
+std::optional<NodeClient> NodeClient::Find(const std::string& data_dir, const std::string& token) {
+  std::ifstream in(data_dir + "/node.json");
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  Json info = Json::parse(text.str(), nullptr, false);
+  if (info.is_discarded() || !info.is_object() || !info.value("pid", Json()).is_number_integer() ||
+      !info.value("address", Json()).is_string()) {
+    return std::nullopt;
+  }
+  auto pid = info["pid"].get<int64_t>();
+  if (pid <= 0 || kill(static_cast<pid_t>(pid), 0) != 0) return std::nullopt;
+  std::string address = info["address"];
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  int port = std::atoi(address.c_str() + colon + 1);
+  if (port <= 0) return std::nullopt;
+  NodeClient client(address.substr(0, colon), port, token);
+  auto health = client.Get("/v1/health");
+  if (!health.ok() || health->value("pid", Json()) != Json(pid)) return std::nullopt;
+  return client;
+}
+
+Result<Json> NodeClient::Get(const std::string& path) {
+  httplib::Client http(host_, port_);
+  http.set_connection_timeout(std::chrono::seconds(2));
+  auto res = http.Get(path.c_str());
+  if (!res)
+    return Status::IOError("cannot reach the node at " + address_ + ": " +
+                           httplib::to_string(res.error()));
+  if (res->status / 100 != 2) return FromHttp(res->status, res->body);
+  Json body = Json::parse(res->body, nullptr, false);
+  if (body.is_discarded()) return Status::Internal("the node answered " + path + " with no JSON");
+  return body;
+}
+
+Result<Json> NodeClient::Post(const std::string& path, const Json& body, int* http_status) {
+  httplib::Client http(host_, port_);
+  http.set_connection_timeout(std::chrono::seconds(2));
+  http.set_read_timeout(std::chrono::seconds(60));
+  httplib::Headers headers;
+  if (!token_.empty()) headers.emplace("Authorization", "Bearer " + token_);
+  auto res = http.Post(path.c_str(), headers, body.dump(), "application/json");
+  if (!res)
+    return Status::IOError("cannot reach the node at " + address_ + ": " +
+                           httplib::to_string(res.error()));
+  if (http_status) *http_status = res->status;
+  if (res->status / 100 != 2) return FromHttp(res->status, res->body);
+  Json parsed = Json::parse(res->body, nullptr, false);
+  if (parsed.is_discarded()) return Status::Internal("the node answered " + path + " with no JSON");
+  return parsed;
+}
+
+Status NodeClient::Follow(const std::string& id, const std::function<bool(const Json&)>& fn) {
+  httplib::Client http(host_, port_);
+  http.set_connection_timeout(std::chrono::seconds(2));
+  http.set_read_timeout(std::chrono::seconds(60));  // > the node's keep-alive interval
+  int code = 0;
+  std::string buffer, error_body;
+  bool stopped = false;
+  auto res = http.Get(("/v1/processes/" + id + "/stream").c_str(),
+                      [&](const httplib::Response& r) {
+                        code = r.status;
+                        return true;
+                      },
+                      [&](const char* data, size_t size) {
+                        if (code != 200) {
+                          error_body.append(data, size);
+                          return true;
+                        }
+                        buffer.append(data, size);
+                        for (auto end = buffer.find("\n\n"); end != std::string::npos;
+                             end = buffer.find("\n\n")) {
+                          std::string event = buffer.substr(0, end);
+                          buffer.erase(0, end + 2);
+                          if (event.rfind("data: ", 0) != 0) continue;  // a keep-alive comment
+                          Json snapshot = Json::parse(event.substr(6), nullptr, false);
+                          if (snapshot.is_discarded()) continue;
+                          if (!fn(snapshot)) {
+                            stopped = true;
+                            return false;
+                          }
+                        }
+                        return true;
+                      });
+  if (stopped) return Status::OK();
+  if (code != 0 && code != 200) return FromHttp(code, error_body);
+  if (!res)
+    return Status::IOError("lost the node at " + address_ + ": " + httplib::to_string(res.error()));
+  return Status::OK();
+}
+
+Result<Json> NodeClient::WaitRest(const std::string& id, std::chrono::milliseconds timeout,
+                                  const std::function<void(const Json&)>& on_change) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  Json last;
+  Status followed = Follow(id, [&](const Json& snapshot) {
+    last = snapshot;
+    if (on_change) on_change(snapshot);
+    return !AtRest(snapshot) && std::chrono::steady_clock::now() < deadline;
+  });
+  if (!followed.ok()) return followed;
+  if (last.is_null())
+    return Status::IOError("the node at " + address_ + " ended the stream of " + id);
+  if (AtRest(last)) return last;
+  return Status::TimedOut("process '" + id + "' did not rest within the timeout");
+}
+
+Result<Target> Connect(const Options& options, const std::string& token) {
+  auto deadline = std::chrono::steady_clock::now() + kBusyRetry;
+  for (;;) {
+    Target target;
+    target.remote = NodeClient::Find(options.data_dir, token);
+    if (target.remote) return target;
+    auto node = Node::Open(options);
+    if (node.ok()) {
+      target.local = std::move(*node);
+      return target;
+    }
+    if (node.status().code() != Status::Code::kBusy ||
+        std::chrono::steady_clock::now() > deadline) {
+      return node.status();
+    }
+    std::this_thread::sleep_for(kBusyPause);
+  }
+}
+
+}  // namespace keel::cli

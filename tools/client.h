@@ -1,0 +1,64 @@
+#pragma once
+
+// How CLI commands reach the node of a data dir: a live node found through
+// DIR/node.json and spoken to over its HTTP API, or, with none, a node the
+// command opens itself (embedded), as INTERFACE.md describes.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "keel/node.h"
+
+namespace keel::cli {
+
+// A client of a live node's HTTP API (INTERFACE.md). Errors come back as the
+// Status the node reported (404 NotFound, 400/413/422 InvalidArgument, 409
+// Refused, 401 Unauthorized, 501 NotSupported); IOError when the node cannot
+// be reached.
+class NodeClient {
+ public:
+  // The node that DIR/node.json names, if its process lives and it answers
+  // /v1/health as that process; nullopt otherwise (no file, stale file).
+  static std::optional<NodeClient> Find(const std::string& data_dir, const std::string& token);
+
+  const std::string& address() const { return address_; }
+
+  // One request; the JSON body of a 2xx answer. `http_status` gets the code.
+  Result<Json> Get(const std::string& path);
+  Result<Json> Post(const std::string& path, const Json& body, int* http_status = nullptr);
+
+  // Follows GET /v1/processes/{id}/stream, calling `fn` with each snapshot
+  // until `fn` returns false or the node ends the stream.
+  Status Follow(const std::string& id, const std::function<bool(const Json&)>& fn);
+
+  // The snapshot once the process rests (completed, failed, cancelled,
+  // waiting, paused), or TimedOut. `on_change` sees every snapshot on the way.
+  Result<Json> WaitRest(const std::string& id, std::chrono::milliseconds timeout,
+                        const std::function<void(const Json&)>& on_change = nullptr);
+
+ private:
+  NodeClient(std::string host, int port, std::string token);
+  std::string host_;
+  int port_ = 0;
+  std::string address_;
+  std::string token_;
+};
+
+// Where a command's request goes: exactly one of `remote` and `local` is set.
+struct Target {
+  std::optional<NodeClient> remote;
+  std::unique_ptr<Node> local;
+};
+
+// Finds the live node of options.data_dir, or opens one there (embedded)
+// with `options`. A node that is shutting down (stale node.json, lock still
+// held) is retried for up to 10 s before Busy is reported.
+Result<Target> Connect(const Options& options, const std::string& token);
+
+// Forever, for waits without a timeout.
+inline constexpr std::chrono::milliseconds kNoTimeout = std::chrono::hours(24 * 365);
+
+}  // namespace keel::cli

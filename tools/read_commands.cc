@@ -1,0 +1,346 @@
+// Read commands: ls, show, events, tail, replay, verify, export, diff. Each
+// opens the data dir as a RocksDB secondary instance (ReadOnlyStore), so it
+// works while a node runs and when none does, and never blocks the node.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "tools/cli.h"
+
+namespace keel::cli {
+namespace {
+
+// How often --follow looks for the writer's newest commits.
+constexpr auto kFollowPoll = std::chrono::milliseconds(100);
+// Events read per ReadLog call while tailing.
+constexpr size_t kLogChunk = 1024;
+
+void PrintEvent(const Common& c, const events::StoredEvent& e) {
+  Json line = events::ToJson(e);
+  if (c.json) {
+    std::cout << line.dump() << "\n";
+  } else {
+    PrintEventLine(line);
+  }
+}
+
+// Prints rows as columns padded to their widest cell.
+void PrintTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
+std::string Cell(const Json& v) { return v.is_string() ? v.get<std::string>() : "-"; }
+
+// An event for diff: what happened, without where and when it was stored.
+// Drops the stream id (also inside strings such as idempotency keys), the
+// time, hashes, global seqs and time-valued data fields (`*_ns`).
+Json Comparable(const Json& v, const std::string& stream) {
+  if (v.is_string()) {
+    std::string s = v.get<std::string>();
+    for (size_t at = s.find(stream); !stream.empty() && at != std::string::npos;
+         at = s.find(stream, at + 4)) {
+      s.replace(at, stream.size(), "<id>");
+    }
+    return s;
+  }
+  if (v.is_object()) {
+    Json out = Json::object();
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      const std::string& key = it.key();
+      if (key.size() > 3 && key.compare(key.size() - 3, 3, "_ns") == 0) continue;
+      out[key] = Comparable(*it, stream);
+    }
+    return out;
+  }
+  if (v.is_array()) {
+    Json out = Json::array();
+    for (const auto& x : v) out.push_back(Comparable(x, stream));
+    return out;
+  }
+  return v;
+}
+
+Json DiffKey(const Json& line) {
+  std::string stream = line["stream"];
+  return {{"type", line["type"]},
+          {"entity", Comparable(line["entity"], stream)},
+          {"actor", line["actor"]},
+          {"data", Comparable(line["data"], stream)}};
+}
+
+}  // namespace
+
+int Ls(const Common& c, const LsArgs& a) {
+  Json out = {{"processes", Json::array()},
+              {"total", 0},
+              {"limit", a.limit},
+              {"offset", a.offset},
+              {"has_more", false}};
+  std::optional<events::ProcessStatus> st;
+  if (!a.status.empty()) {
+    st = events::ParseProcessStatus(a.status);
+    if (!st) return Fail(Status::InvalidArgument("unknown status '" + a.status + "'"));
+  }
+  auto ro = ReadOnlyStore::Open(c.data);
+  if (ro.ok()) {
+    auto ids = (*ro)->ListProcesses(st, a.workflow, {a.limit, a.offset});
+    if (!ids.ok()) return Fail(ids.status());
+    for (const auto& id : ids->ids) {
+      auto s = ro->Load(id);
+      if (!s.ok()) return Fail(s.status());
+      out["processes"].push_back(events::SummaryJson(*s));
+    }
+    out["total"] = ids->total;
+    out["has_more"] = a.offset + ids->ids.size() < ids->total;
+  } else if (!ro.status().IsNotFound()) {
+    return Fail(ro.status());
+  }
+  if (c.json) {
+    std::cout << out.dump() << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {{"ID", "WORKFLOW", "STATUS", "CREATED", "UPDATED"}};
+  for (const auto& p : out["processes"]) {
+    rows.push_back({Cell(p["id"]), Cell(p["workflow"]), Cell(p["status"]), Cell(p["created_at"]),
+                    Cell(p["updated_at"])});
+  }
+  PrintTable(rows);
+  size_t shown = out["processes"].size();
+  std::cout << (shown ? a.offset + 1 : 0) << "-" << a.offset + shown << " of "
+            << out["total"].get<uint64_t>()
+            << (out["has_more"].get<bool>()
+                    ? " (more: --offset " + std::to_string(a.offset + shown) + ")"
+                    : "")
+            << "\n";
+  return kExitOk;
+}
+
+int Show(const Common& c, const std::string& id) {
+  auto ro = OpenForProcess(c.data, id);
+  if (!ro.ok()) return Fail(ro.status());
+  auto st = ro->Load(id);
+  if (!st.ok()) return Fail(st.status());
+  Json s = events::ToJson(*st);
+  if (c.json) {
+    std::cout << s.dump() << "\n";
+  } else {
+    PrintTree(s);
+  }
+  return kExitOk;
+}
+
+int Events(const Common& c, const std::string& id, uint64_t from, bool follow) {
+  auto ro = OpenForProcess(c.data, id);
+  if (!ro.ok()) return Fail(ro.status());
+  auto last = (*ro)->LastSeq(id);
+  if (!last.ok()) return Fail(last.status());
+  if (*last == 0) return Fail(UnknownId(id));
+  if (follow) InstallStopSignals();
+  uint64_t next = std::max<uint64_t>(from, 1);
+  for (;;) {
+    auto evs = (*ro)->ReadStream(id, next);
+    if (!evs.ok()) return Fail(evs.status());
+    for (const auto& e : *evs) {
+      PrintEvent(c, e);
+      next = e.seq() + 1;
+    }
+    std::cout.flush();
+    if (!follow || StopRequested()) return kExitOk;
+    // Everything up to the stream's end is printed: done once it is terminal.
+    auto status = (*ro)->StatusOf(id);
+    if (!status.ok()) return Fail(status.status());
+    auto end = (*ro)->LastSeq(id);
+    if (!end.ok()) return Fail(end.status());
+    if (events::IsTerminal(*status) && *end < next) return kExitOk;
+    std::this_thread::sleep_for(kFollowPoll);
+    if (Status s = (*ro)->TryCatchUp(); !s.ok()) return Fail(s);
+  }
+}
+
+int Tail(const Common& c, uint64_t from, bool follow) {
+  if (follow) InstallStopSignals();
+  // Following a dir that a node has yet to create: wait for its store.
+  while (follow) {
+    auto probe = ReadOnlyStore::Open(c.data);
+    if (probe.ok()) break;
+    if (!probe.status().IsNotFound() && probe.status().code() != Status::Code::kIOError) {
+      return Fail(probe.status());
+    }
+    if (StopRequested()) return kExitOk;
+    std::this_thread::sleep_for(kFollowPoll);
+  }
+  auto ro = ReadOnlyStore::Open(c.data);
+  if (!ro.ok() && ro.status().IsNotFound()) return kExitOk;  // no data yet: nothing to print
+  if (!ro.ok()) return Fail(ro.status());
+  if (from == 0) {
+    auto last = (*ro)->LastGlobalSeq();
+    if (!last.ok()) return Fail(last.status());
+    from = *last > 10 ? *last - 9 : 1;
+  }
+  uint64_t next = from;
+  for (;;) {
+    auto evs = (*ro)->ReadLog(next, kLogChunk);
+    if (!evs.ok()) return Fail(evs.status());
+    for (const auto& e : *evs) {
+      PrintEvent(c, e);
+      next = e.global_seq() + 1;
+    }
+    std::cout.flush();
+    if (evs->size() == kLogChunk) continue;
+    if (!follow || StopRequested()) return kExitOk;
+    std::this_thread::sleep_for(kFollowPoll);
+    if (StopRequested()) return kExitOk;
+    if (Status s = (*ro)->TryCatchUp(); !s.ok()) return Fail(s);
+  }
+}
+
+int Replay(const Common& c, const std::string& id, uint64_t to) {
+  auto ro = OpenForProcess(c.data, id);
+  if (!ro.ok()) return Fail(ro.status());
+  auto last = (*ro)->LastSeq(id);
+  if (!last.ok()) return Fail(last.status());
+  if (*last == 0) return Fail(UnknownId(id));
+  if (to == 0) to = *last;
+  if (to > *last) {
+    return Fail(Status::InvalidArgument("--to " + std::to_string(to) + " is past the end of " + id +
+                                        "'s log (last seq " + std::to_string(*last) + ")"));
+  }
+  auto state = ro->Replay(id, to);
+  if (!state.ok()) return Fail(state.status());
+  Json s = events::ToJson(*state);
+  if (c.json) {
+    std::cout << s.dump() << "\n";
+  } else {
+    std::cout << "as of seq " << to << " of " << *last << "\n";
+    PrintTree(s);
+  }
+  return kExitOk;
+}
+
+int Verify(const Common& c, const std::string& id) {
+  auto ro = id.empty() ? ReadOnlyStore::Open(c.data) : OpenForProcess(c.data, id);
+  if (!ro.ok()) return Fail(ro.status());
+  uint64_t streams = 1, events = 0;
+  if (id.empty()) {
+    auto all = (*ro)->ListProcesses(std::nullopt, "", {0, 0});
+    if (!all.ok()) return Fail(all.status());
+    auto last = (*ro)->LastGlobalSeq();
+    if (!last.ok()) return Fail(last.status());
+    streams = all->total;
+    events = *last;
+  } else {
+    auto last = (*ro)->LastSeq(id);
+    if (!last.ok()) return Fail(last.status());
+    if (*last == 0) return Fail(UnknownId(id));
+    events = *last;
+  }
+  auto problems = (*ro)->Verify(id);
+  if (!problems.ok()) return Fail(problems.status());
+  if (c.json) {
+    Json out = {{"ok", problems->empty()},
+                {"streams", streams},
+                {"events", events},
+                {"problems", Json::array()}};
+    for (const auto& p : *problems) {
+      out["problems"].push_back({{"stream", p.stream.empty() ? Json() : Json(p.stream)},
+                                 {"seq", p.seq == 0 ? Json() : Json(p.seq)},
+                                 {"problem", p.what}});
+    }
+    std::cout << out.dump() << "\n";
+  } else {
+    for (const auto& p : *problems) {
+      std::cout << (p.stream.empty() ? "store" : p.stream);
+      if (p.seq) std::cout << " seq " << p.seq;
+      std::cout << ": " << p.what << "\n";
+    }
+    std::cout << "verified " << streams << (streams == 1 ? " stream, " : " streams, ") << events
+              << (events == 1 ? " event: " : " events: ");
+    if (problems->empty()) {
+      std::cout << "ok\n";
+    } else {
+      std::cout << problems->size() << (problems->size() == 1 ? " problem\n" : " problems\n");
+    }
+  }
+  return problems->empty() ? kExitOk : kExitCorrupt;
+}
+
+int Export(const Common& c, const std::string& id) {
+  auto ro = OpenForProcess(c.data, id);
+  if (!ro.ok()) return Fail(ro.status());
+  auto log = (*ro)->ReadStream(id);
+  if (!log.ok()) return Fail(log.status());
+  if (log->empty()) return Fail(UnknownId(id));
+  const events::StoredEvent& first = log->front();
+  if (first.type() != events::EventType::ProcessCreated) {
+    return Fail(Status::Corruption(id + " seq 1 is not ProcessCreated"));
+  }
+  const auto* created = first.envelope().body_as_ProcessCreated();
+  std::string hash = created->definition_hash() ? created->definition_hash()->str() : "";
+  auto definition = (*ro)->GetDefinition(hash);
+  if (!definition.ok()) return Fail(definition.status());
+  if (!*definition)
+    return Fail(Status::Corruption("definition " + hash + " of " + id + " is missing"));
+  Json def = Json::parse(**definition, nullptr, false);
+  if (def.is_discarded()) return Fail(Status::Corruption("definition " + hash + " is not JSON"));
+  std::cout << Json{{"stream", id}, {"definition_hash", hash}, {"definition", def}}.dump() << "\n";
+  for (const auto& e : *log) std::cout << events::ToJson(e).dump() << "\n";
+  return kExitOk;
+}
+
+int Diff(const Common& c, const std::string& a, const std::string& b) {
+  auto ro = OpenForProcess(c.data, a);
+  if (!ro.ok()) return Fail(ro.status());
+  auto left = (*ro)->ReadStream(a);
+  if (!left.ok()) return Fail(left.status());
+  if (left->empty()) return Fail(UnknownId(a));
+  auto right = (*ro)->ReadStream(b);
+  if (!right.ok()) return Fail(right.status());
+  if (right->empty()) return Fail(UnknownId(b));
+  size_t n = std::max(left->size(), right->size());
+  for (size_t i = 0; i < n; ++i) {
+    Json l = i < left->size() ? events::ToJson((*left)[i]) : Json();
+    Json r = i < right->size() ? events::ToJson((*right)[i]) : Json();
+    if (!l.is_null() && !r.is_null() && DiffKey(l) == DiffKey(r)) continue;
+    if (c.json) {
+      std::cout << Json{{"identical", false}, {"seq", i + 1}, {"a", l}, {"b", r}}.dump() << "\n";
+    } else {
+      std::cout << "first divergence at seq " << i + 1 << ":\n";
+      for (const auto& [name, line] : {std::pair{a, l}, std::pair{b, r}}) {
+        std::cout << "  " << name << ": ";
+        if (line.is_null()) {
+          std::cout << "(end of log)\n";
+        } else {
+          std::cout << line["type"].get<std::string>() << "  " << line["entity"].get<std::string>();
+          if (line["actor"] != "system") std::cout << "  by " << line["actor"].get<std::string>();
+          std::cout << "  " << line["data"].dump() << "\n";
+        }
+      }
+    }
+    return kExitFailed;
+  }
+  if (c.json) {
+    std::cout << Json{{"identical", true}, {"events", n}}.dump() << "\n";
+  } else {
+    std::cout << "identical: " << n << " events\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace keel::cli
