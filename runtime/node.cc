@@ -375,7 +375,8 @@ class Node::Impl : public actors::Host {
                                        "': activity '" + s->activity + "' is not registered");
       }
     }
-    std::unique_lock create_lock(create_mu_);
+    // No lock: the store refuses a second ProcessCreated on a stream and a
+    // second owner of an idempotency key (Conflict), so racing starts resolve there.
     if (!opts.idempotency_key.empty()) {
       auto existing = store_->FindByIdempotencyKey(opts.idempotency_key);
       if (!existing.ok()) return existing.status();
@@ -385,15 +386,25 @@ class Node::Impl : public actors::Host {
     auto last = store_->LastSeq(id);
     if (!last.ok()) return last.status();
     if (*last > 0) return Status::Refused("a process with id '" + id + "' already exists");
-    Json canonical = wf.ToJson();
     std::string hash = wf.Hash();
-    KEEL_RETURN_IF_ERROR(store_->PutDefinition(hash, canonical.dump()));
+    bool stored;
+    {
+      std::lock_guard lock(defs_mu_);
+      stored = defs_.count(hash) > 0;  // cached = already in the store
+    }
+    if (!stored) KEEL_RETURN_IF_ERROR(store_->PutDefinition(hash, wf.ToJson().dump()));
     store::AppendRequest req{id, 0, {}};
     req.events.push_back(events::ProcessCreated({id, id, opts.actor}, wf.name, hash, resolved->dump(),
                                                 wf.vars.dump(), opts.idempotency_key));
     auto appended = store_->Append(std::move(req));
-    if (!appended.ok()) return appended.status();
-    create_lock.unlock();
+    if (!appended.ok()) {
+      if (appended.status().code() != Status::Code::kConflict) return appended.status();
+      if (!opts.idempotency_key.empty()) {
+        auto existing = store_->FindByIdempotencyKey(opts.idempotency_key);
+        if (existing.ok() && *existing) return Get(**existing);
+      }
+      return Status::Refused("a process with id '" + id + "' already exists");
+    }
     events::ProcessState state;
     for (auto& value : appended->values) {
       auto event = events::StoredEvent::Decode(std::move(value));
@@ -450,21 +461,29 @@ class Node::Impl : public actors::Host {
         if (--self->watched_[id].waiters == 0) self->watched_.erase(id);
       }
     } unwatch{this, id};
+    // Read the version before the state, so a change published in between
+    // is not missed; after that, only a published rest status needs a read.
+    uint64_t seen;
+    {
+      std::lock_guard lock(watch_mu_);
+      seen = watched_[id].version;
+    }
     for (;;) {
       auto state = Load(id);
       if (!state.ok()) return state.status();
       if (AtRestStatus(state->status)) return events::ToJson(*state);
       std::unique_lock lock(watch_mu_);
-      uint64_t seen = watched_[id].version;
-      bool changed = watch_cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
-                                                                       std::chrono::milliseconds(200)),
-                                          [&] { return watched_[id].version != seen; });
-      if (!changed && std::chrono::steady_clock::now() >= deadline) {
-        lock.unlock();
-        auto last = Load(id);
-        if (!last.ok()) return last.status();
-        if (AtRestStatus(last->status)) return events::ToJson(*last);
-        return Status::TimedOut("process '" + id + "' did not rest within the timeout");
+      for (;;) {
+        bool changed = watch_cv_.wait_until(lock, deadline, [&] { return watched_[id].version != seen; });
+        if (!changed) {
+          lock.unlock();
+          auto last = Load(id);
+          if (!last.ok()) return last.status();
+          if (AtRestStatus(last->status)) return events::ToJson(*last);
+          return Status::TimedOut("process '" + id + "' did not rest within the timeout");
+        }
+        seen = watched_[id].version;
+        if (AtRestStatus(watched_[id].status)) break;
       }
     }
   }
@@ -529,7 +548,6 @@ class Node::Impl : public actors::Host {
   std::mutex defs_mu_;
   std::unordered_map<std::string, std::shared_ptr<const Workflow>> defs_;  // guarded by defs_mu_
 
-  std::mutex create_mu_;  // serializes the idempotency-key check with creation
 
   std::mutex activate_mu_;  // serializes loading a process's state with spawning its actor
 

@@ -191,7 +191,9 @@ TEST_F(ReadCommandsTest, DiffFindsTheFirstDivergenceIgnoringIdsAndTimes) {
 
 TEST_F(ReadCommandsTest, EventsAndTailFollowEventsThatALiveNodeWrites) {
   std::string gate = dir_ / "gate";
-  auto tail = Spawn("tail", {"tail", "--follow", "--json"});
+  // --from 1: without it, a tail that opens the store late (a loaded machine)
+  // would rightly start at the last ten events.
+  auto tail = Spawn("tail", {"tail", "--from", "1", "--follow", "--json"});
   auto run = Spawn("run", {"run", Workflow("gated.yaml", testing::kGatedYaml), "--input",
                            "gate=" + gate, "--id", "p_live", "--json"});
   // The live node has started the gate task; a reader follows from seq 1.
