@@ -55,6 +55,9 @@ task_actor::behavior_type TaskActor(task_actor::stateful_pointer<TaskActorState>
                                     process_actor parent, Host* host, const Activity* activity,
                                     ActivityContext ctx) {
   task_actor me = self;
+  // Counted from here until the actor terminates, by whatever path.
+  host->TaskStarted();
+  self->attach_functor([host] { host->TaskEnded(); });
   auto reply = [me](const ActivityContext& c, ActivityResult r) {
     caf::anon_send(me, result_atom::value, c.task_id, c.attempt, r.ok,
                    r.output.is_null() ? std::string() : r.output.dump(), r.error, r.retryable);

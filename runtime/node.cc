@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <caf/all.hpp>
 #include <condition_variable>
 #include <filesystem>
@@ -139,6 +140,10 @@ class Node::Impl : public actors::Host {
     return it == activities_.end() ? nullptr : &it->second;
   }
   actors::BlockingPool& pool() override { return *pool_; }
+  void TaskStarted() override { tasks_running_.fetch_add(1, std::memory_order_relaxed); }
+  void TaskEnded() override { tasks_running_.fetch_sub(1, std::memory_order_relaxed); }
+
+  int64_t tasks_running() const { return tasks_running_.load(std::memory_order_relaxed); }
 
   Result<std::shared_ptr<const Workflow>> Definition(const std::string& hash) override {
     {
@@ -541,6 +546,7 @@ class Node::Impl : public actors::Host {
   caf::actor_system_config config_;
   std::unique_ptr<caf::actor_system> system_;
   std::unique_ptr<actors::BlockingPool> pool_;
+  std::atomic<int64_t> tasks_running_{0};  // live task actors (TaskStarted/TaskEnded)
 
   mutable std::shared_mutex activities_mu_;
   std::unordered_map<std::string, actors::Activity> activities_;  // guarded by activities_mu_
@@ -644,6 +650,12 @@ Result<Json> Node::Signal(const std::string& id, const std::string& topic, const
   actors::Control c = MakeControl(actors::Control::Kind::kSignal, options, topic);
   c.payload = payload;
   return impl_->Control(id, c);
+}
+
+NodeMetrics Node::Metrics() const {
+  NodeMetrics metrics;
+  if (impl_) metrics.tasks_running = impl_->tasks_running();
+  return metrics;
 }
 
 Status Node::Close() {

@@ -58,7 +58,10 @@ class RocksEventStore final : public EventStore {
  public:
   RocksEventStore(std::unique_ptr<Rocks> rocks, std::unique_ptr<internal::Writer> writer,
                   Durability durability)
-      : rocks_(std::move(rocks)), writer_(std::move(writer)), read_only_(writer_ == nullptr) {
+      : rocks_(std::move(rocks)),
+        writer_(std::move(writer)),
+        stats_(writer_ ? writer_->stats() : nullptr),
+        read_only_(writer_ == nullptr) {
     write_options_.sync = durability == Durability::kSync;
   }
   ~RocksEventStore() override { Close().IgnoreError(); }
@@ -101,7 +104,10 @@ class RocksEventStore final : public EventStore {
                                      std::to_string(seq) + ": the stream is at " +
                                      std::to_string(*last));
     }
-    return ToStatus(rocks_->db()->Put(write_options_, rocks_->cf(internal::kSnapshots),
+    // Unsynced: a snapshot is a projection, rebuilt from the log if a crash
+    // loses it; and the WAL is sequential, so it never outlives its events.
+    rocksdb::WriteOptions unsynced;
+    return ToStatus(rocks_->db()->Put(unsynced, rocks_->cf(internal::kSnapshots),
                                       format::StreamKey(stream, seq),
                                       format::EncodeSnapshot(seq, state_json)),
                     "save snapshot of " + std::string(stream));
@@ -374,6 +380,8 @@ class RocksEventStore final : public EventStore {
     return internal::Verify(rocks_.get(), stream);
   }
 
+  StoreStats Stats() const override { return stats_ ? stats_->Snapshot() : StoreStats(); }
+
  private:
   Status CheckOpen() const {
     return closed_ ? Status::Aborted("store is closed") : Status::OK();
@@ -386,6 +394,8 @@ class RocksEventStore final : public EventStore {
 
   std::unique_ptr<Rocks> rocks_;
   std::unique_ptr<internal::Writer> writer_;  // null for a read-only instance
+  // The writer's counters, kept after Close resets writer_; null when read-only.
+  const std::shared_ptr<const internal::WriterStats> stats_;
   const bool read_only_;
   std::atomic<bool> closed_{false};
   rocksdb::WriteOptions write_options_;

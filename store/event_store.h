@@ -4,8 +4,10 @@
 // global log, snapshots and indexes as projections written in the same batch.
 // The only module that includes rocksdb/. Layouts: store/format.h.
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +77,32 @@ struct Problem {
   std::string stream;                   // empty for store-wide problems
   uint64_t seq = 0;                     // 0 when not about one event
   std::string what;
+};
+
+// What the group-commit writer has done since the store was opened (all zero
+// for a read-only instance). Histograms are Prometheus-style: bucket i counts
+// the observations <= its bound (cumulative); the last bound is +Inf, so the
+// last bucket is the observation count.
+struct StoreStats {
+  // Upper bounds of the append latency buckets, in seconds.
+  static constexpr std::array<double, 14> kLatencyBounds = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+      std::numeric_limits<double>::infinity()};
+  // Upper bounds of the group-commit size buckets, in appends per WriteBatch.
+  static constexpr std::array<double, 10> kBatchBounds = {
+      1, 2, 4, 8, 16, 32, 64, 128, 256, std::numeric_limits<double>::infinity()};
+
+  uint64_t appends = 0;                 // appends completed (committed or failed)
+  uint64_t events = 0;                  // events committed
+  uint64_t batches = 0;                 // group commits written (one db->Write each)
+  // Submit-to-completion latency of every completed append (count = appends).
+  std::array<uint64_t, kLatencyBounds.size()> append_latency_buckets{};
+  double append_latency_seconds_sum = 0;
+  // Appends committed per group commit (count = batches).
+  std::array<uint64_t, kBatchBounds.size()> batch_appends_buckets{};
+  uint64_t batch_appends_sum = 0;
+  // Time spent in db->Write (including the WAL sync in kSync mode).
+  double write_seconds_sum = 0;
 };
 
 class EventStore {
@@ -160,6 +188,12 @@ class EventStore {
   // its seq, the log and index entries agree with the events. Returns every
   // problem found; an empty list means the audit passed.
   virtual Result<std::vector<Problem>> Verify(std::string_view stream = {}) = 0;
+
+  // ---- observability ----
+
+  // The writer's counters so far; cheap (relaxed atomic loads), callable from
+  // any thread, also after Close. All zero on a read-only instance.
+  virtual StoreStats Stats() const { return {}; }
 };
 
 }  // namespace keel::store

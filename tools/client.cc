@@ -69,7 +69,10 @@ std::optional<NodeClient> NodeClient::Find(const std::string& data_dir, const st
   if (colon == std::string::npos) return std::nullopt;
   int port = std::atoi(address.c_str() + colon + 1);
   if (port <= 0) return std::nullopt;
-  NodeClient client(address.substr(0, colon), port, token);
+  // Without a token of its own, the caller uses the one the node published
+  // for its owner (a node embedded by another CLI command).
+  std::string use = token.empty() ? info.value("token", std::string()) : token;
+  NodeClient client(address.substr(0, colon), port, use);
   auto health = client.Get("/v1/health");
   if (!health.ok() || health->value("pid", Json()) != Json(pid)) return std::nullopt;
   return client;

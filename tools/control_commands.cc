@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <random>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -26,10 +27,26 @@ constexpr auto kServePoll = std::chrono::milliseconds(100);
 constexpr const char* kMovingStatuses[] = {"pending", "running", "pauseRequested",
                                            "resumeRequested", "cancelRequested"};
 
+// 128 random bits as hex.
+std::string RandomToken() {
+  std::random_device rd;
+  std::string token;
+  for (int i = 0; i < 4; ++i) {
+    char part[9];
+    std::snprintf(part, sizeof part, "%08x", static_cast<unsigned>(rd()));
+    token += part;
+  }
+  return token;
+}
+
 Options EmbeddedOptions(const Common& c) {
   Options options;
   options.data_dir = c.data;
   options.exec_policy = ExecPolicy::kFull;  // the CLI runs the user's own local files
+  // The node this command embeds runs exec with the full policy, so its HTTP
+  // endpoint must not take work from other local users: a random token, found
+  // by this user's CLI in DIR/node.json (readable by the owner only).
+  options.http_token = RandomToken();
   return options;
 }
 

@@ -3,8 +3,10 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -229,9 +231,15 @@ class HttpServer::Impl {
     Json info = {{"pid", static_cast<int64_t>(getpid())},
                  {"address", address_},
                  {"started_at", events::FormatTimeMs(NowNs())}};
+    // The token lets this user's CLI reach a protected node; the file is
+    // readable by its owner only.
+    if (!options_.http_token.empty()) info["token"] = options_.http_token;
     std::string tmp = NodeJsonPath() + ".tmp";
     {
       std::ofstream out(tmp, std::ios::trunc);
+      std::error_code perm;
+      std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                   perm);
       out << info.dump() << "\n";
       if (!out.flush()) return Status::IOError("cannot write " + tmp);
     }
@@ -482,6 +490,29 @@ class HttpServer::Impl {
     out.ok() ? SendJson(res, 200, *out) : SendStatus(res, out.status());
   }
 
+  // A number as Prometheus text ("+Inf" for infinity).
+  static std::string FormatNumber(double value) {
+    if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.9g", value);
+    return buf;
+  }
+
+  // Appends a histogram (# HELP, # TYPE, _bucket per bound, _sum, _count) of
+  // cumulative `buckets`, the last of which is +Inf and so the count.
+  template <size_t N>
+  static void AppendHistogram(std::string& out, const std::string& name, const std::string& help,
+                              const std::array<double, N>& bounds,
+                              const std::array<uint64_t, N>& buckets, const std::string& sum) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+    for (size_t i = 0; i < N; ++i) {
+      out += name + "_bucket{le=\"" + FormatNumber(bounds[i]) + "\"} " +
+             std::to_string(buckets[i]) + "\n";
+    }
+    out += name + "_sum " + sum + "\n";
+    out += name + "_count " + std::to_string(buckets[N - 1]) + "\n";
+  }
+
   // Prometheus text format: what the node and its store can report.
   void Metrics(httplib::Response& res) {
     std::string out = "# HELP keel_processes Processes by status.\n# TYPE keel_processes gauge\n";
@@ -509,6 +540,17 @@ class HttpServer::Impl {
         "# HELP keel_http_requests_total HTTP requests served.\n# TYPE keel_http_requests_total "
         "counter\n";
     out += "keel_http_requests_total " + std::to_string(requests_.load()) + "\n";
+    const store::StoreStats stats = store_.Stats();
+    AppendHistogram(out, "keel_append_latency_seconds",
+                    "Append latency from submission to durable commit.",
+                    store::StoreStats::kLatencyBounds, stats.append_latency_buckets,
+                    FormatNumber(stats.append_latency_seconds_sum));
+    AppendHistogram(out, "keel_group_commit_appends", "Appends committed per group commit.",
+                    store::StoreStats::kBatchBounds, stats.batch_appends_buckets,
+                    std::to_string(stats.batch_appends_sum));
+    out += "# HELP keel_tasks_running Task attempts executing now.\n"
+           "# TYPE keel_tasks_running gauge\n";
+    out += "keel_tasks_running " + std::to_string(node_.Metrics().tasks_running) + "\n";
     res.status = 200;
     res.set_content(out, "text/plain; version=0.0.4");
   }

@@ -29,7 +29,56 @@ int64_t WallNs() {
 
 const std::string kZeroHash(events::kHashSize, '\0');
 
+// Index of the first bucket whose upper bound is >= value (the last is +Inf).
+template <size_t N>
+size_t BucketOf(const std::array<double, N>& bounds, double value) {
+  return std::lower_bound(bounds.begin(), bounds.end() - 1, value) - bounds.begin();
+}
+
+template <size_t N>
+std::array<uint64_t, N> Cumulative(const std::array<std::atomic<uint64_t>, N>& counts) {
+  std::array<uint64_t, N> out{};
+  uint64_t total = 0;
+  for (size_t i = 0; i < N; ++i) {
+    total += counts[i].load(std::memory_order_relaxed);
+    out[i] = total;
+  }
+  return out;
+}
+
 }  // namespace
+
+void WriterStats::ObserveAppend(std::chrono::nanoseconds latency) {
+  const auto ns = static_cast<uint64_t>(std::max<int64_t>(latency.count(), 0));
+  latency_[BucketOf(StoreStats::kLatencyBounds, static_cast<double>(ns) * 1e-9)].fetch_add(
+      1, std::memory_order_relaxed);
+  latency_ns_sum_.fetch_add(ns, std::memory_order_relaxed);
+}
+
+void WriterStats::ObserveBatch(uint64_t appends, uint64_t events,
+                               std::chrono::nanoseconds write) {
+  batch_[BucketOf(StoreStats::kBatchBounds, static_cast<double>(appends))].fetch_add(
+      1, std::memory_order_relaxed);
+  batch_appends_sum_.fetch_add(appends, std::memory_order_relaxed);
+  events_.fetch_add(events, std::memory_order_relaxed);
+  write_ns_sum_.fetch_add(static_cast<uint64_t>(std::max<int64_t>(write.count(), 0)),
+                          std::memory_order_relaxed);
+}
+
+StoreStats WriterStats::Snapshot() const {
+  StoreStats stats;
+  stats.append_latency_buckets = Cumulative(latency_);
+  stats.appends = stats.append_latency_buckets.back();
+  stats.append_latency_seconds_sum =
+      static_cast<double>(latency_ns_sum_.load(std::memory_order_relaxed)) * 1e-9;
+  stats.batch_appends_buckets = Cumulative(batch_);
+  stats.batches = stats.batch_appends_buckets.back();
+  stats.batch_appends_sum = batch_appends_sum_.load(std::memory_order_relaxed);
+  stats.events = events_.load(std::memory_order_relaxed);
+  stats.write_seconds_sum =
+      static_cast<double>(write_ns_sum_.load(std::memory_order_relaxed)) * 1e-9;
+  return stats;
+}
 
 Status ValidateRequest(const AppendRequest& request) {
   if (!ValidName(request.stream)) {
@@ -114,6 +163,7 @@ Status Writer::LoadCounters() {
 
 void Writer::Submit(AppendRequest request, AppendCallback done) {
   Pending pending;
+  pending.submitted = std::chrono::steady_clock::now();
   pending.error = ValidateRequest(request);
   pending.request = std::move(request);
   pending.done = std::move(done);
@@ -124,6 +174,7 @@ Result<AppendResult> Writer::SubmitAndWait(AppendRequest request) {
   std::promise<Result<AppendResult>> promise;
   auto future = promise.get_future();
   Pending pending;
+  pending.submitted = std::chrono::steady_clock::now();
   pending.error = ValidateRequest(request);
   pending.request = std::move(request);
   pending.promise = &promise;
@@ -322,7 +373,14 @@ void Writer::Commit(std::vector<Pending>& batch) {
   if (global_seq != last_global_seq_) {
     wb.Put(rocks_->cf(kMeta), format::kMetaLastGlobalSeq, format::EncodeU64(global_seq))
         .PermitUncheckedError();
+    const auto started = std::chrono::steady_clock::now();
     written = ToStatus(rocks_->db()->Write(write_options_, &wb), "write batch");
+    if (written.ok()) {
+      uint64_t appends = 0;
+      for (const auto& result : results) appends += result.ok() ? 1 : 0;
+      stats_->ObserveBatch(appends, global_seq - last_global_seq_,
+                           std::chrono::steady_clock::now() - started);
+    }
   }
   if (written.ok()) {
     for (auto& [stream, state] : touched) {
@@ -342,8 +400,14 @@ void Writer::Commit(std::vector<Pending>& batch) {
     }
     Resync();
   }
+  Complete(batch, results);
+}
 
+void Writer::Complete(std::vector<Pending>& batch, std::vector<Result<AppendResult>>& results) {
+  const auto now = std::chrono::steady_clock::now();
   for (size_t i = 0; i < batch.size(); ++i) {
+    // Before handing over the result: a caller that saw it sees it counted.
+    stats_->ObserveAppend(now - batch[i].submitted);
     if (batch[i].promise) {
       batch[i].promise->set_value(std::move(results[i]));
     } else if (batch[i].done) {

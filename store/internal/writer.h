@@ -8,10 +8,14 @@
 
 #include <rocksdb/write_batch.h>
 
+#include <array>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -24,6 +28,28 @@
 #include "store/internal/stream_cache.h"
 
 namespace keel::store::internal {
+
+// The writer's counters: written by the writer thread (relaxed atomics, one
+// bucket increment per observation), read from any thread by Snapshot().
+class WriterStats {
+ public:
+  // Records one completed append that waited `latency` since Submit.
+  void ObserveAppend(std::chrono::nanoseconds latency);
+  // Records one written group commit: `appends` committed, `events` in them,
+  // `write` spent in db->Write (and the WAL sync).
+  void ObserveBatch(uint64_t appends, uint64_t events, std::chrono::nanoseconds write);
+  // Cumulative buckets and totals as StoreStats.
+  StoreStats Snapshot() const;
+
+ private:
+  // Per-bucket (not cumulative) counts; Snapshot() accumulates them.
+  std::array<std::atomic<uint64_t>, StoreStats::kLatencyBounds.size()> latency_{};
+  std::atomic<uint64_t> latency_ns_sum_{0};
+  std::array<std::atomic<uint64_t>, StoreStats::kBatchBounds.size()> batch_{};
+  std::atomic<uint64_t> batch_appends_sum_{0};
+  std::atomic<uint64_t> events_{0};
+  std::atomic<uint64_t> write_ns_sum_{0};
+};
 
 class Writer {
  public:
@@ -40,9 +66,12 @@ class Writer {
   Result<AppendResult> SubmitAndWait(AppendRequest request);
   // Commits everything queued, then stops the thread. Idempotent.
   void Stop();
+  // The counters; shared so that they outlive the writer (Stats after Close).
+  std::shared_ptr<const WriterStats> stats() const { return stats_; }
 
  private:
   struct Pending {
+    std::chrono::steady_clock::time_point submitted;
     AppendRequest request;
     AppendCallback done;                            // or:
     std::promise<Result<AppendResult>>* promise = nullptr;
@@ -60,10 +89,13 @@ class Writer {
   // the writer believed and read it back.
   void Resync();
   Status LoadCounters();
+  // Hands each append its result, recording its latency.
+  void Complete(std::vector<Pending>& batch, std::vector<Result<AppendResult>>& results);
 
   Rocks* rocks_;
   const StoreOptions options_;
   rocksdb::WriteOptions write_options_;
+  const std::shared_ptr<WriterStats> stats_ = std::make_shared<WriterStats>();
 
   std::mutex mu_;
   std::condition_variable cv_;

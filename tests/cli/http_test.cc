@@ -169,10 +169,58 @@ TEST_F(HttpTest, ListEventsAndMetricsDescribeTheNode) {
   EXPECT_NE(metrics->body.find("keel_processes{status=\"completed\"} 3"), std::string::npos)
       << metrics->body;
   EXPECT_NE(metrics->body.find("keel_events_appended_total "), std::string::npos) << metrics->body;
+  const std::string& body = metrics->body;
+  for (const char* series :
+       {"# TYPE keel_append_latency_seconds histogram\n",
+        "keel_append_latency_seconds_bucket{le=\"0.0001\"} ",
+        "keel_append_latency_seconds_bucket{le=\"+Inf\"} ", "keel_append_latency_seconds_sum ",
+        "# TYPE keel_group_commit_appends histogram\n", "keel_group_commit_appends_bucket{le=\"1\"} ",
+        "keel_group_commit_appends_bucket{le=\"256\"} ",
+        "keel_group_commit_appends_bucket{le=\"+Inf\"} ", "keel_group_commit_appends_sum ",
+        "# TYPE keel_tasks_running gauge\n", "keel_tasks_running 0\n"}) {
+    EXPECT_NE(body.find(series), std::string::npos) << series << " in\n" << body;
+  }
+  // The value of the sample that starts with `name ` (a full line).
+  auto sample = [&](const std::string& name) -> uint64_t {
+    size_t at = body.find("\n" + name + " ");
+    if (at == std::string::npos) return 0;
+    return std::stoull(body.substr(at + name.size() + 2));
+  };
+  // Three processes of several appends each have been committed.
+  EXPECT_GE(sample("keel_append_latency_seconds_count"), 3u) << body;
+  EXPECT_EQ(sample("keel_append_latency_seconds_bucket{le=\"+Inf\"}"),
+            sample("keel_append_latency_seconds_count"));
+  EXPECT_GT(sample("keel_group_commit_appends_count"), 0u) << body;
+  EXPECT_GE(sample("keel_group_commit_appends_sum"), sample("keel_group_commit_appends_count"));
   // Read commands work against the live node's dir.
   Json ls = Parse(Keel({"ls", "--json"}).out);
   EXPECT_EQ(ls["total"], 3);
   EXPECT_EQ(Keel({"verify"}).exit_code, 0);
+  StopServer();
+}
+
+TEST_F(HttpTest, MetricsCountTheTasksRunning) {
+  Serve();
+  std::string gate = dir_ / "gate";
+  auto running = [&](int n) {
+    auto metrics = client_->Get("/v1/metrics");
+    return metrics &&
+           metrics->body.find("\nkeel_tasks_running " + std::to_string(n) + "\n") !=
+               std::string::npos;
+  };
+  ASSERT_TRUE(running(0));
+  auto created =
+      Post("/v1/processes",
+           Json{{"workflow", testing::kGatedYaml}, {"inputs", {{"gate", gate}}}, {"id", "p_gate"}}
+               .dump());
+  ASSERT_EQ(created->status, 201) << created->body;
+  EXPECT_TRUE(WaitUntil([&] { return running(1); })) << client_->Get("/v1/metrics")->body;
+  testing::WriteFile(gate, "");
+  ASSERT_TRUE(WaitUntil([&] {
+    auto p = client_->Get("/v1/processes/p_gate");
+    return p && Parse(p->body)["status"] == "completed";
+  }));
+  EXPECT_TRUE(WaitUntil([&] { return running(0); })) << client_->Get("/v1/metrics")->body;
   StopServer();
 }
 
@@ -282,6 +330,31 @@ TEST_F(HttpTest, ApproveThroughTheCliFinishesAWaitingProcess) {
   EXPECT_EQ(s["status"], "completed");
   EXPECT_EQ(s["tasks"][0]["approval"]["by"], "alice");
   EXPECT_EQ(Keel({"approve", id, "review"}).exit_code, 2) << "already decided";
+}
+
+TEST_F(HttpTest, ANodeEmbeddedByTheCliTakesWorkOnlyFromItsOwner) {
+  std::string gate = dir_ / "gate";
+  auto run = Spawn("run", {"run", Workflow("gated.yaml", testing::kGatedYaml), "--input",
+                           "gate=" + gate, "--id", "p_owned", "--json"});
+  Json info;
+  ASSERT_TRUE(WaitUntil([&] {
+    info = Json::parse(testing::ReadFile(data() + "/node.json"), nullptr, false);
+    return !info.is_discarded() && info.contains("address");
+  })) << Err("run");
+  auto perms = std::filesystem::status(data() + "/node.json").permissions();
+  EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+            std::filesystem::perms::none);
+  ASSERT_TRUE(info.contains("token"));
+  std::string address = info["address"];
+  auto colon = address.rfind(':');
+  httplib::Client other(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
+  auto refused = other.Post("/v1/processes/p_owned/cancel", "{}", "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401);
+  // The owner's CLI finds the token in node.json.
+  auto cancelled = Keel({"cancel", "p_owned", "--reason", "test"});
+  EXPECT_EQ(cancelled.exit_code, 0) << cancelled.err;
+  EXPECT_EQ(run->Wait(), 3) << Err("run");
 }
 
 }  // namespace

@@ -21,6 +21,13 @@ struct ProcessList {
   bool has_more = false;
 };
 
+// Live figures of a node (Node::Metrics), read without locks.
+struct NodeMetrics {
+  // Task attempts executing now: activities started and not yet ended
+  // (completed, failed, timed out or cancelled).
+  int64_t tasks_running = 0;
+};
+
 // A Node runs workflow processes whose state is an append-only event log in
 // RocksDB. It holds its data dir exclusively. Safe for concurrent use from
 // multiple threads.
@@ -83,6 +90,9 @@ class Node {
   // Delivers a signal; kept in arrival order until a wait_signal consumes it.
   Result<Json> Signal(const std::string& id, const std::string& topic, const Json& payload,
                       const ControlOptions& options = {});
+
+  // Live figures for monitoring (GET /v1/metrics); cheap, any thread.
+  NodeMetrics Metrics() const;
 
   // Finishes in-flight appends, stops every actor, closes the store. Idempotent.
   Status Close();
