@@ -85,7 +85,9 @@ class Interpreter::Batch {
 
 Interpreter::Interpreter(std::shared_ptr<const Workflow> workflow,
                          std::function<bool(const std::string&)> has_activity, Gates gates)
-    : workflow_(std::move(workflow)), has_activity_(std::move(has_activity)), gates_(std::move(gates)) {}
+    : workflow_(std::move(workflow)),
+      has_activity_(std::move(has_activity)),
+      gates_(std::move(gates)) {}
 
 bool AllParked(const ProcessState& s) {
   bool parked = false;
@@ -138,7 +140,8 @@ Json Interpreter::Context(const ProcessState& s, const BranchState& b) const {
     steps[t.step] = {{"output", t.output}, {"status", events::Name(t.status)}};
   }
   ctx["steps"] = std::move(steps);
-  for (const BranchState* a = &b; a != nullptr; a = a->parent.empty() ? nullptr : s.FindBranch(a->parent)) {
+  for (const BranchState* a = &b; a != nullptr;
+       a = a->parent.empty() ? nullptr : s.FindBranch(a->parent)) {
     if (a->index >= 0) {
       ctx["item"] = a->item;
       break;
@@ -173,12 +176,15 @@ Plan Interpreter::Next(const ProcessState& s, const std::set<std::string>& execu
     case ProcessStatus::kCancelRequested: {
       for (const auto& t : executing) out.Cancel(t);
       for (const auto& t : s.tasks) {
-        if (!events::IsTerminal(t.status)) out.Add(events::TaskCancelled(out.H(t.id), "process cancelled"));
+        if (!events::IsTerminal(t.status))
+          out.Add(events::TaskCancelled(out.H(t.id), "process cancelled"));
       }
       for (auto it = s.branches.rbegin(); it != s.branches.rend(); ++it) {
-        if (!events::IsTerminal(it->status)) out.Add(events::BranchCancelled(out.H(it->id), "process cancelled"));
+        if (!events::IsTerminal(it->status))
+          out.Add(events::BranchCancelled(out.H(it->id), "process cancelled"));
       }
-      for (const auto& [id, timer] : s.timers) out.Add(events::TimerCancelled(out.H(pid), id, timer.due_ns));
+      for (const auto& [id, timer] : s.timers)
+        out.Add(events::TimerCancelled(out.H(pid), id, timer.due_ns));
       out.Add(events::ProcessCancelled(out.H(pid), ""));
       return plan;
     }
@@ -197,7 +203,8 @@ Plan Interpreter::Next(const ProcessState& s, const std::set<std::string>& execu
     }
     case ProcessStatus::kRunning:
       PlanRunning(s, executing, out);
-      if (out.empty() && executing.empty() && AllParked(s)) out.Add(events::ProcessWaiting(out.H(pid)));
+      if (out.empty() && executing.empty() && AllParked(s))
+        out.Add(events::ProcessWaiting(out.H(pid)));
       return plan;
   }
   return plan;
@@ -208,9 +215,12 @@ void Interpreter::PlanRunning(const ProcessState& s, const std::set<std::string>
   for (const auto& b : s.branches) {
     if (out.pause_requested()) return;  // a pause step: nothing more starts
     if (out.Cancelled(b.id)) continue;  // a join decided earlier in this batch
-    if (b.status == BranchStatus::kRunning) PlanBranch(s, b, executing, out);
-    else if (b.status == BranchStatus::kSuspended) PlanParked(s, b, out);
-    else if (b.status == BranchStatus::kWaiting) PlanJoin(s, b, out);
+    if (b.status == BranchStatus::kRunning)
+      PlanBranch(s, b, executing, out);
+    else if (b.status == BranchStatus::kSuspended)
+      PlanParked(s, b, out);
+    else if (b.status == BranchStatus::kWaiting)
+      PlanJoin(s, b, out);
   }
 }
 
@@ -251,7 +261,8 @@ void Interpreter::PlanBranch(const ProcessState& s, const BranchState& b,
   const Step* step = workflow_->FindStep(b.current_step);
   if (step == nullptr) {
     out.Add(events::BranchFailed(out.H(b.id), "unknown step '" + b.current_step + "'"));
-    if (b.parent.empty()) out.Add(events::ProcessFailed(out.H(s.id), "unknown step '" + b.current_step + "'"));
+    if (b.parent.empty())
+      out.Add(events::ProcessFailed(out.H(s.id), "unknown step '" + b.current_step + "'"));
     return;
   }
   StartStep(s, b, *step, out);
@@ -279,14 +290,16 @@ void Interpreter::PlanParked(const ProcessState& s, const BranchState& b, Batch&
     const std::string topic = t->input.is_object() ? t->input.value("topic", "") : "";
     const std::string timer = "timeout/" + t->id;
     if (const events::PendingSignal* sig = out.TakeSignal(s, topic)) {
-      if (Armed(s, timer)) out.Add(events::TimerCancelled(out.H(s.id), timer, s.timers.at(timer).due_ns));
+      if (Armed(s, timer))
+        out.Add(events::TimerCancelled(out.H(s.id), timer, s.timers.at(timer).due_ns));
       out.Add(events::BranchResumed(out.H(b.id)));
       CompleteTask(s, running, t->id, *step, sig->payload, out, sig->seq);
       return;
     }
     if (step->wait_timeout_ms <= 0 || Armed(s, timer)) return;
     out.Add(events::BranchResumed(out.H(b.id)));
-    const std::string error = "no signal '" + topic + "' within " + FormatDurationMs(step->wait_timeout_ms);
+    const std::string error =
+        "no signal '" + topic + "' within " + FormatDurationMs(step->wait_timeout_ms);
     if (step->on_timeout.empty()) {
       FailTask(s, running, t->id, *step, error, nullptr, false, out);
       return;
@@ -343,11 +356,13 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       auto prompt = engine.Render(Json(step.prompt), ctx);
       if (!prompt.ok()) {
         out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-        FailTask(s, b, task, step, "approval.prompt: " + prompt.status().message(), nullptr, false, out);
+        FailTask(s, b, task, step, "approval.prompt: " + prompt.status().message(), nullptr, false,
+                 out);
         return;
       }
       std::string text = AsText(*prompt);
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, Json({{"prompt", text}}).dump(), visit));
+      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, Json({{"prompt", text}}).dump(),
+                                    visit));
       WaitForApproval(s, b, task, text, "", step.expires_ms, out);
       return;
     }
@@ -355,11 +370,13 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       auto topic = engine.Render(Json(step.topic), ctx);
       if (!topic.ok()) {
         out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-        FailTask(s, b, task, step, "wait_signal.topic: " + topic.status().message(), nullptr, false, out);
+        FailTask(s, b, task, step, "wait_signal.topic: " + topic.status().message(), nullptr, false,
+                 out);
         return;
       }
       std::string text = AsText(*topic);
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, Json({{"topic", text}}).dump(), visit));
+      out.Add(
+          events::TaskScheduled(out.H(task), step.id, b.id, Json({{"topic", text}}).dump(), visit));
       out.Add(events::TaskStarted(out.H(task), attempt, key));
       if (const events::PendingSignal* sig = out.TakeSignal(s, text)) {
         CompleteTask(s, b, task, step, sig->payload, out, sig->seq);
@@ -367,7 +384,8 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       }
       if (step.wait_timeout_ms > 0) {
         out.Add(events::TimerScheduled(out.H(s.id), "timeout/" + task,
-                                       NowNs() + step.wait_timeout_ms * 1'000'000, "timeout", task));
+                                       NowNs() + step.wait_timeout_ms * 1'000'000, "timeout",
+                                       task));
       }
       out.Add(events::BranchSuspended(out.H(b.id), task, "signal"));
       return;
@@ -394,7 +412,8 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       auto reason = engine.Render(Json(step.pause_reason), ctx);
       std::string text = reason.ok() ? AsText(*reason) : "";
       if (text.empty()) text = "pause step '" + step.id + "'";
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, Json({{"reason", text}}).dump(), visit));
+      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, Json({{"reason", text}}).dump(),
+                                    visit));
       out.Add(events::TaskStarted(out.H(task), attempt, key));
       CompleteTask(s, b, task, step, nullptr, out);
       out.Add(events::ProcessPauseRequested(out.H(s.id), text));
@@ -409,7 +428,8 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
         auto v = engine.Evaluate(expr, c);
         if (!v.ok()) {
           out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-          FailTask(s, b, task, step, "set " + var + ": " + v.status().message(), nullptr, false, out);
+          FailTask(s, b, task, step, "set " + var + ": " + v.status().message(), nullptr, false,
+                   out);
           return;
         }
         patch[var] = *v;
@@ -447,21 +467,27 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       if (step.kind == StepKind::kParallel) {
         for (const auto& [name, steps] : step.branches) {
           std::string first = steps.empty() ? "" : steps.front().id;
-          out.Add(events::BranchStarted(out.H(task + "/" + name),
-                                        {.parent = b.id, .fork_task = task, .name = name,
-                                         .vars_json = vars, .first_step = first}));
+          out.Add(events::BranchStarted(out.H(task + "/" + name), {.parent = b.id,
+                                                                   .fork_task = task,
+                                                                   .name = name,
+                                                                   .vars_json = vars,
+                                                                   .first_step = first}));
         }
       } else {
         const Json& list = fork_input["items"];
-        size_t limit = step.concurrency == 0 ? list.size() : std::min<size_t>(step.concurrency, list.size());
+        size_t limit =
+            step.concurrency == 0 ? list.size() : std::min<size_t>(step.concurrency, list.size());
         std::string first = step.steps.empty() ? "" : step.steps.front().id;
         for (size_t i = 0; i < limit; ++i) {
           std::string item = list[i].dump();
-          out.Add(events::BranchStarted(
-              out.H(task + "/" + std::to_string(i)),
-              {.parent = b.id, .fork_task = task, .name = std::to_string(i),
-               .index = static_cast<int32_t>(i), .item_json = item, .vars_json = vars,
-               .first_step = first}));
+          out.Add(events::BranchStarted(out.H(task + "/" + std::to_string(i)),
+                                        {.parent = b.id,
+                                         .fork_task = task,
+                                         .name = std::to_string(i),
+                                         .index = static_cast<int32_t>(i),
+                                         .item_json = item,
+                                         .vars_json = vars,
+                                         .first_step = first}));
         }
       }
       out.Add(events::BranchWaiting(out.H(b.id), task));
@@ -491,8 +517,8 @@ void Interpreter::StartActivity(const ProcessState& s, const BranchState& b, con
     WaitForApproval(s, b, task, gate.reason + ": approve?", gate.rule, 0, out);
     return;
   }
-  out.Add(events::TaskStarted(out.H(task), attempt,
-                              s.id + "/" + task + "/" + std::to_string(attempt)));
+  out.Add(
+      events::TaskStarted(out.H(task), attempt, s.id + "/" + task + "/" + std::to_string(attempt)));
   out.Launch(task);
 }
 
@@ -507,9 +533,9 @@ void Interpreter::WaitForApproval(const ProcessState& s, const BranchState& b,
   out.Add(events::BranchSuspended(out.H(b.id), task, "approval"));
 }
 
-void Interpreter::CompleteTask(const ProcessState& s, const BranchState& b,
-                               const std::string& task, const Step& step, const Json& output,
-                               Batch& out, uint64_t signal_seq) {
+void Interpreter::CompleteTask(const ProcessState& s, const BranchState& b, const std::string& task,
+                               const Step& step, const Json& output, Batch& out,
+                               uint64_t signal_seq) {
   BranchState after = b;
   if (!step.save_as.empty()) {
     Json patch = {{step.save_as, output}};
@@ -554,7 +580,8 @@ void Interpreter::FailBranch(const ProcessState& s, const BranchState& b,
   if (!b.parent.empty()) return;  // the parent's join sees it next
   // Whatever still runs elsewhere is stopped: the process has failed.
   for (const auto& other : s.branches) {
-    if (other.id != b.id && !events::IsTerminal(other.status)) CancelBranchTree(s, other.id, "process failed", out);
+    if (other.id != b.id && !events::IsTerminal(other.status))
+      CancelBranchTree(s, other.id, "process failed", out);
   }
   out.Add(events::ProcessFailed(out.H(s.id), message));
 }
@@ -563,7 +590,8 @@ void Interpreter::CancelBranchTree(const ProcessState& s, const std::string& bra
                                    const std::string& reason, Batch& out) {
   if (out.Cancelled(branch)) return;
   for (const auto& child : s.branches) {
-    if (child.parent == branch && !events::IsTerminal(child.status)) CancelBranchTree(s, child.id, reason, out);
+    if (child.parent == branch && !events::IsTerminal(child.status))
+      CancelBranchTree(s, child.id, reason, out);
   }
   for (const auto& t : s.tasks) {
     if (t.branch == branch && !events::IsTerminal(t.status) && !out.Cancelled(t.id)) {
@@ -589,7 +617,7 @@ void Interpreter::FinishBranch(const ProcessState& s, const BranchState& b, Batc
   Json ctx = Context(s, b);
   for (const auto& [name, expr] : workflow_->outputs) {
     auto v = expr.find("${") != std::string::npos ? Engine().Render(Json(expr), ctx)
-                                                    : Engine().Evaluate(expr, ctx);
+                                                  : Engine().Evaluate(expr, ctx);
     if (!v.ok() || v->is_null()) {
       out.Add(events::ProcessFailed(
           out.H(s.id), "output '" + name + "': " +
@@ -636,11 +664,14 @@ void Interpreter::PlanJoin(const ProcessState& s, const BranchState& b, Batch& o
       std::string vars = b.vars.dump();
       std::string first = step->steps.empty() ? "" : step->steps.front().id;
       for (size_t i = children.size(); i < total && live < limit; ++i, ++live) {
-        out.Add(events::BranchStarted(
-            out.H(fork->id + "/" + std::to_string(i)),
-            {.parent = b.id, .fork_task = fork->id, .name = std::to_string(i),
-             .index = static_cast<int32_t>(i), .item_json = items[i].dump(), .vars_json = vars,
-             .first_step = first}));
+        out.Add(events::BranchStarted(out.H(fork->id + "/" + std::to_string(i)),
+                                      {.parent = b.id,
+                                       .fork_task = fork->id,
+                                       .name = std::to_string(i),
+                                       .index = static_cast<int32_t>(i),
+                                       .item_json = items[i].dump(),
+                                       .vars_json = vars,
+                                       .first_step = first}));
       }
       return;
     }
@@ -651,38 +682,48 @@ void Interpreter::PlanJoin(const ProcessState& s, const BranchState& b, Batch& o
   Join join = step->kind == StepKind::kForEach ? Join{} : step->join;
   switch (join.kind) {
     case Join::kAll:
-      if (failed > 0) verdict = kFail;
-      else if (ok == total) verdict = kSucceed;
+      if (failed > 0)
+        verdict = kFail;
+      else if (ok == total)
+        verdict = kSucceed;
       break;
     case Join::kFirst:
       if (first_done) verdict = first_done->status == BranchStatus::kCompleted ? kSucceed : kFail;
       break;
     case Join::kAny:
-      if (ok > 0) verdict = kSucceed;
-      else if (failed == total) verdict = kFail;
+      if (ok > 0)
+        verdict = kSucceed;
+      else if (failed == total)
+        verdict = kFail;
       break;
     case Join::kAtLeast:
-      if (ok >= join.at_least) verdict = kSucceed;
-      else if (total - failed < join.at_least) verdict = kFail;
+      if (ok >= join.at_least)
+        verdict = kSucceed;
+      else if (total - failed < join.at_least)
+        verdict = kFail;
       break;
   }
   if (verdict == kWait) return;
 
   // The branches no longer needed are cancelled.
   for (const auto* c : children) {
-    if (!events::IsTerminal(c->status)) CancelBranchTree(s, c->id, "join '" + step->id + "' decided", out);
+    if (!events::IsTerminal(c->status))
+      CancelBranchTree(s, c->id, "join '" + step->id + "' decided", out);
   }
   out.Add(events::BranchResumed(out.H(b.id)));
   if (verdict == kFail) {
-    std::string why = first_failed && first_failed->error ? *first_failed->error : "a branch did not complete";
-    FailTask(s, b, fork->id, *step, "branch '" + (first_failed ? first_failed->name : "") + "': " + why,
-             nullptr, false, out);
+    std::string why =
+        first_failed && first_failed->error ? *first_failed->error : "a branch did not complete";
+    FailTask(s, b, fork->id, *step,
+             "branch '" + (first_failed ? first_failed->name : "") + "': " + why, nullptr, false,
+             out);
     return;
   }
   Json output;
   if (step->kind == StepKind::kForEach) {
     output = Json::array();
-    for (const auto* c : children) output.push_back(c->status == BranchStatus::kCompleted ? c->output : Json());
+    for (const auto* c : children)
+      output.push_back(c->status == BranchStatus::kCompleted ? c->output : Json());
   } else {
     output = Json::object();
     for (const auto* c : children) {
@@ -731,7 +772,9 @@ Plan Interpreter::OnTimer(const ProcessState& s, const std::string& timer) {
   const std::string next = step ? step->on_error : "";
   out.Add(events::TaskRejected(out.H(t->id), "system", "expired", next));
   if (!next.empty()) {
-    Json patch = {{"error", {{"message", "rejected by system: expired"}, {"step", t->step}, {"task", t->id}}}};
+    Json patch = {
+        {"error",
+         {{"message", "rejected by system: expired"}, {"step", t->step}, {"task", t->id}}}};
     out.Add(events::VariablesSet(out.H(t->branch), patch.dump()));
   }
   return plan;
@@ -768,11 +811,14 @@ Result<Plan> Interpreter::OnControl(const ProcessState& s, const Control& c,
       out.Add(events::ProcessCancelRequested(out.As(pid, c.by), c.reason));
       return plan;
     case Kind::kRetry: {
-      if (s.status != ProcessStatus::kFailed) return Refuse(s, "only a failed process can be retried");
+      if (s.status != ProcessStatus::kFailed)
+        return Refuse(s, "only a failed process can be retried");
       const BranchState* main = s.FindBranch("main");
-      const TaskState* t = main && main->status == BranchStatus::kFailed ? s.FindTask(main->current_task) : nullptr;
+      const TaskState* t =
+          main && main->status == BranchStatus::kFailed ? s.FindTask(main->current_task) : nullptr;
       const Step* step = t ? StepOf(*t) : nullptr;
-      if (step == nullptr || !(t->status == TaskStatus::kFailed || t->status == TaskStatus::kBlocked)) {
+      if (step == nullptr ||
+          !(t->status == TaskStatus::kFailed || t->status == TaskStatus::kBlocked)) {
         return Refuse(s, "it did not fail at a step, so there is nothing to retry");
       }
       out.Add(events::ProcessRetried(out.As(pid, c.by), c.reason));
@@ -800,11 +846,12 @@ Result<Plan> Interpreter::OnControl(const ProcessState& s, const Control& c,
           if (t == nullptr || task.status == TaskStatus::kWaitForApproval) t = &task;
         }
       }
-      if (t == nullptr) return Status::NotFound("process '" + pid + "' has no task or step '" + c.target + "'");
+      if (t == nullptr)
+        return Status::NotFound("process '" + pid + "' has no task or step '" + c.target + "'");
       if (t->status != TaskStatus::kWaitForApproval) {
         if (t->approval && t->approval->status != "pending") {
-          return Status::Refused("task '" + t->id + "' was already " + t->approval->status + " by " +
-                                 t->approval->by);
+          return Status::Refused("task '" + t->id + "' was already " + t->approval->status +
+                                 " by " + t->approval->by);
         }
         return Status::Refused("task '" + t->id + "' is not waiting for approval (it is " +
                                events::Name(t->status) + ")");

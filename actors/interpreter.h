@@ -40,13 +40,22 @@ struct Plan {
 
 // A request from outside the process: a user's control, or a due timer.
 struct Control {
-  enum class Kind : uint8_t { kPause, kResume, kCancel, kRetry, kApprove, kReject, kSignal, kTimer };
+  enum class Kind : uint8_t {
+    kPause,
+    kResume,
+    kCancel,
+    kRetry,
+    kApprove,
+    kReject,
+    kSignal,
+    kTimer
+  };
   Kind kind = Kind::kPause;
   std::string target;  // approve/reject: step or task id; signal: topic; timer: timer id
   Json payload;        // signal
   std::string reason;
   std::string by = "user";
-  bool now = false;    // pause: interrupt running tasks (they run again on resume)
+  bool now = false;  // pause: interrupt running tasks (they run again on resume)
 };
 
 class Interpreter {
@@ -94,12 +103,12 @@ class Interpreter {
                  Batch& out, const events::TaskState* reuse = nullptr);
   // An activity task through the policy gates: started, blocked, or waiting
   // for approval.
-  void StartActivity(const events::ProcessState& s, const events::BranchState& b,
-                     const Step& step, const std::string& task, uint32_t attempt, Batch& out,
-                     const Json& input, uint32_t visit);
+  void StartActivity(const events::ProcessState& s, const events::BranchState& b, const Step& step,
+                     const std::string& task, uint32_t attempt, Batch& out, const Json& input,
+                     uint32_t visit);
   void WaitForApproval(const events::ProcessState& s, const events::BranchState& b,
-                       const std::string& task, const std::string& prompt,
-                       const std::string& rule, int64_t expires_ms, Batch& out);
+                       const std::string& task, const std::string& prompt, const std::string& rule,
+                       int64_t expires_ms, Batch& out);
   void FailTask(const events::ProcessState& s, const events::BranchState& b,
                 const std::string& task, const Step& step, const std::string& error,
                 const Json& output, bool retryable, Batch& out);

@@ -31,9 +31,12 @@ std::optional<std::string> Field(const std::string& key, const std::string& work
 
 std::string DecisionName(Decision d) {
   switch (d) {
-    case Decision::kAllow: return "allow";
-    case Decision::kBlock: return "block";
-    case Decision::kRequireApproval: return "require_approval";
+    case Decision::kAllow:
+      return "allow";
+    case Decision::kBlock:
+      return "block";
+    case Decision::kRequireApproval:
+      return "require_approval";
   }
   return "?";
 }

@@ -81,7 +81,8 @@ task_actor::behavior_type TaskActor(task_actor::stateful_pointer<TaskActorState>
   return {
       [=](result_atom, const std::string& task, uint32_t attempt, bool ok, const std::string& out,
           const std::string& err, bool retryable) {
-        if (!self->state.done) self->send(parent, result_atom::value, task, attempt, ok, out, err, retryable);
+        if (!self->state.done)
+          self->send(parent, result_atom::value, task, attempt, ok, out, err, retryable);
         self->state.done = true;
         self->quit();
       },
@@ -112,7 +113,7 @@ struct ProcessActorState {
   std::deque<Input> inputs;                     // not planned yet, arrival order
   bool appending = false;
   Plan inflight;
-  std::vector<Reply> replies;                   // recorded controls, answered when idle
+  std::vector<Reply> replies;  // recorded controls, answered when idle
   std::shared_ptr<AppendSlot> slot = std::make_shared<AppendSlot>();
   uint32_t since_snapshot = 0;
 };
@@ -155,10 +156,11 @@ void Launch(Self self, const std::string& task_id) {
   const Activity* activity = step ? st.host->FindActivity(step->activity) : nullptr;
   if (activity == nullptr) {
     // Unregistered since the task started (a node restarted without it).
-    st.inputs.push_back(PendingResult{task_id, t->attempts,
-                                      ActivityResult::Fail("activity '" + (step ? step->activity : "?") +
-                                                               "' is not registered on this node",
-                                                           false)});
+    st.inputs.push_back(PendingResult{
+        task_id, t->attempts,
+        ActivityResult::Fail(
+            "activity '" + (step ? step->activity : "?") + "' is not registered on this node",
+            false)});
     return;
   }
   ActivityContext ctx;
@@ -170,8 +172,7 @@ void Launch(Self self, const std::string& task_id) {
   ctx.input = t->input;
   ctx.timeout_ms = step->timeout_ms;
   process_actor me = self;
-  st.executing[task_id] =
-      self->system().spawn(TaskActor, me, st.host, activity, std::move(ctx));
+  st.executing[task_id] = self->system().spawn(TaskActor, me, st.host, activity, std::move(ctx));
 }
 
 void Persist(Self self, Plan plan) {
@@ -188,13 +189,14 @@ void Persist(Self self, Plan plan) {
   plan.events.clear();
   st.inflight = std::move(plan);
   process_actor me = self;
-  st.host->store().AppendAsync(std::move(request), [slot = st.slot, me](Result<store::AppendResult> r) {
-    {
-      std::lock_guard<std::mutex> lock(slot->mu);
-      slot->result.emplace(std::move(r));
-    }
-    caf::anon_send(me, persisted_atom::value);
-  });
+  st.host->store().AppendAsync(std::move(request),
+                               [slot = st.slot, me](Result<store::AppendResult> r) {
+                                 {
+                                   std::lock_guard<std::mutex> lock(slot->mu);
+                                   slot->result.emplace(std::move(r));
+                                 }
+                                 caf::anon_send(me, persisted_atom::value);
+                               });
 }
 
 void OnPersisted(Self self) {
@@ -294,7 +296,8 @@ process_actor::behavior_type ProcessActor(Self self, Host* host, events::Process
   st.host = host;
   st.state = std::move(state);
   st.interpreter = std::make_unique<Interpreter>(
-      std::move(workflow), [host](const std::string& name) { return host->FindActivity(name) != nullptr; },
+      std::move(workflow),
+      [host](const std::string& name) { return host->FindActivity(name) != nullptr; },
       Gates(host->options()));
   std::string id = st.state.id;
   self->attach_functor([host, id] { host->Passivated(id); });
@@ -314,7 +317,8 @@ process_actor::behavior_type ProcessActor(Self self, Host* host, events::Process
         auto it = s.executing.find(task);
         if (it != s.executing.end()) s.executing.erase(it);
         Json output = out.empty() ? Json() : Json::parse(out, nullptr, false);
-        s.inputs.push_back(PendingResult{task, attempt, ActivityResult{ok, std::move(output), err, retryable}});
+        s.inputs.push_back(
+            PendingResult{task, attempt, ActivityResult{ok, std::move(output), err, retryable}});
         Pump(self);
       },
       [=](control_atom, Control& control) -> caf::result<int32_t, std::string> {

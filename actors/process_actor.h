@@ -6,13 +6,12 @@
 // node) only after that append is durable. CAF types stay in actors/ and the
 // runtime's internals.
 
-#include <memory>
-#include <string>
-
 #include <caf/actor_system.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/typed_actor.hpp>
+#include <memory>
+#include <string>
 
 #include "actors/host.h"
 #include "actors/interpreter.h"
@@ -23,12 +22,12 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keel::actors::Control)
 
 namespace keel::actors {
 
-using wake_atom = caf::atom_constant<caf::atom("wake")>;        // re-plan (after a control)
+using wake_atom = caf::atom_constant<caf::atom("wake")>;            // re-plan (after a control)
 using persisted_atom = caf::atom_constant<caf::atom("persisted")>;  // the append is durable
-using result_atom = caf::atom_constant<caf::atom("result")>;    // an attempt ended
-using control_atom = caf::atom_constant<caf::atom("control")>;  // a control or a due timer
-using cancel_atom = caf::atom_constant<caf::atom("cancel")>;    // stop an execution
-using timeout_atom = caf::atom_constant<caf::atom("timeout")>;  // an attempt ran out of time
+using result_atom = caf::atom_constant<caf::atom("result")>;        // an attempt ended
+using control_atom = caf::atom_constant<caf::atom("control")>;      // a control or a due timer
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;        // stop an execution
+using timeout_atom = caf::atom_constant<caf::atom("timeout")>;      // an attempt ran out of time
 
 // result_atom: an attempt's outcome: task, attempt, ok, output JSON, error,
 // retryable. control_atom: replies once the control's events are durable and

@@ -27,7 +27,8 @@ Draft Build(const Header& h, EventType type, BodyFn&& body) {
   auto actor = Str(fbb, h.actor.empty() ? std::string_view("system") : h.actor);
   Offset<void> b = body(fbb).Union();
   fb::Hash32 zero;
-  auto env = fb::CreateEnvelope(fbb, kSchemaVersion, stream, 0, 0, 0, entity, actor, &zero, type, b);
+  auto env =
+      fb::CreateEnvelope(fbb, kSchemaVersion, stream, 0, 0, 0, entity, actor, &zero, type, b);
   fbb.Finish(env);
   return {type, std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize())};
 }
@@ -76,8 +77,8 @@ std::string HexHash(std::string_view hash) {
 std::string Seal(Draft draft, uint64_t seq, uint64_t global_seq, int64_t time_ns,
                  std::string_view prev_hash) {
   auto* env = flatbuffers::GetMutableRoot<fb::Envelope>(draft.bytes.data());
-  bool placeholders = env->mutate_seq(seq) && env->mutate_global_seq(global_seq) &&
-                      env->mutate_time_ns(time_ns);
+  bool placeholders =
+      env->mutate_seq(seq) && env->mutate_global_seq(global_seq) && env->mutate_time_ns(time_ns);
   assert(placeholders && "a Draft must come from an events:: builder");
   (void)placeholders;
   fb::Hash32* prev = env->mutable_prev_hash();
@@ -99,7 +100,8 @@ Result<StoredEvent> StoredEvent::Decode(std::string value) {
   const auto* env = flatbuffers::GetRoot<fb::Envelope>(value.data());
   if (env->schema_version() > kSchemaVersion) {
     return Status::NotSupported("event schema_version " + std::to_string(env->schema_version()) +
-                                " is newer than this keel (" + std::to_string(kSchemaVersion) + ")");
+                                " is newer than this keel (" + std::to_string(kSchemaVersion) +
+                                ")");
   }
   if (env->body_type() == EventType::NONE || env->body_type() > EventType::MAX ||
       env->body() == nullptr) {
@@ -123,20 +125,18 @@ std::string_view StoredEvent::stream() const { return View(envelope().stream_id(
 std::string_view StoredEvent::entity() const { return View(envelope().entity_id()); }
 std::string_view StoredEvent::actor() const { return View(envelope().actor()); }
 
-bool StoredEvent::HashMatches() const {
-  return ChainHash(prev_hash(), envelope_bytes()) == hash();
-}
+bool StoredEvent::HashMatches() const { return ChainHash(prev_hash(), envelope_bytes()) == hash(); }
 
 // ---- builders --------------------------------------------------------------
 // One line each: the body's fields in schema order.
 
-#define KEEL_EMPTY_BODY(Name) \
-  Draft Name(const Header& h) { \
+#define KEEL_EMPTY_BODY(Name)                                                                    \
+  Draft Name(const Header& h) {                                                                  \
     return Build(h, EventType::Name, [&](FlatBufferBuilder& f) { return fb::Create##Name(f); }); \
   }
-#define KEEL_REASON_BODY(Name) \
-  Draft Name(const Header& h, std::string_view reason) { \
-    return Build(h, EventType::Name, \
+#define KEEL_REASON_BODY(Name)                                                               \
+  Draft Name(const Header& h, std::string_view reason) {                                     \
+    return Build(h, EventType::Name,                                                         \
                  [&](FlatBufferBuilder& f) { return fb::Create##Name(f, Str(f, reason)); }); \
   }
 
@@ -145,7 +145,8 @@ Draft ProcessCreated(const Header& h, std::string_view workflow, std::string_vie
                      std::string_view idempotency_key) {
   return Build(h, EventType::ProcessCreated, [&](FlatBufferBuilder& f) {
     return fb::CreateProcessCreated(f, Str(f, workflow), Str(f, definition_hash),
-                                    Str(f, inputs_json), Str(f, vars_json), Str(f, idempotency_key));
+                                    Str(f, inputs_json), Str(f, vars_json),
+                                    Str(f, idempotency_key));
   });
 }
 KEEL_EMPTY_BODY(ProcessStarted)
@@ -251,8 +252,8 @@ Draft SignalReceived(const Header& h, std::string_view topic, std::string_view p
     return fb::CreateSignalReceived(f, Str(f, topic), Str(f, payload_json));
   });
 }
-Draft TimerScheduled(const Header& h, std::string_view timer, int64_t due_ns,
-                     std::string_view kind, std::string_view task) {
+Draft TimerScheduled(const Header& h, std::string_view timer, int64_t due_ns, std::string_view kind,
+                     std::string_view task) {
   return Build(h, EventType::TimerScheduled, [&](FlatBufferBuilder& f) {
     return fb::CreateTimerScheduled(f, Str(f, timer), due_ns, Str(f, kind), Str(f, task));
   });

@@ -33,8 +33,8 @@ EventType EventTypeFromName(std::string_view name);
 
 // Who an event is about and who caused it.
 struct Header {
-  std::string_view stream;           // the process id
-  std::string_view entity;           // process, branch or task id
+  std::string_view stream;            // the process id
+  std::string_view entity;            // process, branch or task id
   std::string_view actor = "system";  // "system" or a user name
 };
 
@@ -64,7 +64,9 @@ class StoredEvent {
   // schema_version or an unknown body type.
   static Result<StoredEvent> Decode(std::string value);
 
-  const fb::Envelope& envelope() const { return *flatbuffers::GetRoot<fb::Envelope>(value_.data()); }
+  const fb::Envelope& envelope() const {
+    return *flatbuffers::GetRoot<fb::Envelope>(value_.data());
+  }
   std::string_view envelope_bytes() const { return {value_.data(), value_.size() - kHashSize}; }
   std::string_view hash() const { return {value_.data() + value_.size() - kHashSize, kHashSize}; }
   std::string_view prev_hash() const;
@@ -138,8 +140,8 @@ Draft TaskSkipped(const Header& h, std::string_view reason, std::string_view nex
 Draft TaskCancelled(const Header& h, std::string_view reason);
 
 Draft SignalReceived(const Header& h, std::string_view topic, std::string_view payload_json);
-Draft TimerScheduled(const Header& h, std::string_view timer, int64_t due_ns,
-                     std::string_view kind, std::string_view task);
+Draft TimerScheduled(const Header& h, std::string_view timer, int64_t due_ns, std::string_view kind,
+                     std::string_view task);
 Draft TimerFired(const Header& h, std::string_view timer, int64_t due_ns);
 Draft TimerCancelled(const Header& h, std::string_view timer, int64_t due_ns);
 Draft VariablesSet(const Header& h, std::string_view patch_json);

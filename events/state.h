@@ -8,13 +8,12 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "events/codec.h"
 #include "events/transitions.h"
@@ -25,7 +24,7 @@ namespace keel::events {
 struct Approval {
   std::string status;  // "pending", "approved", "rejected"
   std::string prompt;
-  std::string rule;    // policy rule that asked for it; empty for an approval step
+  std::string rule;  // policy rule that asked for it; empty for an approval step
   std::string by;
   std::string reason;
   int64_t at_ns = 0;
@@ -33,43 +32,43 @@ struct Approval {
 };
 
 struct TaskState {
-  std::string id;      // unique in the process; == step for the first visit in main
+  std::string id;  // unique in the process; == step for the first visit in main
   std::string step;
   std::string branch;
   TaskStatus status = TaskStatus::kPending;
   uint32_t attempts = 0;
   uint32_t visit = 1;
   nlohmann::json input = nlohmann::json::object();
-  nlohmann::json output;             // null until completed (or failed with output)
+  nlohmann::json output;  // null until completed (or failed with output)
   std::optional<std::string> error;
-  std::string idempotency_key;       // of the current attempt
+  std::string idempotency_key;  // of the current attempt
   int64_t scheduled_ns = 0, started_ns = 0, ended_ns = 0;
-  int64_t retry_at_ns = 0;           // when retrying
+  int64_t retry_at_ns = 0;  // when retrying
   std::optional<Approval> approval;
   std::string blocked_rule;
-  std::string policy_rule;           // the policy rule that allowed it, if one matched
-  std::string next;                  // the step chosen after it ended
+  std::string policy_rule;  // the policy rule that allowed it, if one matched
+  std::string next;         // the step chosen after it ended
 };
 
 struct BranchState {
-  std::string id;                    // "main", or "<fork task>/<name>"
-  std::string parent;                // empty for main
+  std::string id;      // "main", or "<fork task>/<name>"
+  std::string parent;  // empty for main
   std::string fork_task;
   std::string name;
   int32_t index = -1;
-  nlohmann::json item;               // for_each item (null otherwise)
+  nlohmann::json item;  // for_each item (null otherwise)
   BranchStatus status = BranchStatus::kPending;
-  std::string current_step;          // empty once the branch has no step left
-  std::string current_task;          // task id at current_step, if scheduled
+  std::string current_step;  // empty once the branch has no step left
+  std::string current_task;  // task id at current_step, if scheduled
   nlohmann::json vars = nlohmann::json::object();
-  nlohmann::json output;             // last task output (the join sees it)
+  nlohmann::json output;  // last task output (the join sees it)
   std::optional<std::string> error;
-  std::string parked_on;             // task it waits/suspends on
-  std::string parked_kind;           // "join", "signal", "timer", "approval"
+  std::string parked_on;    // task it waits/suspends on
+  std::string parked_kind;  // "join", "signal", "timer", "approval"
 };
 
 struct PendingSignal {
-  uint64_t seq = 0;                  // seq of its SignalReceived
+  uint64_t seq = 0;  // seq of its SignalReceived
   std::string topic;
   nlohmann::json payload;
   int64_t at_ns = 0;
@@ -78,7 +77,7 @@ struct PendingSignal {
 struct TimerState {
   std::string id;
   int64_t due_ns = 0;
-  std::string kind;                  // "sleep", "retry", "timeout", "expiry"
+  std::string kind;  // "sleep", "retry", "timeout", "expiry"
   std::string task;
 };
 
@@ -93,12 +92,12 @@ struct ProcessState {
   std::optional<std::string> error;
   int64_t created_ns = 0, updated_ns = 0, ended_ns = 0;
   uint64_t last_seq = 0;
-  std::string last_hash;             // chain hash of last_seq (raw 32 bytes)
+  std::string last_hash;  // chain hash of last_seq (raw 32 bytes)
   std::string pause_reason;
 
-  std::vector<BranchState> branches;  // in start order; branches[0] is main
-  std::vector<TaskState> tasks;       // in order of first scheduling
-  std::deque<PendingSignal> signals;  // received, not yet consumed, arrival order
+  std::vector<BranchState> branches;         // in start order; branches[0] is main
+  std::vector<TaskState> tasks;              // in order of first scheduling
+  std::deque<PendingSignal> signals;         // received, not yet consumed, arrival order
   std::map<std::string, TimerState> timers;  // armed, by timer id
 
   // Lookups; nullptr when absent.

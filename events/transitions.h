@@ -13,15 +13,38 @@
 namespace keel::events {
 
 enum class ProcessStatus : uint8_t {
-  kPending, kRunning, kPauseRequested, kPaused, kResumeRequested, kCancelRequested,
-  kCancelled, kWaiting, kCompleted, kFailed,
+  kPending,
+  kRunning,
+  kPauseRequested,
+  kPaused,
+  kResumeRequested,
+  kCancelRequested,
+  kCancelled,
+  kWaiting,
+  kCompleted,
+  kFailed,
 };
 enum class BranchStatus : uint8_t {
-  kPending, kRunning, kWaiting, kSuspended, kPaused, kCompleted, kFailed, kCancelled,
+  kPending,
+  kRunning,
+  kWaiting,
+  kSuspended,
+  kPaused,
+  kCompleted,
+  kFailed,
+  kCancelled,
 };
 enum class TaskStatus : uint8_t {
-  kPending, kScheduled, kRunning, kWaitForApproval, kRetrying, kCompleted, kFailed, kSkipped,
-  kCancelled, kBlocked,
+  kPending,
+  kScheduled,
+  kRunning,
+  kWaitForApproval,
+  kRetrying,
+  kCompleted,
+  kFailed,
+  kSkipped,
+  kCancelled,
+  kBlocked,
 };
 
 // JSON spellings: "pending", "pauseRequested", "waitForApproval", ...

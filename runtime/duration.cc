@@ -95,27 +95,34 @@ Result<int64_t> ParseDurationMs(std::string_view raw) {
       }
     }
     if (whole_digits + frac_digits == 0) {
-      return BadDuration(raw, "is not valid: write a number and a unit (ms, s, m, h, d), "
-                              "e.g. 200ms, 5s or 1h30m");
+      return BadDuration(raw,
+                         "is not valid: write a number and a unit (ms, s, m, h, d), "
+                         "e.g. 200ms, 5s or 1h30m");
     }
     // <unit>
     size_t unit_start = pos;
     while (pos < text.size() && std::isalpha(static_cast<unsigned char>(text[pos]))) ++pos;
     std::string_view unit = text.substr(unit_start, pos - unit_start);
     int64_t unit_ms = 0;
-    if (unit == "ms") unit_ms = 1;
-    else if (unit == "s") unit_ms = 1000;
-    else if (unit == "m") unit_ms = 60'000;
-    else if (unit == "h") unit_ms = 3'600'000;
-    else if (unit == "d") unit_ms = 86'400'000;
+    if (unit == "ms")
+      unit_ms = 1;
+    else if (unit == "s")
+      unit_ms = 1000;
+    else if (unit == "m")
+      unit_ms = 60'000;
+    else if (unit == "h")
+      unit_ms = 3'600'000;
+    else if (unit == "d")
+      unit_ms = 86'400'000;
     else if (unit.empty() && pos == text.size() && unit_start == text.size() && total == 0) {
       return BadDuration(raw, "has no unit: a bare number is ambiguous, write e.g. " +
                                   std::string(text) + "ms or " + std::string(text) + "s");
     } else if (unit == "us" || unit == "ns") {
       return BadDuration(raw, "is finer than a millisecond");
     } else {
-      return BadDuration(raw, "is not valid: write a number and a unit (ms, s, m, h, d), "
-                              "e.g. 200ms, 5s or 1h30m");
+      return BadDuration(raw,
+                         "is not valid: write a number and a unit (ms, s, m, h, d), "
+                         "e.g. 200ms, 5s or 1h30m");
     }
     __int128 scaled = (whole * scale + frac) * unit_ms;
     if (scaled % scale != 0) return BadDuration(raw, "is finer than a millisecond");

@@ -3,12 +3,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <list>
 #include <limits>
+#include <list>
+#include <lua.hpp>
 #include <unordered_map>
 #include <vector>
-
-#include <lua.hpp>
 
 // Lua raises errors with longjmp (liblua is C). Code that runs between a Lua
 // API call that can raise (anything that allocates) and the enclosing
@@ -41,9 +40,7 @@ std::string CleanLuaMessage(std::string_view msg) {
   return std::string(msg);
 }
 
-bool IsIdentStart(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
+bool IsIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool IsIdentChar(char c) { return IsIdentStart(c) || (c >= '0' && c <= '9'); }
 
 // Level of a Lua long bracket opening at `i` ("[[" = 0, "[==[" = 2), or -1.
@@ -125,8 +122,10 @@ Status ParseTemplate(std::string_view text, std::vector<Part>& parts) {
     for (; j < text.size(); ++j) {
       char c = text[j];
       if (quote != 0) {
-        if (c == '\\') ++j;
-        else if (c == quote) quote = 0;
+        if (c == '\\')
+          ++j;
+        else if (c == quote)
+          quote = 0;
       } else if (c == '"' || c == '\'') {
         quote = c;
       } else if (c == '{') {
@@ -191,9 +190,9 @@ struct ExpressionEngine::Impl {
 
   ExpressionLimits limits;
   lua_State* L = nullptr;
-  size_t used = 0;           // bytes allocated by L
-  bool limit_on = false;     // memory limit enforced
-  bool exhausted = false;    // the running evaluation ran out of instructions
+  size_t used = 0;                // bytes allocated by L
+  bool limit_on = false;          // memory limit enforced
+  bool exhausted = false;         // the running evaluation ran out of instructions
   const Json* context = nullptr;  // of the running evaluation
   int env_meta_ref = LUA_NOREF;
   int array_meta_ref = LUA_NOREF;
@@ -239,7 +238,9 @@ struct ExpressionEngine::Impl {
                static_cast<lua_Integer>(impl->limits.instructions));
   }
 
-  static int ReadOnly(lua_State* L) { return luaL_error(L, "the standard libraries are read-only"); }
+  static int ReadOnly(lua_State* L) {
+    return luaL_error(L, "the standard libraries are read-only");
+  }
 
   // Pushes `j` as a Lua value (see the header for the mapping).
   static void Push(lua_State* L, Impl* impl, const Json& j, int depth) {
@@ -336,9 +337,9 @@ struct ExpressionEngine::Impl {
     lua_settop(L, 0);
 
     lua_newtable(L);  // 1: the sandbox's globals
-    static const char* const kBase[] = {"assert", "error",  "ipairs",   "next",     "pairs",
-                                        "pcall",  "rawequal", "rawget", "rawlen",   "select",
-                                        "tonumber", "tostring", "type", "xpcall",   "_VERSION"};
+    static const char* const kBase[] = {"assert",   "error",    "ipairs", "next",   "pairs",
+                                        "pcall",    "rawequal", "rawget", "rawlen", "select",
+                                        "tonumber", "tostring", "type",   "xpcall", "_VERSION"};
     for (const char* name : kBase) {
       lua_getglobal(L, name);
       lua_setfield(L, 1, name);
@@ -457,7 +458,9 @@ struct ExpressionEngine::Impl {
           return Status::OK();
         }
         double d = lua_tonumber(L, idx);
-        if (!std::isfinite(d)) return Status::InvalidArgument("gave a number JSON cannot hold (" + std::string(std::isnan(d) ? "nan" : "inf") + ")");
+        if (!std::isfinite(d))
+          return Status::InvalidArgument("gave a number JSON cannot hold (" +
+                                         std::string(std::isnan(d) ? "nan" : "inf") + ")");
         if (d == std::trunc(d) && d >= -9.2e18 && d <= 9.2e18) {
           out = static_cast<int64_t>(d);
         } else {
@@ -592,8 +595,8 @@ struct ExpressionEngine::Impl {
     if (rc != LUA_OK) {
       std::string msg;
       if (exhausted) {
-        msg = "expression exceeded its instruction budget (" +
-              std::to_string(limits.instructions) + " instructions): " + Quote(expr);
+        msg = "expression exceeded its instruction budget (" + std::to_string(limits.instructions) +
+              " instructions): " + Quote(expr);
       } else if (rc == LUA_ERRMEM) {
         msg = MemoryMessage(expr);
       } else if (lua_type(L, -1) == LUA_TSTRING) {

@@ -53,26 +53,40 @@ int64_t NowNs() {
 Status FromCode(int32_t code, std::string message) {
   using Code = Status::Code;
   switch (static_cast<Code>(code)) {
-    case Code::kOk: return Status::OK();
-    case Code::kNotFound: return Status::NotFound(std::move(message));
-    case Code::kInvalidArgument: return Status::InvalidArgument(std::move(message));
-    case Code::kConflict: return Status::Conflict(std::move(message));
-    case Code::kRefused: return Status::Refused(std::move(message));
-    case Code::kCorruption: return Status::Corruption(std::move(message));
-    case Code::kNotSupported: return Status::NotSupported(std::move(message));
-    case Code::kIOError: return Status::IOError(std::move(message));
-    case Code::kBusy: return Status::Busy(std::move(message));
-    case Code::kTimedOut: return Status::TimedOut(std::move(message));
-    case Code::kUnauthorized: return Status::Unauthorized(std::move(message));
-    case Code::kAborted: return Status::Aborted(std::move(message));
-    case Code::kInternal: break;
+    case Code::kOk:
+      return Status::OK();
+    case Code::kNotFound:
+      return Status::NotFound(std::move(message));
+    case Code::kInvalidArgument:
+      return Status::InvalidArgument(std::move(message));
+    case Code::kConflict:
+      return Status::Conflict(std::move(message));
+    case Code::kRefused:
+      return Status::Refused(std::move(message));
+    case Code::kCorruption:
+      return Status::Corruption(std::move(message));
+    case Code::kNotSupported:
+      return Status::NotSupported(std::move(message));
+    case Code::kIOError:
+      return Status::IOError(std::move(message));
+    case Code::kBusy:
+      return Status::Busy(std::move(message));
+    case Code::kTimedOut:
+      return Status::TimedOut(std::move(message));
+    case Code::kUnauthorized:
+      return Status::Unauthorized(std::move(message));
+    case Code::kAborted:
+      return Status::Aborted(std::move(message));
+    case Code::kInternal:
+      break;
   }
   return Status::Internal(std::move(message));
 }
 
 bool AtRestStatus(ProcessStatus s) {
   return s == ProcessStatus::kCompleted || s == ProcessStatus::kFailed ||
-         s == ProcessStatus::kCancelled || s == ProcessStatus::kWaiting || s == ProcessStatus::kPaused;
+         s == ProcessStatus::kCancelled || s == ProcessStatus::kWaiting ||
+         s == ProcessStatus::kPaused;
 }
 
 void CollectActivities(const std::vector<Step>& steps, std::vector<const Step*>& out) {
@@ -120,8 +134,9 @@ class Node::Impl : public actors::Host {
     activities_["http"] = {runtime::Http, nullptr};
     ExecPolicy policy = options_.exec_policy;
     std::vector<std::string> allow = options_.exec_allow;
-    activities_["exec"] = {[policy, allow](const ActivityContext& c) { return runtime::Exec(c, policy, allow); },
-                           nullptr};
+    activities_["exec"] = {
+        [policy, allow](const ActivityContext& c) { return runtime::Exec(c, policy, allow); },
+        nullptr};
   }
 
   Status Register(const std::string& name, actors::Activity activity) {
@@ -153,9 +168,11 @@ class Node::Impl : public actors::Host {
     }
     auto text = store_->GetDefinition(hash);
     if (!text.ok()) return text.status();
-    if (!*text) return Status::Corruption("workflow definition " + hash + " is missing from the store");
+    if (!*text)
+      return Status::Corruption("workflow definition " + hash + " is missing from the store");
     Json json = Json::parse(**text, nullptr, false);
-    if (json.is_discarded()) return Status::Corruption("workflow definition " + hash + " is not JSON");
+    if (json.is_discarded())
+      return Status::Corruption("workflow definition " + hash + " is not JSON");
     auto wf = Workflow::FromJson(json);
     if (!wf.ok()) return wf.status();
     auto shared = std::make_shared<const Workflow>(std::move(*wf));
@@ -278,8 +295,10 @@ class Node::Impl : public actors::Host {
                   return;
                 }
                 Json snapshot = Json::parse(text, nullptr, false);
-                if (snapshot.is_discarded()) reply.emplace(Status::Internal("bad snapshot from the process actor"));
-                else reply.emplace(std::move(snapshot));
+                if (snapshot.is_discarded())
+                  reply.emplace(Status::Internal("bad snapshot from the process actor"));
+                else
+                  reply.emplace(std::move(snapshot));
               },
               [&](caf::error&) {});
       if (reply) return std::move(*reply);
@@ -307,7 +326,8 @@ class Node::Impl : public actors::Host {
       lock.lock();
       timer_wake_ns_ = std::min(timer_wake_ns_, next);
       if (timer_stop_ || timer_wake_ns_ <= NowNs()) continue;
-      auto wait = std::chrono::nanoseconds(timer_wake_ns_ == INT64_MAX ? INT64_MAX / 2 : timer_wake_ns_ - NowNs());
+      auto wait = std::chrono::nanoseconds(timer_wake_ns_ == INT64_MAX ? INT64_MAX / 2
+                                                                       : timer_wake_ns_ - NowNs());
       auto deadline = std::chrono::steady_clock::now() +
                       std::min<std::chrono::nanoseconds>(wait, std::chrono::hours(24));
       int64_t planned = timer_wake_ns_;
@@ -368,7 +388,8 @@ class Node::Impl : public actors::Host {
     return Status::OK();
   }
 
-  Result<Json> Start(const Workflow& wf, const Json& inputs, const StartOptions& opts, bool* started) {
+  Result<Json> Start(const Workflow& wf, const Json& inputs, const StartOptions& opts,
+                     bool* started) {
     if (started) *started = false;
     auto resolved = ResolveInputs(wf, inputs);
     if (!resolved.ok()) return resolved.status();
@@ -376,8 +397,9 @@ class Node::Impl : public actors::Host {
     CollectActivities(wf.steps, steps);
     for (const Step* s : steps) {
       if (!FindActivity(s->activity)) {
-        return Status::InvalidArgument(wf.source + ":" + std::to_string(s->line) + ": step '" + s->id +
-                                       "': activity '" + s->activity + "' is not registered");
+        return Status::InvalidArgument(wf.source + ":" + std::to_string(s->line) + ": step '" +
+                                       s->id + "': activity '" + s->activity +
+                                       "' is not registered");
       }
     }
     // No lock: the store refuses a second ProcessCreated on a stream and a
@@ -399,8 +421,9 @@ class Node::Impl : public actors::Host {
     }
     if (!stored) KEEL_RETURN_IF_ERROR(store_->PutDefinition(hash, wf.ToJson().dump()));
     store::AppendRequest req{id, 0, {}};
-    req.events.push_back(events::ProcessCreated({id, id, opts.actor}, wf.name, hash, resolved->dump(),
-                                                wf.vars.dump(), opts.idempotency_key));
+    req.events.push_back(events::ProcessCreated({id, id, opts.actor}, wf.name, hash,
+                                                resolved->dump(), wf.vars.dump(),
+                                                opts.idempotency_key));
     auto appended = store_->Append(std::move(req));
     if (!appended.ok()) {
       if (appended.status().code() != Status::Code::kConflict) return appended.status();
@@ -479,7 +502,8 @@ class Node::Impl : public actors::Host {
       if (AtRestStatus(state->status)) return events::ToJson(*state);
       std::unique_lock lock(watch_mu_);
       for (;;) {
-        bool changed = watch_cv_.wait_until(lock, deadline, [&] { return watched_[id].version != seen; });
+        bool changed =
+            watch_cv_.wait_until(lock, deadline, [&] { return watched_[id].version != seen; });
         if (!changed) {
           lock.unlock();
           auto last = Load(id);
@@ -498,7 +522,8 @@ class Node::Impl : public actors::Host {
     return live_.count(id) > 0;
   }
 
-  Result<std::function<void()>> Subscribe(const std::string& id, std::function<void(const Json&)> fn) {
+  Result<std::function<void()>> Subscribe(const std::string& id,
+                                          std::function<void(const Json&)> fn) {
     std::lock_guard lock(watch_mu_);
     int token = ++next_token_;
     subscribers_[id].emplace(token, std::move(fn));
@@ -554,13 +579,12 @@ class Node::Impl : public actors::Host {
   std::mutex defs_mu_;
   std::unordered_map<std::string, std::shared_ptr<const Workflow>> defs_;  // guarded by defs_mu_
 
-
   std::mutex activate_mu_;  // serializes loading a process's state with spawning its actor
 
   std::mutex live_mu_;
   std::condition_variable live_cv_;
   std::unordered_map<std::string, actors::process_actor> live_;  // guarded by live_mu_
-  bool closing_ = false, closed_ = false;                          // guarded by live_mu_
+  bool closing_ = false, closed_ = false;                        // guarded by live_mu_
 
   std::mutex timer_mu_;
   std::condition_variable timer_cv_;
@@ -607,7 +631,8 @@ Result<ProcessList> Node::List(const ListFilter& filter) { return impl_->List(fi
 Result<Json> Node::Wait(const std::string& id, std::chrono::milliseconds timeout) {
   return impl_->Wait(id, timeout);
 }
-Result<std::function<void()>> Node::Subscribe(const std::string& id, std::function<void(const Json&)> fn) {
+Result<std::function<void()>> Node::Subscribe(const std::string& id,
+                                              std::function<void(const Json&)> fn) {
   return impl_->Subscribe(id, std::move(fn));
 }
 namespace {

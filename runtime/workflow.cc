@@ -48,15 +48,15 @@ bool ValidVarName(std::string_view s) {
 }
 // Workflow and output names.
 bool ValidName(std::string_view s) {
-  return !s.empty() && s.size() <= 128 && s[0] != '.' && s[0] != '-' &&
-         AllOf(s, [](char c) { return IsAlpha(c) || IsDigit(c) || c == '_' || c == '-' || c == '.'; });
+  return !s.empty() && s.size() <= 128 && s[0] != '.' && s[0] != '-' && AllOf(s, [](char c) {
+    return IsAlpha(c) || IsDigit(c) || c == '_' || c == '-' || c == '.';
+  });
 }
 // Activity names: "echo", "payments.charge", "billing:refund".
 bool ValidActivityName(std::string_view s) {
-  return !s.empty() && s.size() <= 128 && (IsAlpha(s[0]) || s[0] == '_') &&
-         AllOf(s, [](char c) {
-           return IsAlpha(c) || IsDigit(c) || c == '_' || c == '-' || c == '.' || c == ':';
-         });
+  return !s.empty() && s.size() <= 128 && (IsAlpha(s[0]) || s[0] == '_') && AllOf(s, [](char c) {
+    return IsAlpha(c) || IsDigit(c) || c == '_' || c == '-' || c == '.' || c == ':';
+  });
 }
 
 constexpr const char kStepIdRule[] = "letters, digits, '_' and '-'";
@@ -73,8 +73,10 @@ struct Scope {
 
   std::string Prefix(int at) const {
     std::string out = *source;
-    if (line > 0) out += ":" + std::to_string(line);
-    else if (at > 0) out += ":" + std::to_string(at);
+    if (line > 0)
+      out += ":" + std::to_string(line);
+    else if (at > 0)
+      out += ":" + std::to_string(at);
     out += ": ";
     if (!step.empty()) out += "step '" + step + "': ";
     return out;
@@ -95,17 +97,20 @@ int LineOf(const YAML::Node& n) { return n.Mark().is_null() ? 0 : n.Mark().line 
 
 const char* TypeName(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Scalar: return "a scalar";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a map";
-    default: return "undefined";
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    default:
+      return "undefined";
   }
 }
 
-bool IsQuoted(const YAML::Node& n) {
-  return n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str";
-}
+bool IsQuoted(const YAML::Node& n) { return n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str"; }
 
 // A plain YAML scalar as JSON, by YAML 1.2's core schema: null, booleans,
 // decimal / 0x / 0o integers and floats; anything else is a string.
@@ -236,7 +241,8 @@ class Reader {
   explicit Reader(const Scope& scope) : scope_(scope) {}
 
   Status String(const YAML::Node& n, const std::string& what, std::string& out) const {
-    if (!n.IsScalar()) return scope_.Error("'" + what + "' must be a string, not " + TypeName(n), LineOf(n));
+    if (!n.IsScalar())
+      return scope_.Error("'" + what + "' must be a string, not " + TypeName(n), LineOf(n));
     out = n.Scalar();
     return Status::OK();
   }
@@ -263,7 +269,8 @@ class Reader {
   }
   Status Number(const YAML::Node& n, const std::string& what, double& out) const {
     auto v = n.IsScalar() && !IsQuoted(n) ? PlainScalar(n.Scalar()) : Result<Json>(Json());
-    if (!v.ok() || !v->is_number()) return scope_.Error("'" + what + "' must be a number", LineOf(n));
+    if (!v.ok() || !v->is_number())
+      return scope_.Error("'" + what + "' must be a number", LineOf(n));
     out = v->get<double>();
     return Status::OK();
   }
@@ -277,7 +284,8 @@ class Reader {
   }
   Status Duration(const YAML::Node& n, const std::string& what, int64_t& out) const {
     if (!n.IsScalar()) {
-      return scope_.Error("'" + what + "' must be a duration such as 5s, not " + TypeName(n), LineOf(n));
+      return scope_.Error("'" + what + "' must be a duration such as 5s, not " + TypeName(n),
+                          LineOf(n));
     }
     auto d = ParseDurationMs(n.Scalar());
     if (!d.ok()) return scope_.Error(what + ": " + d.status().message(), LineOf(n));
@@ -306,14 +314,13 @@ struct SourceLines {
   std::map<std::string, int> outputs;
 };
 
-const char* const kKindKeys[] = {"activity", "approval",    "parallel", "for_each",
-                                 "wait_signal", "sleep", "pause",    "set"};
-const StepKind kKindOf[] = {StepKind::kActivity,   StepKind::kApproval, StepKind::kParallel,
-                            StepKind::kForEach,    StepKind::kWaitSignal, StepKind::kSleep,
-                            StepKind::kPause,      StepKind::kSet};
-const char* const kCommonKeys[] = {"id",      "when", "save_as", "on_error", "goto",
-                                   "timeout", "retry", "with",   "join",     "steps",
-                                   "concurrency"};
+const char* const kKindKeys[] = {"activity",    "approval", "parallel", "for_each",
+                                 "wait_signal", "sleep",    "pause",    "set"};
+const StepKind kKindOf[] = {StepKind::kActivity, StepKind::kApproval,   StepKind::kParallel,
+                            StepKind::kForEach,  StepKind::kWaitSignal, StepKind::kSleep,
+                            StepKind::kPause,    StepKind::kSet};
+const char* const kCommonKeys[] = {"id",    "when", "save_as", "on_error", "goto",       "timeout",
+                                   "retry", "with", "join",    "steps",    "concurrency"};
 
 // Keys that belong to one kind only (besides the kind's own key).
 std::optional<StepKind> OwnerKind(std::string_view key) {
@@ -330,9 +337,9 @@ class YamlParser {
   Status Parse(const YAML::Node& root, Workflow& wf, SourceLines& lines) {
     Scope top{&source_, "", 0};
     if (!root.IsMap()) {
-      return top.Error("a workflow must be a map with 'name' and 'steps', not " +
-                           std::string(TypeName(root)),
-                       std::max(LineOf(root), 1));
+      return top.Error(
+          "a workflow must be a map with 'name' and 'steps', not " + std::string(TypeName(root)),
+          std::max(LineOf(root), 1));
     }
     auto entries = Entries(root, top, "the workflow");
     if (!entries.ok()) return entries.status();
@@ -362,7 +369,8 @@ class YamlParser {
         if (!outs.ok()) return outs.status();
         for (const auto& o : *outs) {
           std::string expr;
-          KEEL_RETURN_IF_ERROR(Reader(top.At(o.line)).Expression(o.value, "outputs." + o.key, expr));
+          KEEL_RETURN_IF_ERROR(
+              Reader(top.At(o.line)).Expression(o.value, "outputs." + o.key, expr));
           wf.outputs.emplace_back(o.key, std::move(expr));
           lines.outputs[o.key] = o.line;
         }
@@ -392,7 +400,8 @@ class YamlParser {
         for (const auto& f : *fields) {
           Scope fs = is.At(f.line);
           if (f.key == "required") {
-            KEEL_RETURN_IF_ERROR(Reader(fs).Bool(f.value, "inputs." + in.key + ".required", spec.required));
+            KEEL_RETURN_IF_ERROR(
+                Reader(fs).Bool(f.value, "inputs." + in.key + ".required", spec.required));
           } else if (f.key == "default") {
             auto v = ToJsonValue(f.value, fs, "inputs." + in.key + ".default");
             if (!v.ok()) return v.status();
@@ -483,7 +492,8 @@ class YamlParser {
         KEEL_RETURN_IF_ERROR(r.Text(v, "activity", step.activity));
       } else if (e.key == "with") {
         if (v.IsNull()) continue;
-        if (!v.IsMap()) return st.Error(std::string("'with' must be a map, not ") + TypeName(v), e.line);
+        if (!v.IsMap())
+          return st.Error(std::string("'with' must be a map, not ") + TypeName(v), e.line);
         auto j = ToJsonValue(v, st, "with");
         if (!j.ok()) return j.status();
         step.with = std::move(*j);
@@ -612,15 +622,16 @@ class YamlParser {
       return Status::OK();
     }
     if (!n.IsMap()) {
-      return st.Error(std::string("'parallel' must be a map of branch name -> steps, not ") +
-                          TypeName(n),
-                      LineOf(n));
+      return st.Error(
+          std::string("'parallel' must be a map of branch name -> steps, not ") + TypeName(n),
+          LineOf(n));
     }
     auto branches = Entries(n, st, "'parallel'");
     if (!branches.ok()) return branches.status();
     for (const auto& b : *branches) {
       std::vector<Step> steps;
-      KEEL_RETURN_IF_ERROR(ParseSteps(b.value, st.At(st.line), "parallel." + b.key, steps, depth + 1));
+      KEEL_RETURN_IF_ERROR(
+          ParseSteps(b.value, st.At(st.line), "parallel." + b.key, steps, depth + 1));
       step.branches.emplace_back(b.key, std::move(steps));
     }
     return Status::OK();
@@ -630,17 +641,22 @@ class YamlParser {
     const std::string kKinds = "join is all, first, any or {at_least: N}";
     if (n.IsScalar()) {
       const std::string& s = n.Scalar();
-      if (s == "all") join.kind = Join::kAll;
-      else if (s == "first") join.kind = Join::kFirst;
-      else if (s == "any") join.kind = Join::kAny;
-      else return st.Error("unknown join '" + s + "' (" + kKinds + ")", LineOf(n));
+      if (s == "all")
+        join.kind = Join::kAll;
+      else if (s == "first")
+        join.kind = Join::kFirst;
+      else if (s == "any")
+        join.kind = Join::kAny;
+      else
+        return st.Error("unknown join '" + s + "' (" + kKinds + ")", LineOf(n));
       return Status::OK();
     }
     auto fields = Entries(n, st, "'join'");
     if (!fields.ok()) return fields.status();
     bool has_n = false;
     for (const auto& f : *fields) {
-      if (f.key != "at_least") return st.Error("join: unknown key '" + f.key + "' (" + kKinds + ")", f.line);
+      if (f.key != "at_least")
+        return st.Error("join: unknown key '" + f.key + "' (" + kKinds + ")", f.line);
       int64_t v = 0;
       KEEL_RETURN_IF_ERROR(Reader(st).Integer(f.value, "join.at_least", 1, UINT32_MAX, v));
       join.kind = Join::kAtLeast;
@@ -664,9 +680,9 @@ class YamlParser {
       } else if (f.key == "on_timeout") {
         KEEL_RETURN_IF_ERROR(r.Text(f.value, "wait_signal.on_timeout", step.on_timeout));
       } else {
-        return st.Error("wait_signal: unknown key '" + f.key +
-                            "' (wait_signal has topic, timeout, on_timeout)",
-                        f.line);
+        return st.Error(
+            "wait_signal: unknown key '" + f.key + "' (wait_signal has topic, timeout, on_timeout)",
+            f.line);
       }
     }
     return Status::OK();
@@ -724,7 +740,8 @@ class Validator {
     std::set<std::string> outputs;
     for (const auto& [name, expr] : wf_.outputs) {
       Scope at = top.At(LineIn(lines_ ? &lines_->outputs : nullptr, name));
-      if (!ValidName(name)) return at.Error("output name '" + name + "' must be letters, digits, '_', '-' and '.'");
+      if (!ValidName(name))
+        return at.Error("output name '" + name + "' must be letters, digits, '_', '-' and '.'");
       if (!outputs.insert(name).second) return at.Error("duplicate output '" + name + "'");
       Status s = ExpressionEngine::IsTemplate(expr) ? ExpressionEngine::CheckTemplate(expr)
                                                     : ExpressionEngine::Check(expr);
@@ -817,15 +834,18 @@ class Validator {
     if (s.kind != StepKind::kParallel && (!s.branches.empty() || s.join.kind != Join::kAll)) {
       return not_here(s.branches.empty() ? "join" : "parallel");
     }
-    if (s.kind != StepKind::kForEach && (!s.steps.empty() || s.concurrency != 0 || !s.for_each.empty())) {
+    if (s.kind != StepKind::kForEach &&
+        (!s.steps.empty() || s.concurrency != 0 || !s.for_each.empty())) {
       return not_here(!s.for_each.empty() ? "for_each" : s.steps.empty() ? "concurrency" : "steps");
     }
-    if (s.kind != StepKind::kApproval && (!s.prompt.empty() || s.expires_ms != 0)) return not_here("approval");
+    if (s.kind != StepKind::kApproval && (!s.prompt.empty() || s.expires_ms != 0))
+      return not_here("approval");
     if (s.kind != StepKind::kWaitSignal &&
         (!s.topic.empty() || s.wait_timeout_ms != 0 || !s.on_timeout.empty())) {
       return not_here("wait_signal");
     }
-    if (s.kind != StepKind::kSleep && (s.sleep_ms != 0 || !s.sleep_until.empty())) return not_here("sleep");
+    if (s.kind != StepKind::kSleep && (s.sleep_ms != 0 || !s.sleep_until.empty()))
+      return not_here("sleep");
     if (s.kind != StepKind::kPause && !s.pause_reason.empty()) return not_here("pause");
     if (s.kind != StepKind::kSet && !s.set.empty()) return not_here("set");
 
@@ -842,7 +862,8 @@ class Validator {
     }
     if (s.timeout_ms < 0) return st.Error("timeout is negative");
     if (s.retry.max_attempts < 1) return st.Error("retry.max_attempts must be at least 1");
-    if (s.retry.backoff_ms < 0 || s.retry.max_backoff_ms < 0) return st.Error("retry: a backoff is negative");
+    if (s.retry.backoff_ms < 0 || s.retry.max_backoff_ms < 0)
+      return st.Error("retry: a backoff is negative");
     if (!(s.retry.multiplier >= 1.0) || !std::isfinite(s.retry.multiplier)) {
       return st.Error("retry.multiplier must be a number >= 1");
     }
@@ -851,8 +872,9 @@ class Validator {
       case StepKind::kActivity:
         if (s.activity.empty()) return st.Error("'activity' is empty");
         if (!ValidActivityName(s.activity)) {
-          return st.Error("activity name '" + s.activity +
-                          "' must be letters, digits, '_', '-', '.' and ':' starting with a letter");
+          return st.Error(
+              "activity name '" + s.activity +
+              "' must be letters, digits, '_', '-', '.' and ':' starting with a letter");
         }
         if (!s.with.is_object()) return st.Error("'with' must be a map");
         return CheckTemplates(st, "with", s.with);
@@ -872,8 +894,9 @@ class Validator {
         }
         if (s.join.kind == Join::kAtLeast &&
             (s.join.at_least < 1 || s.join.at_least > s.branches.size())) {
-          return st.Error("join at_least " + std::to_string(s.join.at_least) + " needs between 1 and " +
-                          std::to_string(s.branches.size()) + " (the number of branches)");
+          return st.Error("join at_least " + std::to_string(s.join.at_least) +
+                          " needs between 1 and " + std::to_string(s.branches.size()) +
+                          " (the number of branches)");
         }
         if (s.join.kind != Join::kAtLeast && s.join.at_least != 0) {
           return st.Error("join at_least is set but the join is not at_least");
@@ -914,7 +937,8 @@ class Validator {
         if (s.set.empty()) return st.Error("'set' assigns nothing");
         std::set<std::string> vars;
         for (const auto& [var, expr] : s.set) {
-          if (!ValidVarName(var)) return st.Error("set: variable '" + var + "' must be " + kVarRule);
+          if (!ValidVarName(var))
+            return st.Error("set: variable '" + var + "' must be " + kVarRule);
           if (!vars.insert(var).second) return st.Error("set: variable '" + var + "' is set twice");
           KEEL_RETURN_IF_ERROR(CheckExpr(st, "set." + var, expr));
         }
@@ -934,10 +958,14 @@ class Validator {
 
 const char* JoinName(Join::Kind k) {
   switch (k) {
-    case Join::kAll: return "all";
-    case Join::kFirst: return "first";
-    case Join::kAny: return "any";
-    case Join::kAtLeast: return "at_least";
+    case Join::kAll:
+      return "all";
+    case Join::kFirst:
+      return "first";
+    case Join::kAny:
+      return "any";
+    case Join::kAtLeast:
+      return "at_least";
   }
   return "all";
 }
@@ -1038,7 +1066,8 @@ class CanonicalReader {
         KEEL_RETURN_IF_ERROR(Keys(top, *it, {"required", "default"}));
         InputSpec spec;
         if (it->contains("required")) {
-          if (!(*it)["required"].is_boolean()) return top.Error("input '" + it.key() + "': 'required' must be a boolean");
+          if (!(*it)["required"].is_boolean())
+            return top.Error("input '" + it.key() + "': 'required' must be a boolean");
           spec.required = (*it)["required"].get<bool>();
         }
         if (it->contains("default")) spec.default_value = (*it)["default"];
@@ -1048,14 +1077,16 @@ class CanonicalReader {
     if (j.contains("vars")) wf.vars = j["vars"];
     if (!j.contains("steps")) return top.Error("the workflow has no 'steps'");
     KEEL_RETURN_IF_ERROR(Steps(top, j["steps"], wf.steps));
-    if (j.contains("outputs")) KEEL_RETURN_IF_ERROR(PairList(top, j["outputs"], "outputs", wf.outputs));
+    if (j.contains("outputs"))
+      KEEL_RETURN_IF_ERROR(PairList(top, j["outputs"], "outputs", wf.outputs));
     return Status::OK();
   }
 
  private:
   static Status Keys(const Scope& at, const Json& j, std::initializer_list<const char*> allowed) {
     for (auto it = j.begin(); it != j.end(); ++it) {
-      if (std::none_of(allowed.begin(), allowed.end(), [&](const char* k) { return it.key() == k; })) {
+      if (std::none_of(allowed.begin(), allowed.end(),
+                       [&](const char* k) { return it.key() == k; })) {
         return at.Error("unknown key '" + it.key() + "'");
       }
     }
@@ -1063,14 +1094,16 @@ class CanonicalReader {
   }
   static Status Str(const Scope& at, const Json& j, const char* key, std::string& out,
                     bool required = true) {
-    if (!j.contains(key)) return required ? at.Error(std::string("'") + key + "' is missing") : Status::OK();
+    if (!j.contains(key))
+      return required ? at.Error(std::string("'") + key + "' is missing") : Status::OK();
     if (!j[key].is_string()) return at.Error(std::string("'") + key + "' must be a string");
     out = j[key].get<std::string>();
     return Status::OK();
   }
   static Status Int(const Scope& at, const Json& j, const char* key, int64_t& out) {
     if (!j.contains(key)) return Status::OK();
-    if (!j[key].is_number_integer()) return at.Error(std::string("'") + key + "' must be an integer");
+    if (!j[key].is_number_integer())
+      return at.Error(std::string("'") + key + "' must be an integer");
     out = j[key].get<int64_t>();
     return Status::OK();
   }
@@ -1083,7 +1116,8 @@ class CanonicalReader {
   }
   static Status PairList(const Scope& at, const Json& j, const char* what,
                          std::vector<std::pair<std::string, std::string>>& out) {
-    if (!j.is_array()) return at.Error(std::string("'") + what + "' must be a list of [name, text]");
+    if (!j.is_array())
+      return at.Error(std::string("'") + what + "' must be a list of [name, text]");
     for (const auto& p : j) {
       if (!p.is_array() || p.size() != 2 || !p[0].is_string() || !p[1].is_string()) {
         return at.Error(std::string("'") + what + "' must be a list of [name, text]");
@@ -1107,11 +1141,12 @@ class CanonicalReader {
     if (!j.is_object()) return parent.Error("a step must be an object");
     KEEL_RETURN_IF_ERROR(Str(parent, j, "id", s.id));
     Scope st{&source_, s.id, 0};
-    KEEL_RETURN_IF_ERROR(Keys(st, j, {"id", "kind", "activity", "with", "save_as", "timeout_ms",
-                                      "retry", "on_error", "when", "prompt", "expires_ms",
-                                      "branches", "join", "for_each", "concurrency", "steps",
-                                      "topic", "wait_timeout_ms", "on_timeout", "sleep_ms",
-                                      "sleep_until", "pause_reason", "set", "goto"}));
+    KEEL_RETURN_IF_ERROR(Keys(
+        st, j,
+        {"id",         "kind",     "activity",    "with",         "save_as",    "timeout_ms",
+         "retry",      "on_error", "when",        "prompt",       "expires_ms", "branches",
+         "join",       "for_each", "concurrency", "steps",        "topic",      "wait_timeout_ms",
+         "on_timeout", "sleep_ms", "sleep_until", "pause_reason", "set",        "goto"}));
     std::string kind;
     KEEL_RETURN_IF_ERROR(Str(st, j, "kind", kind));
     bool known = false;
@@ -1126,7 +1161,8 @@ class CanonicalReader {
     if (j.contains("retry")) {
       const Json& r = j["retry"];
       if (!r.is_object()) return st.Error("'retry' must be an object");
-      KEEL_RETURN_IF_ERROR(Keys(st, r, {"max_attempts", "backoff_ms", "multiplier", "max_backoff_ms"}));
+      KEEL_RETURN_IF_ERROR(
+          Keys(st, r, {"max_attempts", "backoff_ms", "multiplier", "max_backoff_ms"}));
       KEEL_RETURN_IF_ERROR(UInt32(st, r, "max_attempts", s.retry.max_attempts));
       KEEL_RETURN_IF_ERROR(Int(st, r, "backoff_ms", s.retry.backoff_ms));
       KEEL_RETURN_IF_ERROR(Int(st, r, "max_backoff_ms", s.retry.max_backoff_ms));
@@ -1153,9 +1189,12 @@ class CanonicalReader {
     }
     if (j.contains("join")) {
       const Json& jn = j["join"];
-      if (jn == "all") s.join.kind = Join::kAll;
-      else if (jn == "first") s.join.kind = Join::kFirst;
-      else if (jn == "any") s.join.kind = Join::kAny;
+      if (jn == "all")
+        s.join.kind = Join::kAll;
+      else if (jn == "first")
+        s.join.kind = Join::kFirst;
+      else if (jn == "any")
+        s.join.kind = Join::kAny;
       else if (jn.is_object() && jn.size() == 1 && jn.contains("at_least")) {
         s.join.kind = Join::kAtLeast;
         KEEL_RETURN_IF_ERROR(UInt32(st, jn, "at_least", s.join.at_least));
@@ -1206,14 +1245,22 @@ const Step* Find(const std::vector<Step>& steps, std::string_view id) {
 
 const char* StepKindName(StepKind kind) {
   switch (kind) {
-    case StepKind::kActivity: return "activity";
-    case StepKind::kApproval: return "approval";
-    case StepKind::kParallel: return "parallel";
-    case StepKind::kForEach: return "for_each";
-    case StepKind::kWaitSignal: return "wait_signal";
-    case StepKind::kSleep: return "sleep";
-    case StepKind::kPause: return "pause";
-    case StepKind::kSet: return "set";
+    case StepKind::kActivity:
+      return "activity";
+    case StepKind::kApproval:
+      return "approval";
+    case StepKind::kParallel:
+      return "parallel";
+    case StepKind::kForEach:
+      return "for_each";
+    case StepKind::kWaitSignal:
+      return "wait_signal";
+    case StepKind::kSleep:
+      return "sleep";
+    case StepKind::kPause:
+      return "pause";
+    case StepKind::kSet:
+      return "set";
   }
   return "activity";
 }
@@ -1315,7 +1362,8 @@ Result<Workflow> LoadWorkflowFile(const std::string& path) {
 
 Result<Json> ResolveInputs(const Workflow& wf, const Json& given) {
   if (!given.is_null() && !given.is_object()) {
-    return Status::InvalidArgument("the inputs of workflow '" + wf.name + "' must be a JSON object");
+    return Status::InvalidArgument("the inputs of workflow '" + wf.name +
+                                   "' must be a JSON object");
   }
   Json out = Json::object();
   if (given.is_object()) {
@@ -1323,9 +1371,9 @@ Result<Json> ResolveInputs(const Workflow& wf, const Json& given) {
       if (!wf.inputs.count(it.key())) {
         std::string declared;
         for (const auto& [k, spec] : wf.inputs) declared += (declared.empty() ? "" : ", ") + k;
-        return Status::InvalidArgument("input '" + it.key() + "' is not declared by workflow '" +
-                                       wf.name + "' (declared: " +
-                                       (declared.empty() ? "none" : declared) + ")");
+        return Status::InvalidArgument(
+            "input '" + it.key() + "' is not declared by workflow '" + wf.name +
+            "' (declared: " + (declared.empty() ? "none" : declared) + ")");
       }
       if (!it->is_null()) out[it.key()] = *it;
     }
@@ -1333,7 +1381,8 @@ Result<Json> ResolveInputs(const Workflow& wf, const Json& given) {
   for (const auto& [name, spec] : wf.inputs) {
     if (out.contains(name)) continue;
     if (spec.required) {
-      return Status::InvalidArgument("input '" + name + "' is required by workflow '" + wf.name + "'");
+      return Status::InvalidArgument("input '" + name + "' is required by workflow '" + wf.name +
+                                     "'");
     }
     if (spec.default_value) out[name] = *spec.default_value;
   }

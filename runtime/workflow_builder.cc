@@ -102,15 +102,15 @@ Self& StepListBuilderBase<Self>::AddStep(Step step) {
   return self();
 }
 
-#define KEEL_MODIFY_LAST(what, body)                                       \
-  do {                                                                     \
-    Step* s = Last();                                                      \
-    if (s == nullptr) {                                                    \
+#define KEEL_MODIFY_LAST(what, body)                                         \
+  do {                                                                       \
+    Step* s = Last();                                                        \
+    if (s == nullptr) {                                                      \
       if (misuse_.empty()) misuse_ = std::string(what) + " before any step"; \
-    } else {                                                               \
-      body;                                                                \
-    }                                                                      \
-    return self();                                                         \
+    } else {                                                                 \
+      body;                                                                  \
+    }                                                                        \
+    return self();                                                           \
   } while (0)
 
 template <typename Self>

@@ -93,8 +93,7 @@ class RocksEventStore final : public EventStore {
     writer_->Submit(std::move(request), std::move(done));
   }
 
-  Status SaveSnapshot(std::string_view stream, uint64_t seq,
-                      std::string_view state_json) override {
+  Status SaveSnapshot(std::string_view stream, uint64_t seq, std::string_view state_json) override {
     KEEL_RETURN_IF_ERROR(CheckWritable());
     KEEL_RETURN_IF_ERROR(CheckName("stream id", stream));
     Result<uint64_t> last = LastSeq(stream);
@@ -107,10 +106,10 @@ class RocksEventStore final : public EventStore {
     // Unsynced: a snapshot is a projection, rebuilt from the log if a crash
     // loses it; and the WAL is sequential, so it never outlives its events.
     rocksdb::WriteOptions unsynced;
-    return ToStatus(rocks_->db()->Put(unsynced, rocks_->cf(internal::kSnapshots),
-                                      format::StreamKey(stream, seq),
-                                      format::EncodeSnapshot(seq, state_json)),
-                    "save snapshot of " + std::string(stream));
+    return ToStatus(
+        rocks_->db()->Put(unsynced, rocks_->cf(internal::kSnapshots),
+                          format::StreamKey(stream, seq), format::EncodeSnapshot(seq, state_json)),
+        "save snapshot of " + std::string(stream));
   }
 
   Status PruneSnapshots(std::string_view stream, uint64_t below_seq) override {
@@ -126,10 +125,11 @@ class RocksEventStore final : public EventStore {
   Status PutDefinition(std::string_view hash, std::string_view definition_json) override {
     KEEL_RETURN_IF_ERROR(CheckWritable());
     if (hash.empty()) return Status::InvalidArgument("definition hash is empty");
-    return ToStatus(rocks_->db()->Put(write_options_, rocks_->cf(internal::kDefinitions),
-                                      rocksdb::Slice(hash.data(), hash.size()),
-                                      rocksdb::Slice(definition_json.data(), definition_json.size())),
-                    "put definition");
+    return ToStatus(
+        rocks_->db()->Put(write_options_, rocks_->cf(internal::kDefinitions),
+                          rocksdb::Slice(hash.data(), hash.size()),
+                          rocksdb::Slice(definition_json.data(), definition_json.size())),
+        "put definition");
   }
 
   Result<std::vector<events::StoredEvent>> ReadStream(std::string_view stream, uint64_t from_seq,
@@ -209,8 +209,7 @@ class RocksEventStore final : public EventStore {
         KEEL_RETURN_IF_ERROR(ToStatus(got[i], "read log"));
         Result<events::StoredEvent> event = events::StoredEvent::Decode(std::move(values[i]));
         if (!event.ok()) {
-          return internal::Annotate(event.status(),
-                                    "global seq " + std::to_string(global_seqs[i]));
+          return internal::Annotate(event.status(), "global seq " + std::to_string(global_seqs[i]));
         }
         out.push_back(std::move(event).value());
       }
@@ -248,8 +247,8 @@ class RocksEventStore final : public EventStore {
       return std::optional<Snapshot>();
     }
     Snapshot snapshot;
-    Status s = format::DecodeSnapshot(it->value().ToStringView(), &snapshot.seq,
-                                      &snapshot.state_json);
+    Status s =
+        format::DecodeSnapshot(it->value().ToStringView(), &snapshot.seq, &snapshot.state_json);
     if (!s.ok()) {
       return internal::Annotate(s, "snapshot of " + std::string(stream));
     }
@@ -294,9 +293,8 @@ class RocksEventStore final : public EventStore {
       list.total += format::DecodeU64(it->value().ToStringView()).value_or(0);
     }
     size_t skipped = 0;
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) &&
-                           list.ids.size() < page.limit;
-         it->Next()) {
+    for (it->Seek(prefix);
+         it->Valid() && it->key().starts_with(prefix) && list.ids.size() < page.limit; it->Next()) {
       if (skipped < page.offset) {
         ++skipped;
         continue;
@@ -383,9 +381,7 @@ class RocksEventStore final : public EventStore {
   StoreStats Stats() const override { return stats_ ? stats_->Snapshot() : StoreStats(); }
 
  private:
-  Status CheckOpen() const {
-    return closed_ ? Status::Aborted("store is closed") : Status::OK();
-  }
+  Status CheckOpen() const { return closed_ ? Status::Aborted("store is closed") : Status::OK(); }
   Status CheckWritable() const {
     KEEL_RETURN_IF_ERROR(CheckOpen());
     return writer_ ? Status::OK() : Status::Refused("store is open read-only");
@@ -429,10 +425,10 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options
   if (!present) {
     rocksdb::WriteOptions sync;
     sync.sync = true;
-    KEEL_RETURN_IF_ERROR(ToStatus(
-        rocks->db()->Put(sync, rocks->cf(internal::kMeta), format::kMetaFormatVersion,
-                         format::EncodeU32(format::kFormatVersion)),
-        "write format version"));
+    KEEL_RETURN_IF_ERROR(
+        ToStatus(rocks->db()->Put(sync, rocks->cf(internal::kMeta), format::kMetaFormatVersion,
+                                  format::EncodeU32(format::kFormatVersion)),
+                 "write format version"));
   }
   auto writer = std::make_unique<internal::Writer>(rocks.get(), options);
   KEEL_RETURN_IF_ERROR(writer->Start());

@@ -26,7 +26,7 @@ enum class Durability : uint8_t {
 };
 
 struct StoreOptions {
-  std::string path;                     // data dir; the RocksDB files live in path/db
+  std::string path;  // data dir; the RocksDB files live in path/db
   Durability durability = Durability::kSync;
   bool create_if_missing = true;
   size_t max_batch_events = 4096;       // group-commit cap per WriteBatch
@@ -36,17 +36,17 @@ struct StoreOptions {
 // One stream's append: all of its events or none.
 struct AppendRequest {
   std::string stream;
-  uint64_t expected_seq = 0;            // the stream's last seq the caller saw (0 = new)
+  uint64_t expected_seq = 0;  // the stream's last seq the caller saw (0 = new)
   std::vector<events::Draft> events;
 };
 
 struct AppendResult {
-  uint64_t first_seq = 0;               // seq of events[0]
+  uint64_t first_seq = 0;  // seq of events[0]
   uint64_t last_seq = 0;
   uint64_t last_global_seq = 0;
-  int64_t time_ns = 0;                  // commit time stamped on every event of it
-  std::string last_hash;                // chain hash of the last event (32 bytes)
-  std::vector<std::string> values;      // the sealed stored values, in order
+  int64_t time_ns = 0;              // commit time stamped on every event of it
+  std::string last_hash;            // chain hash of the last event (32 bytes)
+  std::vector<std::string> values;  // the sealed stored values, in order
 };
 
 using AppendCallback = std::function<void(Result<AppendResult>)>;
@@ -57,13 +57,13 @@ struct Page {
 };
 
 struct IdList {
-  std::vector<std::string> ids;         // newest first
-  uint64_t total = 0;                   // all matches, ignoring the page
+  std::vector<std::string> ids;  // newest first
+  uint64_t total = 0;            // all matches, ignoring the page
 };
 
 struct Snapshot {
   uint64_t seq = 0;
-  std::string state_json;               // events::ToJson(ProcessState) as text
+  std::string state_json;  // events::ToJson(ProcessState) as text
 };
 
 struct DueTimer {
@@ -74,8 +74,8 @@ struct DueTimer {
 
 // One problem that Verify found.
 struct Problem {
-  std::string stream;                   // empty for store-wide problems
-  uint64_t seq = 0;                     // 0 when not about one event
+  std::string stream;  // empty for store-wide problems
+  uint64_t seq = 0;    // 0 when not about one event
   std::string what;
 };
 
@@ -86,15 +86,15 @@ struct Problem {
 struct StoreStats {
   // Upper bounds of the append latency buckets, in seconds.
   static constexpr std::array<double, 14> kLatencyBounds = {
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-      std::numeric_limits<double>::infinity()};
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+      0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   std::numeric_limits<double>::infinity()};
   // Upper bounds of the group-commit size buckets, in appends per WriteBatch.
   static constexpr std::array<double, 10> kBatchBounds = {
       1, 2, 4, 8, 16, 32, 64, 128, 256, std::numeric_limits<double>::infinity()};
 
-  uint64_t appends = 0;                 // appends completed (committed or failed)
-  uint64_t events = 0;                  // events committed
-  uint64_t batches = 0;                 // group commits written (one db->Write each)
+  uint64_t appends = 0;  // appends completed (committed or failed)
+  uint64_t events = 0;   // events committed
+  uint64_t batches = 0;  // group commits written (one db->Write each)
   // Submit-to-completion latency of every completed append (count = appends).
   std::array<uint64_t, kLatencyBounds.size()> append_latency_buckets{};
   double append_latency_seconds_sum = 0;
@@ -154,9 +154,10 @@ class EventStore {
   // ---- reads (both instances) ----
 
   // Events of `stream` with from_seq <= seq <= to_seq, at most `limit`.
-  virtual Result<std::vector<events::StoredEvent>> ReadStream(
-      std::string_view stream, uint64_t from_seq = 1, uint64_t to_seq = UINT64_MAX,
-      size_t limit = SIZE_MAX) = 0;
+  virtual Result<std::vector<events::StoredEvent>> ReadStream(std::string_view stream,
+                                                              uint64_t from_seq = 1,
+                                                              uint64_t to_seq = UINT64_MAX,
+                                                              size_t limit = SIZE_MAX) = 0;
   // Highest seq of the stream; 0 for a stream never written.
   virtual Result<uint64_t> LastSeq(std::string_view stream) = 0;
   // Global log: events with global_seq >= from (inclusive), at most `limit`.

@@ -50,8 +50,8 @@ inline constexpr char kMetaCf[] = "meta";
 inline constexpr char kDefinitionsCf[] = "definitions";
 
 // In the order the store opens them; RocksDB's "default" CF is unused.
-inline constexpr const char* kColumnFamilies[] = {kEventsCf,   kLogCf,  kSnapshotsCf,
-                                                  kIndexCf,    kMetaCf, kDefinitionsCf};
+inline constexpr const char* kColumnFamilies[] = {kEventsCf, kLogCf,  kSnapshotsCf,
+                                                  kIndexCf,  kMetaCf, kDefinitionsCf};
 inline constexpr size_t kNumColumnFamilies = 6;
 
 // ---- meta keys ----------------------------------------------------------------

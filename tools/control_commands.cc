@@ -6,10 +6,10 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <random>
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <thread>
 

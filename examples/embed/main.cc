@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
     std::cerr << "wait: " << done.status().ToString() << "\n";
     return 1;
   }
-  std::cout << "process " << (*done)["id"].get<std::string>() << " " << (*done)["status"].get<std::string>()
-            << ", result = " << (*done)["outputs"]["result"] << "\n";
+  std::cout << "process " << (*done)["id"].get<std::string>() << " "
+            << (*done)["status"].get<std::string>() << ", result = " << (*done)["outputs"]["result"]
+            << "\n";
   return (*done)["outputs"]["result"] == 42 ? 0 : 1;
 }

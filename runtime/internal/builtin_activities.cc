@@ -1,12 +1,11 @@
 #include "runtime/internal/builtin_activities.h"
 
 #include <fcntl.h>
+#include <httplib.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <httplib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,7 +14,8 @@
 namespace keel::runtime {
 
 ActivityResult Echo(const ActivityContext& ctx) {
-  if (ctx.input.is_object() && ctx.input.contains("text")) return ActivityResult::Ok(ctx.input["text"]);
+  if (ctx.input.is_object() && ctx.input.contains("text"))
+    return ActivityResult::Ok(ctx.input["text"]);
   return ActivityResult::Ok(ctx.input);
 }
 
@@ -67,8 +67,10 @@ ActivityResult Exec(const ActivityContext& ctx, ExecPolicy policy,
   if (policy == ExecPolicy::kDeny) {
     return ActivityResult::Fail("exec: denied by the node's exec policy (deny)", false);
   }
-  if (policy == ExecPolicy::kAllowlist && std::find(allow.begin(), allow.end(), argv[0]) == allow.end()) {
-    return ActivityResult::Fail("exec: '" + argv[0] + "' is not in the node's exec allowlist", false);
+  if (policy == ExecPolicy::kAllowlist &&
+      std::find(allow.begin(), allow.end(), argv[0]) == allow.end()) {
+    return ActivityResult::Fail("exec: '" + argv[0] + "' is not in the node's exec allowlist",
+                                false);
   }
   std::vector<std::string> env;
   if (in.contains("env") && in["env"].is_object()) {
@@ -77,7 +79,8 @@ ActivityResult Exec(const ActivityContext& ctx, ExecPolicy policy,
   std::string cwd = in.contains("cwd") ? AsText(in["cwd"]) : "";
   std::string stdin_text = in.contains("stdin") ? AsText(in["stdin"]) : "";
   int64_t timeout_ms = 0;
-  if (in.contains("timeout") && in["timeout"].is_number()) timeout_ms = in["timeout"].get<int64_t>();
+  if (in.contains("timeout") && in["timeout"].is_number())
+    timeout_ms = in["timeout"].get<int64_t>();
 
   int pin[2], pout[2], perr[2];
   if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC)) {
@@ -120,7 +123,8 @@ ActivityResult Exec(const ActivityContext& ctx, ExecPolicy policy,
   char buf[65536];
   while (out_open || err_open) {
     if (ctx.cancel.cancelled()) stopped = "cancelled";
-    if (timeout_ms > 0 && std::chrono::steady_clock::now() - start > std::chrono::milliseconds(timeout_ms)) {
+    if (timeout_ms > 0 &&
+        std::chrono::steady_clock::now() - start > std::chrono::milliseconds(timeout_ms)) {
       stopped = "timed out after " + std::to_string(timeout_ms) + "ms";
     }
     if (!stopped.empty()) break;
@@ -181,7 +185,8 @@ ActivityResult Http(const ActivityContext& ctx) {
   std::string method = in.contains("method") ? AsText(in["method"]) : "GET";
   std::transform(method.begin(), method.end(), method.begin(), ::toupper);
   size_t scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return ActivityResult::Fail("http: bad url '" + url + "'", false);
+  if (scheme_end == std::string::npos)
+    return ActivityResult::Fail("http: bad url '" + url + "'", false);
   size_t path_start = url.find('/', scheme_end + 3);
   std::string origin = url.substr(0, path_start);
   std::string path = path_start == std::string::npos ? "/" : url.substr(path_start);
@@ -193,25 +198,31 @@ ActivityResult Http(const ActivityContext& ctx) {
   std::string content_type = "application/json";
   if (in.contains("headers") && in["headers"].is_object()) {
     for (const auto& [k, v] : in["headers"].items()) {
-      if (strcasecmp(k.c_str(), "content-type") == 0) content_type = AsText(v);
-      else headers.emplace(k, AsText(v));
+      if (strcasecmp(k.c_str(), "content-type") == 0)
+        content_type = AsText(v);
+      else
+        headers.emplace(k, AsText(v));
     }
   }
   std::string body = in.contains("body") ? AsText(in["body"]) : "";
-  httplib::Result res = method == "GET"      ? client.Get(path.c_str(), headers)
-                        : method == "DELETE" ? client.Delete(path.c_str(), headers, body, content_type.c_str())
-                        : method == "PUT"    ? client.Put(path.c_str(), headers, body, content_type.c_str())
-                        : method == "PATCH"  ? client.Patch(path.c_str(), headers, body, content_type.c_str())
-                                             : client.Post(path.c_str(), headers, body, content_type.c_str());
-  if (!res) return ActivityResult::Fail("http: " + method + " " + url + ": " + httplib::to_string(res.error()), true);
+  httplib::Result res =
+      method == "GET"      ? client.Get(path.c_str(), headers)
+      : method == "DELETE" ? client.Delete(path.c_str(), headers, body, content_type.c_str())
+      : method == "PUT"    ? client.Put(path.c_str(), headers, body, content_type.c_str())
+      : method == "PATCH"  ? client.Patch(path.c_str(), headers, body, content_type.c_str())
+                           : client.Post(path.c_str(), headers, body, content_type.c_str());
+  if (!res)
+    return ActivityResult::Fail(
+        "http: " + method + " " + url + ": " + httplib::to_string(res.error()), true);
   Json hdrs = Json::object();
   for (const auto& [k, v] : res->headers) hdrs[k] = v;
   Json output = {{"status", res->status}, {"headers", hdrs}, {"body", res->body}};
   Json parsed = Json::parse(res->body, nullptr, false);
   if (!parsed.is_discarded()) output["json"] = parsed;
   if (res->status >= 400) {
-    return ActivityResult::Fail("http: " + method + " " + url + " returned " + std::to_string(res->status),
-                                res->status >= 500, output);
+    return ActivityResult::Fail(
+        "http: " + method + " " + url + " returned " + std::to_string(res->status),
+        res->status >= 500, output);
   }
   return ActivityResult::Ok(output);
 }

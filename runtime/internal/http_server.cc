@@ -238,8 +238,8 @@ class HttpServer::Impl {
     {
       std::ofstream out(tmp, std::ios::trunc);
       std::error_code perm;
-      std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-                                   perm);
+      std::filesystem::permissions(
+          tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, perm);
       out << info.dump() << "\n";
       if (!out.flush()) return Status::IOError("cannot write " + tmp);
     }
@@ -548,8 +548,9 @@ class HttpServer::Impl {
     AppendHistogram(out, "keel_group_commit_appends", "Appends committed per group commit.",
                     store::StoreStats::kBatchBounds, stats.batch_appends_buckets,
                     std::to_string(stats.batch_appends_sum));
-    out += "# HELP keel_tasks_running Task attempts executing now.\n"
-           "# TYPE keel_tasks_running gauge\n";
+    out +=
+        "# HELP keel_tasks_running Task attempts executing now.\n"
+        "# TYPE keel_tasks_running gauge\n";
     out += "keel_tasks_running " + std::to_string(node_.Metrics().tasks_running) + "\n";
     res.status = 200;
     res.set_content(out, "text/plain; version=0.0.4");

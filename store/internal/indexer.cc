@@ -50,7 +50,8 @@ void Indexer::OnEvent(const fb::Envelope& event, int64_t time_ns) {
     }
     case E::TimerScheduled: {
       const auto* body = event.body_as_TimerScheduled();
-      Check(batch_->Put(index_, format::TimerKey(body->due_ns(), stream_, View(body->timer())), ""));
+      Check(
+          batch_->Put(index_, format::TimerKey(body->due_ns(), stream_, View(body->timer())), ""));
       break;
     }
     case E::TimerFired: {
@@ -91,9 +92,9 @@ void Indexer::Finish() {
     Count(old, -1);
   }
   Check(batch_->Put(index_, format::StatusKey(record.status, record.created_ns, stream_), ""));
-  Check(batch_->Put(index_, format::WorkflowStatusKey(record.workflow, record.status,
-                                                      record.created_ns, stream_),
-                    ""));
+  Check(batch_->Put(
+      index_, format::WorkflowStatusKey(record.workflow, record.status, record.created_ns, stream_),
+      ""));
   Count(record, +1);
   Check(batch_->Put(index_, format::ProcessKey(stream_), format::EncodeProcessRecord(record)));
 }

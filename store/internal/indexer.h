@@ -39,7 +39,7 @@ class Indexer {
   rocksdb::WriteBatch* batch_;
   rocksdb::ColumnFamilyHandle* index_;
   CounterDeltas* counters_;
-  bool existed_;                          // indexed before this append
+  bool existed_;  // indexed before this append
   events::ProcessStatus old_status_ = events::ProcessStatus::kPending;
 };
 

@@ -48,16 +48,24 @@ Status ToStatus(const rocksdb::Status& s, std::string_view context) {
   std::string msg = std::string(context) + ": " + s.ToString();
   using C = rocksdb::Status::Code;
   switch (s.code()) {
-    case C::kNotFound: return Status::NotFound(std::move(msg));
-    case C::kCorruption: return Status::Corruption(std::move(msg));
-    case C::kNotSupported: return Status::NotSupported(std::move(msg));
-    case C::kInvalidArgument: return Status::InvalidArgument(std::move(msg));
+    case C::kNotFound:
+      return Status::NotFound(std::move(msg));
+    case C::kCorruption:
+      return Status::Corruption(std::move(msg));
+    case C::kNotSupported:
+      return Status::NotSupported(std::move(msg));
+    case C::kInvalidArgument:
+      return Status::InvalidArgument(std::move(msg));
     case C::kBusy:
-    case C::kTryAgain: return Status::Busy(std::move(msg));
-    case C::kTimedOut: return Status::TimedOut(std::move(msg));
+    case C::kTryAgain:
+      return Status::Busy(std::move(msg));
+    case C::kTimedOut:
+      return Status::TimedOut(std::move(msg));
     case C::kAborted:
-    case C::kShutdownInProgress: return Status::Aborted(std::move(msg));
-    default: return Status::IOError(std::move(msg));
+    case C::kShutdownInProgress:
+      return Status::Aborted(std::move(msg));
+    default:
+      return Status::IOError(std::move(msg));
   }
 }
 

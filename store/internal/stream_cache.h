@@ -19,7 +19,7 @@ namespace keel::store::internal {
 
 struct StreamState {
   uint64_t last_seq = 0;
-  std::string last_hash;                       // 32 bytes; all zero for a new stream
+  std::string last_hash;                        // 32 bytes; all zero for a new stream
   std::optional<format::ProcessRecord> record;  // nullopt until ProcessCreated
 };
 

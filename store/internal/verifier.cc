@@ -5,9 +5,8 @@
 #include <algorithm>
 #include <map>
 #include <memory>
-#include <unordered_set>
-
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 
 #include "events/codec.h"
 #include "events/state.h"
@@ -63,13 +62,13 @@ class Audit {
     std::string prev_hash = std::string(events::kHashSize, '\0');
     events::ProcessState state;
     bool fold_ok = true;
-    bool created = false;          // seq 1 is a ProcessCreated
+    bool created = false;  // seq 1 is a ProcessCreated
     int64_t created_ns = 0;
     std::string workflow, idempotency_key;
     std::vector<std::pair<uint64_t, std::string>> snapshots;  // (seq, value), seq order
     size_t next_snapshot = 0;
-    std::unordered_set<std::string> armed_timers;             // format::TimerKey
-    std::vector<std::pair<uint64_t, uint64_t>> log_refs;      // (global_seq, seq)
+    std::unordered_set<std::string> armed_timers;         // format::TimerKey
+    std::vector<std::pair<uint64_t, uint64_t>> log_refs;  // (global_seq, seq)
   };
 
   void Report(std::string stream, uint64_t seq, std::string what) {
@@ -194,8 +193,9 @@ void Audit::CheckSnapshot(StreamAudit& audit, uint64_t seq, const std::string& v
     return;
   }
   if (inner_seq != seq) {
-    Report(audit.stream, seq, "snapshot stored at seq " + std::to_string(seq) + " says seq " +
-                                  std::to_string(inner_seq));
+    Report(
+        audit.stream, seq,
+        "snapshot stored at seq " + std::to_string(seq) + " says seq " + std::to_string(inner_seq));
   }
   nlohmann::json stored = nlohmann::json::parse(state_json, nullptr, /*allow_exceptions=*/false);
   if (stored.is_discarded()) {
@@ -402,9 +402,9 @@ Status Audit::CheckLog(std::vector<LogRef>& refs) {
       continue;
     }
     if (*global_seq != previous + 1) {
-      Report("", 0,
-             "global log gap: " + std::to_string(previous) + " then " +
-                 std::to_string(*global_seq));
+      Report(
+          "", 0,
+          "global log gap: " + std::to_string(previous) + " then " + std::to_string(*global_seq));
     }
     previous = *global_seq;
     while (next < refs.size() && refs[next].global_seq < *global_seq) {
@@ -493,8 +493,9 @@ Status Audit::CheckIndex(const Tally& tally) {
   }
   for (const auto& [key, expected] : expected_counters) {
     if (expected != 0) {
-      Report("", 0, "index counter " + format::EscapeKey(key) + " missing (expected " +
-                        std::to_string(expected) + ")");
+      Report("", 0,
+             "index counter " + format::EscapeKey(key) + " missing (expected " +
+                 std::to_string(expected) + ")");
     }
   }
 
@@ -526,8 +527,8 @@ Status Audit::FindStaleKeys(char tag, const Tally& tally) {
       int64_t due;
       std::string_view stream, timer;
       if (!format::ParseTimerKey(key, &due, &stream, &timer) || !tally.timer_keys.count(key)) {
-        Report(std::string(stream), 0, "due-timer index holds timer " + std::string(timer) +
-                                           " that is not armed");
+        Report(std::string(stream), 0,
+               "due-timer index holds timer " + std::string(timer) + " that is not armed");
         ++found;
       }
       continue;
@@ -558,7 +559,8 @@ Status Audit::FindStaleKeys(char tag, const Tally& tally) {
       if (tag == format::kIndexIdempotency) ok = key.substr(1) == record->idempotency_key;
       if (tag == format::kIndexByStatus) ok = key == format::StatusKey(record->status, c, stream);
       if (tag == format::kIndexByCreation) ok = key == format::CreationKey(c, stream);
-      if (tag == format::kIndexByWorkflow) ok = key == format::WorkflowKey(record->workflow, c, stream);
+      if (tag == format::kIndexByWorkflow)
+        ok = key == format::WorkflowKey(record->workflow, c, stream);
       if (tag == format::kIndexByWorkflowStatus) {
         ok = key == format::WorkflowStatusKey(record->workflow, record->status, c, stream);
       }

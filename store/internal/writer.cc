@@ -55,8 +55,7 @@ void WriterStats::ObserveAppend(std::chrono::nanoseconds latency) {
   latency_ns_sum_.fetch_add(ns, std::memory_order_relaxed);
 }
 
-void WriterStats::ObserveBatch(uint64_t appends, uint64_t events,
-                               std::chrono::nanoseconds write) {
+void WriterStats::ObserveBatch(uint64_t appends, uint64_t events, std::chrono::nanoseconds write) {
   batch_[BucketOf(StoreStats::kBatchBounds, static_cast<double>(appends))].fetch_add(
       1, std::memory_order_relaxed);
   batch_appends_sum_.fetch_add(appends, std::memory_order_relaxed);

@@ -73,9 +73,9 @@ class Writer {
   struct Pending {
     std::chrono::steady_clock::time_point submitted;
     AppendRequest request;
-    AppendCallback done;                            // or:
+    AppendCallback done;  // or:
     std::promise<Result<AppendResult>>* promise = nullptr;
-    Status error;                                   // refused before queueing
+    Status error;  // refused before queueing
   };
 
   void Enqueue(Pending pending);

@@ -122,14 +122,14 @@ TEST_P(ControlCrashTest, KilledWhileParkedCompletesExactlyOnceAfterReopen) {
 
 INSTANTIATE_TEST_SUITE_P(
     Parked, ControlCrashTest,
-    ::testing::Values(
-        Case{"Paused", "{id: hold, pause: inspect}",
-             [](Node& node, const std::string& id) { ASSERT_OK(node.Resume(id)); }},
-        Case{"WaitingForApproval", "{id: ok, approval: \"ship?\"}",
-             [](Node& node, const std::string& id) {
-               ASSERT_OK(node.Approve(id, "ok", {.by = "alice"}));
-             }},
-        Case{"Sleeping", "{id: cool, sleep: 500ms}", [](Node&, const std::string&) {}}),
+    ::testing::Values(Case{"Paused", "{id: hold, pause: inspect}",
+                           [](Node& node, const std::string& id) { ASSERT_OK(node.Resume(id)); }},
+                      Case{"WaitingForApproval", "{id: ok, approval: \"ship?\"}",
+                           [](Node& node, const std::string& id) {
+                             ASSERT_OK(node.Approve(id, "ok", {.by = "alice"}));
+                           }},
+                      Case{"Sleeping", "{id: cool, sleep: 500ms}",
+                           [](Node&, const std::string&) {}}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace

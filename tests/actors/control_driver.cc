@@ -18,7 +18,8 @@
 namespace {
 
 keel::ActivityResult Count(const std::string& dir, const keel::ActivityContext& c) {
-  std::ofstream(dir + "/count-" + c.input.value("key", "count"), std::ios::app) << c.task_id << "\n";
+  std::ofstream(dir + "/count-" + c.input.value("key", "count"), std::ios::app)
+      << c.task_id << "\n";
   return keel::ActivityResult::Ok(1);
 }
 

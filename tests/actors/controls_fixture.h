@@ -173,13 +173,15 @@ class ControlsTest : public ::testing::Test {
     auto problems = (*store)->Verify();
     EXPECT_OK(problems);
     if (problems.ok()) {
-      for (const auto& p : *problems) ADD_FAILURE() << "verify: " << p.stream << " " << p.seq << " " << p.what;
+      for (const auto& p : *problems)
+        ADD_FAILURE() << "verify: " << p.stream << " " << p.seq << " " << p.what;
     }
     auto events = (*store)->ReadStream(id);
     EXPECT_OK(events);
     std::vector<std::pair<std::string, std::string>> out;
     if (events.ok()) {
-      for (const auto& e : *events) out.emplace_back(events::EventTypeName(e.type()), std::string(e.entity()));
+      for (const auto& e : *events)
+        out.emplace_back(events::EventTypeName(e.type()), std::string(e.entity()));
     }
     EXPECT_OK((*store)->Close());
     return out;

@@ -461,7 +461,8 @@ steps: [{id: paid, wait_signal: pay, save_as: payment}]
 // ---- policy gates ----------------------------------------------------------
 
 TEST_F(ControlsTest, ABlockRuleBlocksTheTaskAndFailsTheProcess) {
-  options_.policy = {{"no-https", {{"activity", "http"}, {"with.url", "https://*"}},
+  options_.policy = {{"no-https",
+                      {{"activity", "http"}, {"with.url", "https://*"}},
                       PolicyRule::Decision::kBlock}};
   Open();
   std::string id = Start(R"(name: net
@@ -475,7 +476,8 @@ steps: [{id: get, activity: http, with: {url: "https://example.com/x"}}]
 
 TEST_F(ControlsTest, ARequireApprovalRuleWaitsForAnApproval) {
   options_.policy = {
-      {"counted", {{"activity", "count"}, {"with.key", "gated*"}},
+      {"counted",
+       {{"activity", "count"}, {"with.key", "gated*"}},
        PolicyRule::Decision::kRequireApproval},
       {"fine", {{"activity", "count"}}, PolicyRule::Decision::kAllow},
   };
@@ -511,8 +513,10 @@ TEST_F(ControlsTest, ExecOutsideTheAllowlistIsBlocked) {
   options_.exec_policy = ExecPolicy::kAllowlist;
   options_.exec_allow = {"true"};
   Open();
-  std::string ok = Start("name: ok\nsteps: [{id: run, activity: exec, with: {argv: [\"true\"]}}]\n");
-  std::string bad = Start("name: bad\nsteps: [{id: run, activity: exec, with: {argv: [\"false\"]}}]\n");
+  std::string ok =
+      Start("name: ok\nsteps: [{id: run, activity: exec, with: {argv: [\"true\"]}}]\n");
+  std::string bad =
+      Start("name: bad\nsteps: [{id: run, activity: exec, with: {argv: [\"false\"]}}]\n");
   WaitStatus(ok, "completed");
   Json snap = WaitStatus(bad, "failed");
   EXPECT_EQ(Task(snap, "run")["status"], "blocked");

@@ -35,7 +35,8 @@ void RegisterTestActivities(Node& node) {
   }));
   // Sleeps `ms` unless cancelled first.
   ASSERT_OK(node.RegisterActivity("nap", [](const ActivityContext& c) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(c.input.value("ms", 0));
+    auto until =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(c.input.value("ms", 0));
     while (std::chrono::steady_clock::now() < until) {
       if (c.cancel.cancelled()) return ActivityResult::Fail("cancelled", false);
       std::this_thread::sleep_for(std::chrono::milliseconds(2));

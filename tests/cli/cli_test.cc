@@ -1,7 +1,7 @@
 // The keel CLI against INTERFACE.md: output shapes, exit codes, bad input.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "tests/support/test_util.h"
@@ -62,14 +62,17 @@ TEST_F(CliTest, RunJsonPrintsCompletedSnapshotAndExitsZero) {
 }
 
 TEST_F(CliTest, RunOfFailingProcessExitsOne) {
-  auto r = Keel({"run", Workflow("f.yaml", "name: f\nsteps:\n  - {id: x, activity: fail, with: {message: bad}}\n"),
-                 "--json"});
+  auto r = Keel(
+      {"run",
+       Workflow("f.yaml", "name: f\nsteps:\n  - {id: x, activity: fail, with: {message: bad}}\n"),
+       "--json"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(Parse(r.out)["status"], "failed");
 }
 
 TEST_F(CliTest, InvalidWorkflowExitsTwoNamingFileLineAndStepAndWritesNothing) {
-  std::string path = Workflow("bad.yaml", "name: bad\nsteps:\n  - id: a\n    activity: echo\n    bogus: 1\n");
+  std::string path =
+      Workflow("bad.yaml", "name: bad\nsteps:\n  - id: a\n    activity: echo\n    bogus: 1\n");
   auto r = Keel({"run", path});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("bad.yaml"), std::string::npos) << r.err;
@@ -83,24 +86,38 @@ TEST_F(CliTest, InvalidWorkflowExitsTwoNamingFileLineAndStepAndWritesNothing) {
 
 TEST_F(CliTest, MalformedYamlAndBadDurationAndGotoToMissingStepExitTwo) {
   EXPECT_EQ(Keel({"run", Workflow("m.yaml", "name: m\nsteps: [\n")}).exit_code, 2);
-  EXPECT_EQ(Keel({"run", Workflow("d.yaml", "name: d\nsteps:\n  - {id: a, activity: echo, timeout: 5 parsecs}\n")}).exit_code, 2);
-  EXPECT_EQ(Keel({"run", Workflow("g.yaml", "name: g\nsteps:\n  - {id: a, activity: echo, goto: nowhere}\n")}).exit_code, 2);
-  EXPECT_EQ(Keel({"run", Workflow("e.yaml", "name: e\nsteps:\n  - {id: a, when: \"1 +\", activity: echo}\n")}).exit_code, 2);
+  EXPECT_EQ(
+      Keel({"run", Workflow("d.yaml",
+                            "name: d\nsteps:\n  - {id: a, activity: echo, timeout: 5 parsecs}\n")})
+          .exit_code,
+      2);
+  EXPECT_EQ(Keel({"run", Workflow("g.yaml",
+                                  "name: g\nsteps:\n  - {id: a, activity: echo, goto: nowhere}\n")})
+                .exit_code,
+            2);
+  EXPECT_EQ(Keel({"run", Workflow("e.yaml",
+                                  "name: e\nsteps:\n  - {id: a, when: \"1 +\", activity: echo}\n")})
+                .exit_code,
+            2);
 }
 
 TEST_F(CliTest, MissingRequiredOrUndeclaredInputOrUnknownActivityExitsTwo) {
   auto missing = Keel({"run", Workflow("hello.yaml", kHello)});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.err.find("who"), std::string::npos) << missing.err;
-  EXPECT_EQ(Keel({"run", Workflow("hello.yaml", kHello), "--input", "who=x", "--input", "extra=1"}).exit_code, 2);
-  auto unknown = Keel({"run", Workflow("u.yaml", "name: u\nsteps:\n  - {id: a, activity: teleport}\n")});
+  EXPECT_EQ(Keel({"run", Workflow("hello.yaml", kHello), "--input", "who=x", "--input", "extra=1"})
+                .exit_code,
+            2);
+  auto unknown =
+      Keel({"run", Workflow("u.yaml", "name: u\nsteps:\n  - {id: a, activity: teleport}\n")});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.err.find("teleport"), std::string::npos) << unknown.err;
   EXPECT_EQ(Parse(Keel({"ls", "--json"}).out)["total"], 0);
 }
 
 TEST_F(CliTest, ShowEventsAndLsReadTheLog) {
-  auto run = Keel({"run", Workflow("hello.yaml", kHello), "--inputs", R"({"who": "ann"})", "--json"});
+  auto run =
+      Keel({"run", Workflow("hello.yaml", kHello), "--inputs", R"({"who": "ann"})", "--json"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   std::string id = Parse(run.out)["id"];
 
@@ -153,7 +170,8 @@ TEST_F(CliTest, ShowEventsAndLsReadTheLog) {
 TEST_F(CliTest, LsPagesNewestFirst) {
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
-    auto r = Keel({"run", Workflow("hello.yaml", kHello), "--input", "who=" + std::to_string(i), "--json"});
+    auto r = Keel(
+        {"run", Workflow("hello.yaml", kHello), "--input", "who=" + std::to_string(i), "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     ids.push_back(Parse(r.out)["id"]);
   }
@@ -178,8 +196,10 @@ TEST_F(CliTest, UnknownIdExitsTwo) {
 }
 
 TEST_F(CliTest, IdempotencyKeyReturnsTheFirstProcess) {
-  auto a = Keel({"run", Workflow("hello.yaml", kHello), "--input", "who=x", "--idempotency-key", "k1", "--json"});
-  auto b = Keel({"run", Workflow("hello.yaml", kHello), "--input", "who=y", "--idempotency-key", "k1", "--json"});
+  auto a = Keel({"run", Workflow("hello.yaml", kHello), "--input", "who=x", "--idempotency-key",
+                 "k1", "--json"});
+  auto b = Keel({"run", Workflow("hello.yaml", kHello), "--input", "who=y", "--idempotency-key",
+                 "k1", "--json"});
   ASSERT_EQ(a.exit_code, 0) << a.err;
   ASSERT_EQ(b.exit_code, 0) << b.err;
   EXPECT_EQ(Parse(a.out)["id"], Parse(b.out)["id"]);
@@ -188,17 +208,22 @@ TEST_F(CliTest, IdempotencyKeyReturnsTheFirstProcess) {
 }
 
 TEST_F(CliTest, ExplicitIdIsUsedAndWaitOnFinishedProcessExitsByStatus) {
-  auto r = Keel({"run", Workflow("hello.yaml", kHello), "--input", "who=x", "--id", "p_mine", "--json"});
+  auto r =
+      Keel({"run", Workflow("hello.yaml", kHello), "--input", "who=x", "--id", "p_mine", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Parse(r.out)["id"], "p_mine");
   auto w = Keel({"wait", "p_mine", "--json"});
   EXPECT_EQ(w.exit_code, 0) << w.err;
   EXPECT_EQ(Parse(w.out)["status"], "completed");
-  EXPECT_EQ(Keel({"run", Workflow("hello.yaml", kHello), "--input", "who=x", "--id", "p_mine"}).exit_code, 2);
+  EXPECT_EQ(
+      Keel({"run", Workflow("hello.yaml", kHello), "--input", "who=x", "--id", "p_mine"}).exit_code,
+      2);
 }
 
 TEST_F(CliTest, DetachPrintsSnapshotOnceCreatedAndWaitFinishesIt) {
-  std::string path = Workflow("slow.yaml", "name: slow\nsteps:\n  - {id: s, activity: exec, with: {argv: [sleep, '0.3']}}\n");
+  std::string path =
+      Workflow("slow.yaml",
+               "name: slow\nsteps:\n  - {id: s, activity: exec, with: {argv: [sleep, '0.3']}}\n");
   auto d = Keel({"run", path, "--detach", "--json"});
   ASSERT_EQ(d.exit_code, 0) << d.err;
   Json created = Parse(d.out);

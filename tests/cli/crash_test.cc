@@ -3,12 +3,12 @@
 // resumes it from the log. Every run must end completed with the right
 // outputs, exactly one TaskCompleted per task, and a log that verifies.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -74,9 +74,9 @@ TEST(CrashTest, KilledRunsResumeToCompletionWithOneCompletionPerTask) {
   auto t0 = std::chrono::steady_clock::now();
   auto reference = testing::Run({testing::KeelBinary(), "run", wf, "--data", dir / "reference"});
   ASSERT_EQ(reference.exit_code, 0) << reference.err;
-  int run_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::steady_clock::now() - t0)
-                                    .count());
+  int run_ms = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
   constexpr int kRuns = 30;
   int killed_mid_run = 0;
   for (int run = 0; run < kRuns; ++run) {
@@ -84,7 +84,8 @@ TEST(CrashTest, KilledRunsResumeToCompletionWithOneCompletionPerTask) {
     std::string data = dir / ("data" + std::to_string(run));
     std::string id = "p_crash" + std::to_string(run);
     pid_t pid = Spawn({testing::KeelBinary(), "run", wf, "--data", data, "--id", id});
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<>(1, std::max(2, run_ms))(rng)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<>(1, std::max(2, run_ms))(rng)));
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
@@ -93,12 +94,14 @@ TEST(CrashTest, KilledRunsResumeToCompletionWithOneCompletionPerTask) {
     auto waited = testing::Run({testing::KeelBinary(), "wait", id, "--data", data, "--json"});
     if (waited.exit_code == 2) {
       // Killed before the process was durably created: nothing to resume.
-      waited = testing::Run({testing::KeelBinary(), "run", wf, "--data", data, "--id", id, "--json"});
+      waited =
+          testing::Run({testing::KeelBinary(), "run", wf, "--data", data, "--id", id, "--json"});
     }
     ASSERT_EQ(waited.exit_code, 0) << waited.err << waited.out;
     Json s = Json::parse(waited.out);
     EXPECT_EQ(s["status"], "completed");
-    EXPECT_EQ(s["outputs"], (Json{{"count", 4}, {"first", "1\n"}, {"left", "left"}, {"last", "1\n"}}));
+    EXPECT_EQ(s["outputs"],
+              (Json{{"count", 4}, {"first", "1\n"}, {"left", "left"}, {"last", "1\n"}}));
     EXPECT_EQ(s["tasks"].size(), 20u);
 
     auto events = testing::Run({testing::KeelBinary(), "events", id, "--data", data, "--json"});

@@ -174,7 +174,8 @@ TEST_F(HttpTest, ListEventsAndMetricsDescribeTheNode) {
        {"# TYPE keel_append_latency_seconds histogram\n",
         "keel_append_latency_seconds_bucket{le=\"0.0001\"} ",
         "keel_append_latency_seconds_bucket{le=\"+Inf\"} ", "keel_append_latency_seconds_sum ",
-        "# TYPE keel_group_commit_appends histogram\n", "keel_group_commit_appends_bucket{le=\"1\"} ",
+        "# TYPE keel_group_commit_appends histogram\n",
+        "keel_group_commit_appends_bucket{le=\"1\"} ",
         "keel_group_commit_appends_bucket{le=\"256\"} ",
         "keel_group_commit_appends_bucket{le=\"+Inf\"} ", "keel_group_commit_appends_sum ",
         "# TYPE keel_tasks_running gauge\n", "keel_tasks_running 0\n"}) {
@@ -204,9 +205,8 @@ TEST_F(HttpTest, MetricsCountTheTasksRunning) {
   std::string gate = dir_ / "gate";
   auto running = [&](int n) {
     auto metrics = client_->Get("/v1/metrics");
-    return metrics &&
-           metrics->body.find("\nkeel_tasks_running " + std::to_string(n) + "\n") !=
-               std::string::npos;
+    return metrics && metrics->body.find("\nkeel_tasks_running " + std::to_string(n) + "\n") !=
+                          std::string::npos;
   };
   ASSERT_TRUE(running(0));
   auto created =

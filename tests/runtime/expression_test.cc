@@ -86,7 +86,8 @@ TEST_F(ExpressionTest, JavaScriptStyleOperatorsAreTranslated) {
   EXPECT_EQ(Eval("'a != b && c || !d'"), "a != b && c || !d") << "strings are left alone";
   EXPECT_EQ(Eval("[[x != y]]"), "x != y");
   EXPECT_EQ(Eval("1 ~= 2"), true) << "Lua's own operator still works";
-  EXPECT_EQ(ExpressionEngine::Translate("a != b -- != stays in comments"), "a ~= b -- != stays in comments");
+  EXPECT_EQ(ExpressionEngine::Translate("a != b -- != stays in comments"),
+            "a ~= b -- != stays in comments");
 }
 
 TEST_F(ExpressionTest, TablesComeBackAsJsonArraysAndObjects) {
@@ -123,11 +124,14 @@ TEST_F(ExpressionTest, TemplatesRenderWholeValuesAndInterpolateText) {
   EXPECT_EQ(Render("${vars.name}-${vars.tries}"), "ann-2");
   EXPECT_EQ(Render("ok=${vars.reservation.ok} xs=${vars.items} m=${vars.missing}"),
             "ok=true xs=[10,20,30] m=null");
-  EXPECT_EQ(Render("${ {a = '}'} }"), Json::parse(R"({"a": "}"})")) << "braces nest, strings hide }";
+  EXPECT_EQ(Render("${ {a = '}'} }"), Json::parse(R"({"a": "}"})"))
+      << "braces nest, strings hide }";
   EXPECT_EQ(Render("cost $${price}"), "cost ${price}") << "$${ escapes";
   EXPECT_EQ(Render("plain"), "plain");
-  EXPECT_EQ(Render(Json::parse(R"({"argv": ["./r.sh", "${inputs.order_id}"], "n": 3, "x": {"y": "${vars.tries}"}})")),
-            Json::parse(R"({"argv": ["./r.sh", "o-1"], "n": 3, "x": {"y": 2}})"));
+  EXPECT_EQ(
+      Render(Json::parse(
+          R"({"argv": ["./r.sh", "${inputs.order_id}"], "n": 3, "x": {"y": "${vars.tries}"}})")),
+      Json::parse(R"({"argv": ["./r.sh", "o-1"], "n": 3, "x": {"y": 2}})"));
   auto unterminated = engine_.Render("a ${vars.tries", ctx_);
   ASSERT_FALSE(unterminated.ok());
   EXPECT_HAS(unterminated.status().message(), "unterminated");
@@ -164,7 +168,8 @@ TEST_F(ExpressionTest, ParseErrorsAreInvalidArgumentNamingTheExpression) {
   EXPECT_OK(ExpressionEngine::Check("vars.tries + 1"));
   EXPECT_OK(ExpressionEngine::CheckTemplate("a ${b} c ${d + 1}"));
   EXPECT_OK(ExpressionEngine::CheckTemplate("no template"));
-  EXPECT_HAS(ExpressionEngine::CheckTemplate("a ${b +} c").message(), "expression 'b +' does not parse");
+  EXPECT_HAS(ExpressionEngine::CheckTemplate("a ${b +} c").message(),
+             "expression 'b +' does not parse");
   EXPECT_HAS(ExpressionEngine::CheckTemplate("a ${} c").message(), "empty");
 }
 
@@ -180,8 +185,7 @@ TEST_F(ExpressionTest, SandboxHasNoIoOsPackageOrLoaders) {
                         "require('os')", "load('return 1')()", "dofile('/etc/passwd')",
                         "loadfile('/etc/passwd')", "debug.getinfo(1)", "package.loaded",
                         "collectgarbage()", "print('x')", "rawset(string, 'x', 1)",
-                        "setmetatable({}, {__gc = function() end})",
-                        "getmetatable('').__index"}) {
+                        "setmetatable({}, {__gc = function() end})", "getmetatable('').__index"}) {
     auto v = engine_.Evaluate(e, ctx_);
     EXPECT_FALSE(v.ok() && !v->is_null()) << e << " gave " << (v.ok() ? v->dump() : "");
   }
@@ -208,8 +212,9 @@ TEST_F(ExpressionTest, EndlessLoopFailsWithTheBudgetErrorAndDoesNotHang) {
   std::string e = ErrorOf("(function() while true do end end)()");
   EXPECT_HAS(e, "expression exceeded its instruction budget");
   // Catching the budget error inside the expression does not buy more time.
-  EXPECT_HAS(ErrorOf("(function() while true do pcall(function() while true do end end) end end)()"),
-             "instruction budget");
+  EXPECT_HAS(
+      ErrorOf("(function() while true do pcall(function() while true do end end) end end)()"),
+      "instruction budget");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   EXPECT_EQ(Eval("vars.tries + 1"), 3) << "the engine works after a budget error";
 }
@@ -225,7 +230,8 @@ TEST_F(ExpressionTest, MemoryBombFailsWithTheMemoryError) {
 
 TEST_F(ExpressionTest, SmallLimitsAndCacheEvictionKeepWorking) {
   ExpressionEngine small({.instructions = 1000, .memory_bytes = 4u << 20, .cache_entries = 2});
-  auto loop = small.Evaluate("(function() local n = 0 for i = 1, 100000 do n = n + i end return n end)()", ctx_);
+  auto loop = small.Evaluate(
+      "(function() local n = 0 for i = 1, 100000 do n = n + i end return n end)()", ctx_);
   ASSERT_FALSE(loop.ok());
   EXPECT_HAS(loop.status().message(), "budget (1000 instructions)");
   for (int round = 0; round < 3; ++round) {

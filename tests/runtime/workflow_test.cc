@@ -312,7 +312,8 @@ steps: [{id: a, activity: echo}]
 // --- Validation: each error names file, line and step ------------------------
 
 TEST_F(WorkflowTest, UnknownStepKeyNamesFileStepLineAndKeyLine) {
-  std::string e = ErrorOf("name: bad\nsteps:\n  - id: a\n    activity: echo\n    bogus: 1\n", "bad.yaml");
+  std::string e =
+      ErrorOf("name: bad\nsteps:\n  - id: a\n    activity: echo\n    bogus: 1\n", "bad.yaml");
   EXPECT_HAS(e, "bad.yaml:3: step 'a': unknown key 'bogus' (line 5)");
   EXPECT_EQ(e.find('\n'), std::string::npos) << "one line";
 }
@@ -329,9 +330,11 @@ TEST_F(WorkflowTest, UnknownKeysAreRefusedEverywhere) {
   EXPECT_HAS(ErrorOf(OneStep("    activity: echo\n    goto: {step: a, if: x}\n")),
              "step 'a': goto: unknown key 'if'");
   EXPECT_HAS(ErrorOf(OneStep("    sleep: {for: 1s}\n")), "step 'a': sleep: unknown key 'for'");
-  EXPECT_HAS(ErrorOf(OneStep("    parallel: {x: [{id: b, activity: echo}]}\n    join: {at_most: 1}\n")),
-             "step 'a': join: unknown key 'at_most'");
-  EXPECT_HAS(ErrorOf("name: t\ninputs:\n  x: {required: true, type: string}\nsteps: [{id: a, activity: echo}]\n"),
+  EXPECT_HAS(
+      ErrorOf(OneStep("    parallel: {x: [{id: b, activity: echo}]}\n    join: {at_most: 1}\n")),
+      "step 'a': join: unknown key 'at_most'");
+  EXPECT_HAS(ErrorOf("name: t\ninputs:\n  x: {required: true, type: string}\nsteps: [{id: a, "
+                     "activity: echo}]\n"),
              "wf.yaml:3: input 'x': unknown key 'type'");
 }
 
@@ -349,9 +352,10 @@ steps:
       b: [{id: work, activity: echo}]
 )");
   EXPECT_HAS(e, "wf.yaml:6: step 'work': duplicate step id (first at line 5)");
-  EXPECT_HAS(ErrorOf("name: d\nsteps:\n  - {id: x, activity: echo}\n  - id: y\n    for_each: \"{}\"\n"
-                     "    steps: [{id: x, activity: echo}]\n"),
-             "step 'x': duplicate step id");
+  EXPECT_HAS(
+      ErrorOf("name: d\nsteps:\n  - {id: x, activity: echo}\n  - id: y\n    for_each: \"{}\"\n"
+              "    steps: [{id: x, activity: echo}]\n"),
+      "step 'x': duplicate step id");
 }
 
 TEST_F(WorkflowTest, StepWithoutIdOrWithBadId) {
@@ -414,7 +418,8 @@ TEST_F(WorkflowTest, BadDurationsAreRefusedWithTheKey) {
   EXPECT_HAS(ErrorOf(OneStep("    activity: echo\n    retry: {max_attempts: 2, backoff: -1s}\n")),
              "retry.backoff: duration '-1s' is negative");
   EXPECT_HAS(ErrorOf(OneStep("    sleep: 1x\n")), "step 'a': sleep: duration '1x' is not valid");
-  EXPECT_HAS(ErrorOf(OneStep("    approval: {expires: soon}\n")), "approval.expires: duration 'soon'");
+  EXPECT_HAS(ErrorOf(OneStep("    approval: {expires: soon}\n")),
+             "approval.expires: duration 'soon'");
   EXPECT_HAS(ErrorOf(OneStep("    wait_signal: {topic: t, timeout: 1y}\n")), "wait_signal.timeout");
   EXPECT_HAS(ErrorOf(OneStep("    sleep: {until: tomorrow}\n")),
              "step 'a': sleep.until: time 'tomorrow' is not an RFC 3339 time");
@@ -427,29 +432,36 @@ TEST_F(WorkflowTest, ExpressionsThatDoNotParseAreRefusedWherverTheyAre) {
     EXPECT_HAS(e, "does not parse");
   };
   expect("    activity: echo\n    when: \"1 +\"\n", "when: expression '1 +'");
-  expect("    activity: echo\n    goto: {step: a, when: \"vars.x <\"}\n", "goto.when: expression 'vars.x <'");
+  expect("    activity: echo\n    goto: {step: a, when: \"vars.x <\"}\n",
+         "goto.when: expression 'vars.x <'");
   expect("    set: {x: \"vars.x +\"}\n", "set.x: expression 'vars.x +'");
-  expect("    for_each: \"[1, 2]\"\n    steps: [{id: b, activity: echo}]\n", "for_each: expression '[1, 2]'");
-  expect("    activity: echo\n    with: {argv: [ok, \"${inputs.x +}\"]}\n", "with.argv[1]: expression 'inputs.x +'");
+  expect("    for_each: \"[1, 2]\"\n    steps: [{id: b, activity: echo}]\n",
+         "for_each: expression '[1, 2]'");
+  expect("    activity: echo\n    with: {argv: [ok, \"${inputs.x +}\"]}\n",
+         "with.argv[1]: expression 'inputs.x +'");
   expect("    approval: {prompt: \"ship ${)}?\"}\n", "approval.prompt: expression ')'");
-  expect("    wait_signal: {topic: \"pay-${inputs.}\"}\n", "wait_signal.topic: expression 'inputs.'");
+  expect("    wait_signal: {topic: \"pay-${inputs.}\"}\n",
+         "wait_signal.topic: expression 'inputs.'");
   EXPECT_HAS(ErrorOf(OneStep("    activity: echo\n    with: {text: \"${unclosed\"}\n")),
              "step 'a': with.text: template '${unclosed' has an unterminated ${");
   // Outputs: an expression, or a template when it holds ${.
   EXPECT_HAS(ErrorOf("name: t\nsteps: [{id: a, activity: echo}]\noutputs:\n  x: \"vars.a ==\"\n"),
              "wf.yaml:4: output 'x': expression 'vars.a ==' does not parse");
-  EXPECT_HAS(ErrorOf("name: t\nsteps: [{id: a, activity: echo}]\noutputs:\n  y: \"n=${vars.n +}\"\n"),
-             "wf.yaml:4: output 'y': expression 'vars.n +' does not parse");
+  EXPECT_HAS(
+      ErrorOf("name: t\nsteps: [{id: a, activity: echo}]\noutputs:\n  y: \"n=${vars.n +}\"\n"),
+      "wf.yaml:4: output 'y': expression 'vars.n +' does not parse");
 }
 
 TEST_F(WorkflowTest, RetryAndJoinLimits) {
   EXPECT_HAS(ErrorOf(OneStep("    activity: echo\n    retry: {max_attempts: 0}\n")),
              "step 'a': 'retry.max_attempts' must be between 1 and");
-  EXPECT_HAS(ErrorOf(OneStep("    activity: echo\n    retry: {max_attempts: 2, multiplier: 0.5}\n")),
-             "retry.multiplier must be a number >= 1");
-  EXPECT_HAS(ErrorOf(OneStep("    parallel: {x: [{id: b, activity: echo}], y: [{id: c, activity: echo}]}\n"
-                             "    join: {at_least: 3}\n")),
-             "wf.yaml:3: step 'a': join at_least 3 needs between 1 and 2");
+  EXPECT_HAS(
+      ErrorOf(OneStep("    activity: echo\n    retry: {max_attempts: 2, multiplier: 0.5}\n")),
+      "retry.multiplier must be a number >= 1");
+  EXPECT_HAS(
+      ErrorOf(OneStep("    parallel: {x: [{id: b, activity: echo}], y: [{id: c, activity: echo}]}\n"
+                      "    join: {at_least: 3}\n")),
+      "wf.yaml:3: step 'a': join at_least 3 needs between 1 and 2");
   EXPECT_HAS(ErrorOf(OneStep("    parallel: {x: [{id: b, activity: echo}]}\n    join: most\n")),
              "step 'a': unknown join 'most' (join is all, first, any or {at_least: N}) (line 5)");
 }
@@ -464,13 +476,16 @@ TEST_F(WorkflowTest, MalformedYamlReportsItsLine) {
 }
 
 TEST_F(WorkflowTest, MissingNameOrStepsAndBadNames) {
-  EXPECT_HAS(ErrorOf("steps: [{id: a, activity: echo}]\n"), "wf.yaml:1: the workflow has no 'name'");
+  EXPECT_HAS(ErrorOf("steps: [{id: a, activity: echo}]\n"),
+             "wf.yaml:1: the workflow has no 'name'");
   EXPECT_HAS(ErrorOf("name: t\n"), "the workflow has no 'steps'");
   EXPECT_HAS(ErrorOf("name: t\nsteps: []\n"), "wf.yaml:2: the workflow has no steps");
-  EXPECT_HAS(ErrorOf("name: \"a b\"\nsteps: [{id: a, activity: echo}]\n"), "wf.yaml:1: workflow name 'a b'");
+  EXPECT_HAS(ErrorOf("name: \"a b\"\nsteps: [{id: a, activity: echo}]\n"),
+             "wf.yaml:1: workflow name 'a b'");
   EXPECT_HAS(ErrorOf(OneStep("    activity: \"\"\n")), "step 'a': 'activity' is empty");
   EXPECT_HAS(ErrorOf(OneStep("    activity: \"rm -rf\"\n")), "step 'a': activity name 'rm -rf'");
-  EXPECT_HAS(ErrorOf(OneStep("    activity: echo\n    save_as: my-var\n")), "save_as 'my-var' must be");
+  EXPECT_HAS(ErrorOf(OneStep("    activity: echo\n    save_as: my-var\n")),
+             "save_as 'my-var' must be");
 }
 
 TEST_F(WorkflowTest, InputsDeclaredWrongAreRefused) {
@@ -494,10 +509,14 @@ TEST_F(WorkflowTest, StructuralErrorsOfKinds) {
   EXPECT_HAS(ErrorOf(OneStep("    for_each: vars.xs\n")), "for_each has no 'steps'");
   EXPECT_HAS(ErrorOf(OneStep("    set: {}\n")), "'set' assigns nothing");
   EXPECT_HAS(ErrorOf(OneStep("    activity: echo\n    with: [1]\n")), "'with' must be a map");
-  EXPECT_HAS(ErrorOf(OneStep("    activity: echo\n    concurrency: 2\n")), "'concurrency' does not apply");
-  EXPECT_HAS(ErrorOf(OneStep("    for_each: vars.xs\n    concurrency: -1\n    steps: [{id: b, activity: echo}]\n")),
-             "'concurrency' must be between 0 and");
-  EXPECT_HAS(ErrorOf(OneStep("    activity: echo\n    when: [1]\n")), "'when' must be an expression");
+  EXPECT_HAS(ErrorOf(OneStep("    activity: echo\n    concurrency: 2\n")),
+             "'concurrency' does not apply");
+  EXPECT_HAS(
+      ErrorOf(OneStep(
+          "    for_each: vars.xs\n    concurrency: -1\n    steps: [{id: b, activity: echo}]\n")),
+      "'concurrency' must be between 0 and");
+  EXPECT_HAS(ErrorOf(OneStep("    activity: echo\n    when: [1]\n")),
+             "'when' must be an expression");
 }
 
 TEST_F(WorkflowTest, LoadWorkflowFileReportsAMissingFile) {
@@ -565,19 +584,21 @@ outputs: {result: vars.v}
 }
 
 TEST_F(WorkflowTest, BuilderNestsStepListsAndValidatesLikeAFile) {
-  auto wf = WorkflowBuilder("fan")
-                .Parallel("pack",
-                          {{"label", StepListBuilder().Activity("print", "echo", {{"text", "l"}}).steps()},
-                           {"box", StepListBuilder().Activity("fold", "echo").steps()}},
-                          {.kind = Join::kAtLeast, .at_least = 1})
-                .ForEach("each", "vars.items", StepListBuilder().Activity("send", "echo").steps(), 2)
-                .WaitSignal("paid", "pay", 1000, "done")
-                .Sleep("nap", 10)
-                .SleepUntil("later", "2026-12-01T00:00:00Z")
-                .Approval("ok", "ship?", 3600)
-                .Pause("done", "look")
-                .Set("count", {{"n", "1"}})
-                .Build();
+  auto wf =
+      WorkflowBuilder("fan")
+          .Parallel(
+              "pack",
+              {{"label", StepListBuilder().Activity("print", "echo", {{"text", "l"}}).steps()},
+               {"box", StepListBuilder().Activity("fold", "echo").steps()}},
+              {.kind = Join::kAtLeast, .at_least = 1})
+          .ForEach("each", "vars.items", StepListBuilder().Activity("send", "echo").steps(), 2)
+          .WaitSignal("paid", "pay", 1000, "done")
+          .Sleep("nap", 10)
+          .SleepUntil("later", "2026-12-01T00:00:00Z")
+          .Approval("ok", "ship?", 3600)
+          .Pause("done", "look")
+          .Set("count", {{"n", "1"}})
+          .Build();
   ASSERT_OK(wf);
   ASSERT_NE(wf->FindStep("fold"), nullptr);
   EXPECT_EQ(wf->FindStep("each")->concurrency, 2u);
@@ -607,9 +628,9 @@ TEST(DurationTest, ParsesUnitsSumsAndFractions) {
   struct Case {
     const char* text;
     int64_t ms;
-  } cases[] = {{"0", 0},          {"0s", 0},          {"200ms", 200},        {"5s", 5000},
-               {"10m", 600'000},  {"24h", 86'400'000}, {"2d", 172'800'000}, {"1h30m", 5'400'000},
-               {"1.5s", 1500},    {"0.25s", 250},      {"1m0.5s", 60'500},  {" 5s ", 5000},
+  } cases[] = {{"0", 0},         {"0s", 0},           {"200ms", 200},      {"5s", 5000},
+               {"10m", 600'000}, {"24h", 86'400'000}, {"2d", 172'800'000}, {"1h30m", 5'400'000},
+               {"1.5s", 1500},   {"0.25s", 250},      {"1m0.5s", 60'500},  {" 5s ", 5000},
                {".5s", 500}};
   for (const auto& c : cases) {
     auto ms = ParseDurationMs(c.text);
@@ -657,9 +678,9 @@ TEST(DurationTest, ParsesRfc3339Times) {
   EXPECT_EQ(FormatTimeNs(*t), "2026-12-01T00:00:00Z");
   EXPECT_EQ(FormatTimeNs(*offset), "2026-12-01T00:00:00.5Z");
   EXPECT_EQ(FormatTimeNs(-1), "1969-12-31T23:59:59.999999999Z");
-  for (const char* bad : {"2026-12-01", "2026-12-01T00:00:00", "2026-13-01T00:00:00Z",
-                          "2026-02-29T00:00:00Z", "2026-12-01T24:00:00Z", "tomorrow",
-                          "2026-12-01T00:00:00Zjunk", "3000-01-01T00:00:00Z"}) {
+  for (const char* bad :
+       {"2026-12-01", "2026-12-01T00:00:00", "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z",
+        "2026-12-01T24:00:00Z", "tomorrow", "2026-12-01T00:00:00Zjunk", "3000-01-01T00:00:00Z"}) {
     EXPECT_FALSE(ParseTimeNs(bad).ok()) << bad;
   }
   EXPECT_OK(ParseTimeNs("2024-02-29T00:00:00Z"));  // leap year

@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
         uint64_t seq = 0;
         append(id, &seq, script.Start());
         bool timer = rng() % 3 == 0;
-        if (timer) append(id, &seq, {keel::events::TimerScheduled(script.P(), "tm", 42, "sleep", "")});
+        if (timer)
+          append(id, &seq, {keel::events::TimerScheduled(script.P(), "tm", 42, "sleep", "")});
         int tasks = 1 + static_cast<int>(rng() % 5);
         for (int i = 0; i < tasks; ++i) append(id, &seq, script.Task());
         if (rng() % 4 == 0) continue;  // leave it running

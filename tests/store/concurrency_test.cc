@@ -16,8 +16,8 @@ class ConcurrencyTest : public StoreFixture, public ::testing::WithParamInterfac
 
 TEST_P(ConcurrencyTest, SixtyFourThreadsLoseNothingAndOrderEverything) {
   constexpr int kThreads = 64;
-  constexpr int kOwnTasks = 10;     // appends of 3 events to a thread's own stream
-  constexpr int kSharedAppends = 5; // appends of 1 event to the shared stream, per thread
+  constexpr int kOwnTasks = 10;      // appends of 3 events to a thread's own stream
+  constexpr int kSharedAppends = 5;  // appends of 1 event to the shared stream, per thread
   ASSERT_OK(Append("shared", 0, ProcessScript("shared").Start()));
 
   std::atomic<uint64_t> conflicts{0};

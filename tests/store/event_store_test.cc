@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <future>
-
 #include <nlohmann/json.hpp>
 
 #include "events/state.h"
@@ -11,9 +10,9 @@
 namespace keel::store::testing {
 namespace {
 
+using events::ProcessStatus;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
-using events::ProcessStatus;
 using Code = Status::Code;
 
 class EventStoreTest : public StoreFixture {
@@ -33,7 +32,8 @@ class EventStoreTest : public StoreFixture {
   }
   std::string Dump(const std::vector<Problem>& problems) {
     std::string out;
-    for (const auto& p : problems) out += p.stream + "/" + std::to_string(p.seq) + ": " + p.what + "\n";
+    for (const auto& p : problems)
+      out += p.stream + "/" + std::to_string(p.seq) + ": " + p.what + "\n";
     return out;
   }
 };
@@ -101,8 +101,7 @@ TEST_F(EventStoreTest, RefusesMalformedAppends) {
   EXPECT_EQ(Append(std::string("a\0b", 3), 0, {}).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(Append("p1", 0, {}).status().code(), Code::kInvalidArgument);
   // An event built for another stream.
-  EXPECT_EQ(Append("p1", 0, ProcessScript("p2").Start()).status().code(),
-            Code::kInvalidArgument);
+  EXPECT_EQ(Append("p1", 0, ProcessScript("p2").Start()).status().code(), Code::kInvalidArgument);
   // ProcessCreated only as the first event.
   ASSERT_OK(Append("p1", 0, ProcessScript("p1").Start()));
   EXPECT_EQ(Append("p1", 3, {ProcessScript("p1").Created()}).status().code(),
@@ -268,7 +267,8 @@ TEST_F(EventStoreTest, NewerFormatVersionIsRefusedAndLeftUntouched) {
   {
     RawDb raw(dir_.path());
     ASSERT_TRUE(raw.ok()) << raw.error();
-    raw.Put(format::kMetaCf, format::kMetaFormatVersion, format::EncodeU32(format::kFormatVersion + 1));
+    raw.Put(format::kMetaCf, format::kMetaFormatVersion,
+            format::EncodeU32(format::kFormatVersion + 1));
   }
   StoreOptions options;
   options.path = dir_.path();

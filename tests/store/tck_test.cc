@@ -19,9 +19,9 @@ class JournalSpec : public StoreFixture {
   void SetUp() override {
     StoreFixture::SetUp();
     ProcessScript script("p-1");
-    auto drafts = script.Start();                       // seq 1..3
+    auto drafts = script.Start();  // seq 1..3
     for (auto& d : script.Task()) drafts.push_back(std::move(d));
-    drafts.resize(5);                                   // ..TaskStarted at seq 5
+    drafts.resize(5);  // ..TaskStarted at seq 5
     ASSERT_OK(Append("p-1", 0, std::move(drafts)));
   }
   std::vector<uint64_t> Replay(uint64_t from, uint64_t to, size_t limit) {
@@ -56,7 +56,8 @@ TEST_F(JournalSpec,
   EXPECT_THAT(Replay(2, 5, 2), ElementsAre(2, 3));
 }
 
-TEST_F(JournalSpec, must_replay_a_single_if_lower_sequence_number_bound_equals_upper_sequence_number_bound) {
+TEST_F(JournalSpec,
+       must_replay_a_single_if_lower_sequence_number_bound_equals_upper_sequence_number_bound) {
   EXPECT_THAT(Replay(2, 2, SIZE_MAX), ElementsAre(2));
 }
 
@@ -68,7 +69,9 @@ TEST_F(JournalSpec, must_not_replay_messages_if_count_limit_equals_0) {
   EXPECT_THAT(Replay(2, 4, 0), IsEmpty());
 }
 
-TEST_F(JournalSpec, must_not_replay_messages_if_lower_sequence_number_bound_is_greater_than_upper_sequence_number_bound) {
+TEST_F(
+    JournalSpec,
+    must_not_replay_messages_if_lower_sequence_number_bound_is_greater_than_upper_sequence_number_bound) {
   EXPECT_THAT(Replay(3, 2, SIZE_MAX), IsEmpty());
 }
 
@@ -121,8 +124,7 @@ TEST_F(JournalSpec, must_reject_non_serializable_events) {
   ProcessScript script("p-1");
   auto drafts = script.Task();
   drafts.push_back(std::move(garbage));
-  EXPECT_EQ(Append("p-1", 5, std::move(drafts)).status().code(),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(Append("p-1", 5, std::move(drafts)).status().code(), Status::Code::kInvalidArgument);
   EXPECT_THAT(Seqs(ReadAll("p-1")), ElementsAre(1, 2, 3, 4, 5));
   // The stream still takes well-formed appends.
   ASSERT_OK(Append("p-1", 5, {events::TaskCompleted({"p-1", "t1"}, "{}", "")}));
@@ -173,7 +175,8 @@ TEST_F(SnapshotStoreSpec, must_load_the_most_recent_snapshot) {
   EXPECT_EQ(snapshot->state_json, "s-5");
 }
 
-TEST_F(SnapshotStoreSpec, must_load_the_most_recent_snapshot_matching_an_upper_sequence_number_bound) {
+TEST_F(SnapshotStoreSpec,
+       must_load_the_most_recent_snapshot_matching_an_upper_sequence_number_bound) {
   auto snapshot = Load("p-1", 3);
   ASSERT_TRUE(snapshot.has_value());
   EXPECT_EQ(snapshot->seq, 3u);
@@ -224,7 +227,8 @@ TEST_F(CurrentEventsByPersistenceIdSpec, must_find_existing_events_up_to_a_seque
   EXPECT_THAT(Replay(1, 2, SIZE_MAX), ElementsAre(1, 2));
 }
 
-TEST_F(CurrentEventsByPersistenceIdSpec, must_not_see_any_events_if_the_stream_starts_after_current_latest_event) {
+TEST_F(CurrentEventsByPersistenceIdSpec,
+       must_not_see_any_events_if_the_stream_starts_after_current_latest_event) {
   EXPECT_THAT(Replay(6, UINT64_MAX, SIZE_MAX), IsEmpty());
 }
 

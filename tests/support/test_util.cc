@@ -2,10 +2,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <signal.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -91,7 +90,8 @@ CommandResult Run(const std::vector<std::string>& argv, const std::string& stdin
   return result;
 }
 
-Child::Child(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path) {
+Child::Child(const std::vector<std::string>& argv, const std::string& out_path,
+             const std::string& err_path) {
   pid_ = fork();
   if (pid_ == 0) {
     int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

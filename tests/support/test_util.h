@@ -4,7 +4,6 @@
 // assertions, and running a subprocess (the real `keel` binary) for end-to-end tests.
 
 #include <gtest/gtest.h>
-
 #include <sys/types.h>
 
 #include <chrono>
@@ -32,7 +31,7 @@ class TempDir {
 
 // Result of running a command to completion.
 struct CommandResult {
-  int exit_code = -1;       // -1 when killed by a signal
+  int exit_code = -1;  // -1 when killed by a signal
   int signal = 0;
   std::string out;
   std::string err;
@@ -51,7 +50,8 @@ std::string KeelBinary();
 // destruction if still running.
 class Child {
  public:
-  Child(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path);
+  Child(const std::vector<std::string>& argv, const std::string& out_path,
+        const std::string& err_path);
   ~Child();
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;

@@ -67,14 +67,15 @@ class Node {
   // Calls `fn` with the snapshot after each durable change of process `id`
   // until it ends (terminal) or the returned cancel function is called.
   // `fn` runs on a keel thread and must not block.
-  Result<std::function<void()>> Subscribe(const std::string& id, std::function<void(const Json&)> fn);
+  Result<std::function<void()>> Subscribe(const std::string& id,
+                                          std::function<void(const Json&)> fn);
 
   // Controls. Each returns the snapshot once the request is durable and the
   // process has acted on it (it rests again, or waits for its running tasks:
   // call Wait() for the end); NotFound for an unknown id, Refused (with the
-  // reason) when the process's state does not allow it: pausing a paused process, resuming a running one,
-  // approving a task that does not wait for approval, any control but cancel
-  // (a no-op success) on a finished process.
+  // reason) when the process's state does not allow it: pausing a paused process, resuming a
+  // running one, approving a task that does not wait for approval, any control but cancel (a no-op
+  // success) on a finished process.
   Result<Json> Pause(const std::string& id, const ControlOptions& options = {});
   Result<Json> Resume(const std::string& id, const ControlOptions& options = {});
   Result<Json> Cancel(const std::string& id, const ControlOptions& options = {});

@@ -16,24 +16,26 @@ class [[nodiscard]] Status {
  public:
   enum class Code : unsigned char {
     kOk = 0,
-    kNotFound,          // unknown process, step, stream or key
-    kInvalidArgument,   // malformed input: workflow file, JSON, flag
-    kConflict,          // optimistic append lost the race (stale expected seq)
-    kRefused,           // a control the current state does not allow
-    kCorruption,        // stored data fails decoding, its chain or its format
-    kNotSupported,      // a store of a newer format, an unknown event type
-    kIOError,           // the file system or RocksDB failed
-    kBusy,              // the data dir is held by another node
-    kTimedOut,          // a wait ran out
-    kUnauthorized,      // missing or wrong API token
-    kAborted,           // shut down while the request was under way
-    kInternal,          // a broken invariant: a bug in keel
+    kNotFound,         // unknown process, step, stream or key
+    kInvalidArgument,  // malformed input: workflow file, JSON, flag
+    kConflict,         // optimistic append lost the race (stale expected seq)
+    kRefused,          // a control the current state does not allow
+    kCorruption,       // stored data fails decoding, its chain or its format
+    kNotSupported,     // a store of a newer format, an unknown event type
+    kIOError,          // the file system or RocksDB failed
+    kBusy,             // the data dir is held by another node
+    kTimedOut,         // a wait ran out
+    kUnauthorized,     // missing or wrong API token
+    kAborted,          // shut down while the request was under way
+    kInternal,         // a broken invariant: a bug in keel
   };
 
   Status() = default;
   static Status OK() { return Status(); }
   static Status NotFound(std::string msg) { return {Code::kNotFound, std::move(msg)}; }
-  static Status InvalidArgument(std::string msg) { return {Code::kInvalidArgument, std::move(msg)}; }
+  static Status InvalidArgument(std::string msg) {
+    return {Code::kInvalidArgument, std::move(msg)};
+  }
   static Status Conflict(std::string msg) { return {Code::kConflict, std::move(msg)}; }
   static Status Refused(std::string msg) { return {Code::kRefused, std::move(msg)}; }
   static Status Corruption(std::string msg) { return {Code::kCorruption, std::move(msg)}; }
@@ -58,19 +60,32 @@ class [[nodiscard]] Status {
   }
   static const char* CodeName(Code code) {
     switch (code) {
-      case Code::kOk: return "OK";
-      case Code::kNotFound: return "NotFound";
-      case Code::kInvalidArgument: return "InvalidArgument";
-      case Code::kConflict: return "Conflict";
-      case Code::kRefused: return "Refused";
-      case Code::kCorruption: return "Corruption";
-      case Code::kNotSupported: return "NotSupported";
-      case Code::kIOError: return "IOError";
-      case Code::kBusy: return "Busy";
-      case Code::kTimedOut: return "TimedOut";
-      case Code::kUnauthorized: return "Unauthorized";
-      case Code::kAborted: return "Aborted";
-      case Code::kInternal: return "Internal";
+      case Code::kOk:
+        return "OK";
+      case Code::kNotFound:
+        return "NotFound";
+      case Code::kInvalidArgument:
+        return "InvalidArgument";
+      case Code::kConflict:
+        return "Conflict";
+      case Code::kRefused:
+        return "Refused";
+      case Code::kCorruption:
+        return "Corruption";
+      case Code::kNotSupported:
+        return "NotSupported";
+      case Code::kIOError:
+        return "IOError";
+      case Code::kBusy:
+        return "Busy";
+      case Code::kTimedOut:
+        return "TimedOut";
+      case Code::kUnauthorized:
+        return "Unauthorized";
+      case Code::kAborted:
+        return "Aborted";
+      case Code::kInternal:
+        return "Internal";
     }
     return "Unknown";
   }
@@ -88,16 +103,25 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT
     assert(!status_.ok() && "a Result holding no value needs an error");
   }
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
-  T& value() & { assert(ok()); return *value_; }
-  const T& value() const& { assert(ok()); return *value_; }
-  T&& value() && { assert(ok()); return std::move(*value_); }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
+  const T& value() const& {
+    assert(ok());
+    return *value_;
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(*value_);
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
@@ -111,8 +135,8 @@ class [[nodiscard]] Result {
 }  // namespace keel
 
 // Returns from the enclosing function when `expr` yields a non-ok Status.
-#define KEEL_RETURN_IF_ERROR(expr)              \
-  do {                                          \
-    ::keel::Status keel_status_ = (expr);       \
+#define KEEL_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::keel::Status keel_status_ = (expr);        \
     if (!keel_status_.ok()) return keel_status_; \
   } while (0)

@@ -7,11 +7,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace keel {
 
@@ -65,9 +64,9 @@ using AsyncActivityFn =
 
 // How to start a process.
 struct StartOptions {
-  std::string id;               // empty = generate "p_" + ULID
-  std::string idempotency_key;  // a second start with the same key returns the first process
-  std::string actor = "system"; // who started it (recorded)
+  std::string id;                // empty = generate "p_" + ULID
+  std::string idempotency_key;   // a second start with the same key returns the first process
+  std::string actor = "system";  // who started it (recorded)
 };
 
 // Who asks for a control and why (both recorded in the log).

@@ -22,13 +22,12 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "keel/status.h"
 
@@ -39,10 +38,10 @@ using Json = nlohmann::json;
 // When and how often a failed activity attempt is tried again. Only failures
 // the activity marks retryable are retried.
 struct RetryPolicy {
-  uint32_t max_attempts = 1;    // attempts in all, >= 1 (1 = no retry)
-  int64_t backoff_ms = 0;       // delay before the 2nd attempt
-  double multiplier = 1.0;      // growth of the delay per further attempt, >= 1
-  int64_t max_backoff_ms = 0;   // cap on the delay; 0 = no cap
+  uint32_t max_attempts = 1;   // attempts in all, >= 1 (1 = no retry)
+  int64_t backoff_ms = 0;      // delay before the 2nd attempt
+  double multiplier = 1.0;     // growth of the delay per further attempt, >= 1
+  int64_t max_backoff_ms = 0;  // cap on the delay; 0 = no cap
 
   // Delay before attempt `failed_attempt + 1`, i.e. after attempt
   // `failed_attempt` (1-based) failed: backoff * multiplier^(failed_attempt-1),
@@ -68,7 +67,16 @@ struct GotoRule {
 };
 
 // What a step does; exactly one per step.
-enum class StepKind { kActivity, kApproval, kParallel, kForEach, kWaitSignal, kSleep, kPause, kSet };
+enum class StepKind {
+  kActivity,
+  kApproval,
+  kParallel,
+  kForEach,
+  kWaitSignal,
+  kSleep,
+  kPause,
+  kSet
+};
 
 // The file spelling of a kind ("activity", "for_each", "wait_signal", ...).
 const char* StepKindName(StepKind kind);
@@ -77,33 +85,33 @@ const char* StepKindName(StepKind kind);
 // defaults. Strings documented as expressions or templates are kept as
 // written (unevaluated): the runtime evaluates them against the process state.
 struct Step {
-  std::string id;   // unique in the whole workflow; task ids derive from it
-  int line = 0;     // 1-based line in the source file; 0 when unknown
+  std::string id;  // unique in the whole workflow; task ids derive from it
+  int line = 0;    // 1-based line in the source file; 0 when unknown
   StepKind kind = StepKind::kActivity;
 
   // activity
-  std::string activity;         // registered or built-in activity name
-  Json with = Json::object();   // the activity's input; strings may be templates
+  std::string activity;        // registered or built-in activity name
+  Json with = Json::object();  // the activity's input; strings may be templates
 
   // common to the kinds where they apply
-  std::string save_as;          // variable that receives the task's output
-  int64_t timeout_ms = 0;       // activity: per attempt; 0 = none
-  RetryPolicy retry;            // activity only
-  std::string on_error;         // step of the same list to go to after the task failed
-  std::string when;             // expression; false -> the task is skipped; empty = always
+  std::string save_as;     // variable that receives the task's output
+  int64_t timeout_ms = 0;  // activity: per attempt; 0 = none
+  RetryPolicy retry;       // activity only
+  std::string on_error;    // step of the same list to go to after the task failed
+  std::string when;        // expression; false -> the task is skipped; empty = always
 
   // approval
-  std::string prompt;           // template
-  int64_t expires_ms = 0;       // 0 = never; expiry counts as rejected
+  std::string prompt;      // template
+  int64_t expires_ms = 0;  // 0 = never; expiry counts as rejected
 
   // parallel: branches in file order, each a name and its step list
   std::vector<std::pair<std::string, std::vector<Step>>> branches;
   Join join;
 
   // for_each
-  std::string for_each;         // expression yielding a list; `item` bound inside
-  uint32_t concurrency = 0;     // children running at once; 0 = unbounded
-  std::vector<Step> steps;      // the steps each child runs
+  std::string for_each;      // expression yielding a list; `item` bound inside
+  uint32_t concurrency = 0;  // children running at once; 0 = unbounded
+  std::vector<Step> steps;   // the steps each child runs
 
   // wait_signal
   std::string topic;            // template
@@ -112,7 +120,7 @@ struct Step {
 
   // sleep: exactly one of the two
   int64_t sleep_ms = 0;
-  std::string sleep_until;      // RFC 3339 time, or a template rendering one
+  std::string sleep_until;  // RFC 3339 time, or a template rendering one
 
   // pause
   std::string pause_reason;
@@ -134,11 +142,11 @@ struct InputSpec {
 struct Workflow {
   std::string name;
   std::map<std::string, InputSpec> inputs;
-  Json vars = Json::object();   // initial variables of branch main
+  Json vars = Json::object();  // initial variables of branch main
   std::vector<Step> steps;
   // name -> expression, or template when the text contains "${"; file order.
   std::vector<std::pair<std::string, std::string>> outputs;
-  std::string source;           // file name (or "<builder>", "<stored>") for messages
+  std::string source;  // file name (or "<builder>", "<stored>") for messages
 
   // The canonical JSON form: every field that differs from its default,
   // durations in ms, ordered maps (branches, set, outputs) as lists, sorted
