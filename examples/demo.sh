@@ -11,8 +11,17 @@ status=0
 id=$("$keel" ls --data "$data" --json | sed -n 's/.*"id":"\(p_[^"]*\)".*/\1/p' | head -n1)
 echo
 echo "== keel events $id"
-"$keel" events "$id" --data "$data" | head -n 40
-echo "   ..."
+"$keel" events "$id" --data "$data" > "$data/events.txt"
+head -n 25 "$data/events.txt"
+echo "   ... ($(wc -l < "$data/events.txt") events in all; keel verify:)"
+"$keel" verify --data "$data"
+echo
+echo "== a process that waits: examples/approval.yaml (exit 4 = at rest, unfinished)"
+"$keel" run "$here/approval.yaml" --data "$data" --id p_ship_A42 --input order_id=A-42 || true
+echo "-- keel approve p_ship_A42 ship --by alice"
+"$keel" approve p_ship_A42 ship --data "$data" --by alice --reason "stock checked" || true
+echo "-- keel signal p_ship_A42 payment-A-42 --payload '{\"amount\": 250}'"
+"$keel" signal p_ship_A42 payment-A-42 --data "$data" --payload '{"amount": 250}'
 echo
 echo "== the embedded C++ example (examples/embed)"
 "$(dirname "$keel")/embed_example" "$data/embed"
