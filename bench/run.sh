@@ -12,4 +12,5 @@ fi
 rc=0
 "$build/bin/store_bench" "$@" || rc=1
 "$build/bin/workflow_bench" "$@" || rc=1
+"$build/bin/http_bench" "$@" || rc=1
 exit $rc

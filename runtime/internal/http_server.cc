@@ -142,6 +142,8 @@ struct SseQueue {
 
 class HttpServer::Impl {
  public:
+  static constexpr size_t kWorkers = 256;
+
   Impl(Node& node, store::EventStore& store, const Options& options)
       : node_(node), store_(store), options_(options) {}
 
@@ -151,8 +153,13 @@ class HttpServer::Impl {
     KEEL_RETURN_IF_ERROR(ParseListen(options_.http_listen, &host, &port));
     server_.set_payload_max_length(options_.http_max_body);
     server_.set_keep_alive_max_count(100);
-    // An idle keep-alive connection holds a worker: keep Stop() quick.
-    server_.set_keep_alive_timeout(1);
+    // httplib waits this long for every request on a connection, the first
+    // one included: 1 s reset clients of a loaded machine (64 starts at once
+    // on 2 cores). Stop() may wait as long for an idle keep-alive connection.
+    server_.set_keep_alive_timeout(5);
+    // A server-sent event stream holds a worker while it is open; httplib's
+    // default pool (8 on small machines) would let eight watchers stall the API.
+    server_.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       return Authorize(req, res);
     });
