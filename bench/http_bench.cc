@@ -114,6 +114,8 @@ std::optional<int64_t> RunOne(httplib::Client& http, const std::string& workflow
                {"idempotency_key", "bench-" + std::to_string(x)}};
   auto created = http.Post("/v1/processes", body.dump(), "application/json");
   for (int attempt = 1; !created && attempt < 5; ++attempt) {
+    std::fprintf(stderr, "http_bench: retrying POST: %s\n",
+                 httplib::to_string(created.error()).c_str());
     created = http.Post("/v1/processes", body.dump(), "application/json");
   }
   if (!created || (created->status != 201 && created->status != 200)) {
@@ -126,17 +128,17 @@ std::optional<int64_t> RunOne(httplib::Client& http, const std::string& workflow
   if (snapshot.is_discarded()) return std::nullopt;
   std::string id = snapshot["id"];
   std::string buffer, last;
-  auto streamed = http.Get(("/v1/processes/" + id + "/stream").c_str(),
-                           [&](const char* data, size_t n) {
-                             buffer.append(data, n);
-                             size_t end;
-                             while ((end = buffer.find("\n\n")) != std::string::npos) {
-                               std::string event = buffer.substr(0, end);
-                               buffer.erase(0, end + 2);
-                               if (event.rfind("data: ", 0) == 0) last = event.substr(6);
-                             }
-                             return true;
-                           });
+  auto streamed =
+      http.Get(("/v1/processes/" + id + "/stream").c_str(), [&](const char* data, size_t n) {
+        buffer.append(data, n);
+        size_t end;
+        while ((end = buffer.find("\n\n")) != std::string::npos) {
+          std::string event = buffer.substr(0, end);
+          buffer.erase(0, end + 2);
+          if (event.rfind("data: ", 0) == 0) last = event.substr(6);
+        }
+        return true;
+      });
   if (!streamed) {
     std::fprintf(stderr, "http_bench: stream of %s: %s\n", id.c_str(),
                  httplib::to_string(streamed.error()).c_str());
@@ -160,8 +162,8 @@ struct Outcome {
 };
 
 // `count` instances, `in_flight` at a time (closed loop), inputs base + i.
-Outcome RunClosedLoop(const Server& server, const std::string& workflow, int count,
-                      int in_flight, int64_t base, int64_t (*expected)(int64_t)) {
+Outcome RunClosedLoop(const Server& server, const std::string& workflow, int count, int in_flight,
+                      int64_t base, int64_t (*expected)(int64_t)) {
   Outcome out;
   std::mutex mu;
   std::atomic<int> next{0};
@@ -215,14 +217,14 @@ int main(int argc, char** argv) {
   std::string dir = FreshDir("http-bench");
   Server server;
   if (!server.Start(keel, dir)) {
-    std::fprintf(stderr, "http_bench: keel serve did not start (see %s/serve.log)\n",
-                 dir.c_str());
+    std::fprintf(stderr, "http_bench: keel serve did not start (see %s/serve.log)\n", dir.c_str());
     return 1;
   }
   const bool smoke = flags.smoke;
   int errors = 0;
   // Readiness check, not measured: 64 chain10 at 64 in flight.
-  errors += RunClosedLoop(server, kChain10, smoke ? 8 : 64, smoke ? 8 : 64, 0, Chain10Result).errors;
+  errors +=
+      RunClosedLoop(server, kChain10, smoke ? 8 : 64, smoke ? 8 : 64, 0, Chain10Result).errors;
 
   if (flags.Wants("chain10-throughput")) {
     int n = smoke ? 64 : 10000;

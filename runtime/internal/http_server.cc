@@ -1,6 +1,7 @@
 #include "runtime/internal/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -143,6 +144,7 @@ struct SseQueue {
 class HttpServer::Impl {
  public:
   static constexpr size_t kWorkers = 256;
+  static constexpr int kListenBacklog = 1024;
 
   Impl(Node& node, store::EventStore& store, const Options& options)
       : node_(node), store_(store), options_(options) {}
@@ -189,9 +191,17 @@ class HttpServer::Impl {
           SendError(res, 500, "internal", what);
         });
     Routes();
+    int listen_fd = -1;
+    server_.set_socket_options([&listen_fd](socket_t sock) {
+      httplib::default_socket_options(sock);
+      listen_fd = sock;
+    });
     int bound =
         port == 0 ? server_.bind_to_any_port(host) : (server_.bind_to_port(host, port) ? port : -1);
     if (bound <= 0) return Status::IOError("cannot listen on " + options_.http_listen);
+    // Debian's compiled httplib listens with a backlog of 5: a burst of new
+    // clients would be dropped and reset. listen() again raises it.
+    if (listen_fd >= 0) ::listen(listen_fd, kListenBacklog);
     address_ = host + ":" + std::to_string(bound);
     thread_ = std::thread([this] {
       server_.listen_after_bind();

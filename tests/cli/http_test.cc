@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <atomic>
 #include <filesystem>
 #include <thread>
 
@@ -330,6 +331,33 @@ TEST_F(HttpTest, ApproveThroughTheCliFinishesAWaitingProcess) {
   EXPECT_EQ(s["status"], "completed");
   EXPECT_EQ(s["tasks"][0]["approval"]["by"], "alice");
   EXPECT_EQ(Keel({"approve", id, "review"}).exit_code, 2) << "already decided";
+}
+
+TEST_F(HttpTest, ABurstOfNewClientsIsServedWithoutResets) {
+  Serve();
+  constexpr int kClients = 64;
+  std::atomic<int> created{0};
+  std::vector<std::string> failures(kClients);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      auto colon = address_.rfind(':');
+      httplib::Client http(address_.substr(0, colon), std::stoi(address_.substr(colon + 1)));
+      http.set_read_timeout(std::chrono::seconds(60));
+      httplib::Headers headers = {{"Authorization", std::string("Bearer ") + kToken}};
+      Json body = {{"workflow", kEchoYaml}, {"inputs", Json::object()}};
+      auto res = http.Post("/v1/processes", headers, body.dump(), "application/json");
+      if (res && res->status == 201) {
+        ++created;
+      } else {
+        failures[i] = res ? std::to_string(res->status) : httplib::to_string(res.error());
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  for (const auto& f : failures) EXPECT_EQ(f, "");
+  EXPECT_EQ(created.load(), kClients);
+  StopServer();
 }
 
 TEST_F(HttpTest, ANodeEmbeddedByTheCliTakesWorkOnlyFromItsOwner) {
