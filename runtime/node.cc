@@ -615,6 +615,10 @@ Result<std::unique_ptr<Node>> Node::Open(const Options& options) {
   return node;
 }
 
+void Node::StopServing() {
+  if (impl_ && impl_->http_server) impl_->http_server->Stop();
+}
+
 Status Node::RegisterActivity(const std::string& name, ActivityFn fn) {
   return impl_->Register(name, {std::move(fn), nullptr});
 }

@@ -312,6 +312,7 @@ int Serve(const Common& c, const ServeArgs& a) {
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(static_cast<int64_t>(a.grace_s * 1000));
   std::cerr << "keel: stopping" << std::endl;
+  (*node)->StopServing();  // accept no new work while the rest comes to rest
   while (std::chrono::steady_clock::now() < deadline) {
     uint64_t moving = 0;
     for (const char* status : kMovingStatuses) {

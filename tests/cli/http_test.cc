@@ -333,6 +333,29 @@ TEST_F(HttpTest, ApproveThroughTheCliFinishesAWaitingProcess) {
   EXPECT_EQ(Keel({"approve", id, "review"}).exit_code, 2) << "already decided";
 }
 
+TEST_F(HttpTest, SigtermStopsAcceptingThenLetsRunningWorkFinish) {
+  Serve({"--grace", "600"});
+  std::string gate = dir_ / "gate";
+  auto created =
+      Post("/v1/processes",
+           Json{{"workflow", testing::kGatedYaml}, {"inputs", {{"gate", gate}}}, {"id", "p_drain"}}
+               .dump());
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  ASSERT_TRUE(WaitUntil([&] {
+    return Keel({"show", "p_drain", "--json"}).out.find("\"running\"") != std::string::npos;
+  }));
+  server_->Signal(SIGTERM);
+  // First the endpoint goes: node.json is removed and nothing new is taken.
+  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(data() + "/node.json"); }));
+  EXPECT_FALSE(Post("/v1/processes", Json{{"workflow", kEchoYaml}}.dump()));
+  EXPECT_FALSE(server_->Exited()) << "the running task holds the shutdown";
+  // Then the running task finishes inside the grace period, and serve exits 0.
+  testing::WriteFile(gate, "");
+  EXPECT_EQ(server_->Wait(), 0) << Err("serve");
+  EXPECT_EQ(Parse(Keel({"show", "p_drain", "--json"}).out)["status"], "completed");
+}
+
 TEST_F(HttpTest, ABurstOfNewClientsIsServedWithoutResets) {
   Serve();
   constexpr int kClients = 64;

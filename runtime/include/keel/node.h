@@ -95,6 +95,11 @@ class Node {
   // Live figures for monitoring (GET /v1/metrics); cheap, any thread.
   NodeMetrics Metrics() const;
 
+  // Stops the node's HTTP endpoint and removes DIR/node.json, while its
+  // processes go on: the first step of a graceful shutdown (no new work is
+  // accepted). Close() does it too. Idempotent.
+  void StopServing();
+
   // Finishes in-flight appends, stops every actor, closes the store. Idempotent.
   Status Close();
 
