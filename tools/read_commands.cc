@@ -176,13 +176,15 @@ int Events(const Common& c, const std::string& id, uint64_t from, bool follow) {
 
 int Tail(const Common& c, uint64_t from, bool follow) {
   if (follow) InstallStopSignals();
-  // Following a dir that a node has yet to create: wait for its store.
+  // Following a dir that a node has yet to create: wait for its store. A
+  // store caught half-made (column families not all there yet) is not an
+  // error for the first seconds either.
+  const auto settle = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (follow) {
     auto probe = ReadOnlyStore::Open(c.data);
     if (probe.ok()) break;
-    if (!probe.status().IsNotFound() && probe.status().code() != Status::Code::kIOError) {
-      return Fail(probe.status());
-    }
+    bool absent = probe.status().IsNotFound() || probe.status().code() == Status::Code::kIOError;
+    if (!absent && std::chrono::steady_clock::now() > settle) return Fail(probe.status());
     if (StopRequested()) return kExitOk;
     std::this_thread::sleep_for(kFollowPoll);
   }

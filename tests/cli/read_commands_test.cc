@@ -212,7 +212,8 @@ TEST_F(ReadCommandsTest, EventsAndTailFollowEventsThatALiveNodeWrites) {
   EXPECT_EQ(followed.back()["type"], "ProcessCompleted");
   EXPECT_EQ(followed.size(), Parse(Out("run"))["last_seq"].get<size_t>());
 
-  ASSERT_TRUE(WaitUntil([&] { return Out("tail").find("ProcessCompleted") != std::string::npos; }));
+  ASSERT_TRUE(WaitUntil([&] { return Out("tail").find("ProcessCompleted") != std::string::npos; }))
+      << Err("tail") << Out("tail");
   tail->Signal(SIGTERM);
   EXPECT_EQ(tail->Wait(), 0) << Err("tail");
   auto tailed = Lines(Out("tail"));
