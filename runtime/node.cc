@@ -185,17 +185,17 @@ class Node::Impl : public actors::Host {
     std::vector<std::function<void(const Json&)>> fns;
     {
       std::lock_guard lock(watch_mu_);
+      // Only a rest wakes a waiter, and only the waiters of this process.
       auto w = watched_.find(state.id);
-      if (w != watched_.end()) {
-        w->second.status = state.status;
-        w->second.version++;
+      if (w != watched_.end() && AtRestStatus(state.status)) {
+        w->second.rests++;
+        w->second.cv.notify_all();
       }
       auto s = subscribers_.find(state.id);
       if (s != subscribers_.end()) {
         for (const auto& [_, fn] : s->second) fns.push_back(fn);
       }
     }
-    watch_cv_.notify_all();
     if (!fns.empty()) {
       Json snapshot = events::ToJson(state);
       for (const auto& fn : fns) fn(snapshot);
@@ -489,31 +489,27 @@ class Node::Impl : public actors::Host {
         if (--self->watched_[id].waiters == 0) self->watched_.erase(id);
       }
     } unwatch{this, id};
-    // Read the version before the state, so a change published in between
-    // is not missed; after that, only a published rest status needs a read.
+    // Read the count before the state, so a rest published in between is
+    // not missed; after that, only a published rest needs a read.
     uint64_t seen;
     {
       std::lock_guard lock(watch_mu_);
-      seen = watched_[id].version;
+      seen = watched_[id].rests;
     }
     for (;;) {
       auto state = Load(id);
       if (!state.ok()) return state.status();
       if (AtRestStatus(state->status)) return events::ToJson(*state);
       std::unique_lock lock(watch_mu_);
-      for (;;) {
-        bool changed =
-            watch_cv_.wait_until(lock, deadline, [&] { return watched_[id].version != seen; });
-        if (!changed) {
-          lock.unlock();
-          auto last = Load(id);
-          if (!last.ok()) return last.status();
-          if (AtRestStatus(last->status)) return events::ToJson(*last);
-          return Status::TimedOut("process '" + id + "' did not rest within the timeout");
-        }
-        seen = watched_[id].version;
-        if (AtRestStatus(watched_[id].status)) break;
+      Watch& watch = watched_[id];
+      if (!watch.cv.wait_until(lock, deadline, [&] { return watch.rests != seen; })) {
+        lock.unlock();
+        auto last = Load(id);
+        if (!last.ok()) return last.status();
+        if (AtRestStatus(last->status)) return events::ToJson(*last);
+        return Status::TimedOut("process '" + id + "' did not rest within the timeout");
       }
+      seen = watch.rests;
     }
   }
 
@@ -560,10 +556,12 @@ class Node::Impl : public actors::Host {
   }
 
  private:
+  // The waiters of one process. Nodes of an unordered_map do not move, so a
+  // waiter may hold a reference while others come and go.
   struct Watch {
     int waiters = 0;
-    uint64_t version = 0;
-    ProcessStatus status = ProcessStatus::kPending;
+    uint64_t rests = 0;  // times the process came to rest since watched
+    std::condition_variable cv;
   };
 
   Options options_;
@@ -593,7 +591,6 @@ class Node::Impl : public actors::Host {
   std::thread timer_thread_;
 
   std::mutex watch_mu_;
-  std::condition_variable watch_cv_;
   std::unordered_map<std::string, Watch> watched_;  // guarded by watch_mu_
   std::unordered_map<std::string, std::map<int, std::function<void(const Json&)>>> subscribers_;
   int next_token_ = 0;
