@@ -121,6 +121,7 @@ class Node::Impl : public actors::Host {
     unsigned pool = options_.activity_threads ? options_.activity_threads : std::max(8u, 4 * hw);
     pool_ = std::make_unique<actors::BlockingPool>(pool);
     config_.set("scheduler.max-threads", static_cast<size_t>(workers));
+    config_.set("scheduler.policy", caf::atom("sharing"));
     config_.set("logger.file-verbosity", caf::atom("quiet"));
     config_.set("logger.console-verbosity", caf::atom("quiet"));
     system_ = std::make_unique<caf::actor_system>(config_);
