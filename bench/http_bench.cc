@@ -177,6 +177,7 @@ Outcome RunClosedLoop(const Server& server, const std::string& workflow, int cou
       // fresh connections would be reset.
       httplib::Client http(server.host(), server.port());
       http.set_keep_alive(true);
+      http.set_tcp_nodelay(true);
       http.set_read_timeout(std::chrono::seconds(120));
       for (int i; (i = next++) < count;) {
         int64_t x = base + i;

@@ -159,6 +159,8 @@ class HttpServer::Impl {
     // one included: 1 s reset clients of a loaded machine (64 starts at once
     // on 2 cores). Stop() may wait as long for an idle keep-alive connection.
     server_.set_keep_alive_timeout(5);
+    // Small responses and SSE frames go out at once (no Nagle delay).
+    server_.set_tcp_nodelay(true);
     // A server-sent event stream holds a worker while it is open; httplib's
     // default pool (8 on small machines) would let eight watchers stall the API.
     server_.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
