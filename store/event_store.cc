@@ -166,14 +166,10 @@ class RocksEventStore final : public EventStore {
   Result<uint64_t> LastSeq(std::string_view stream) override {
     KEEL_RETURN_IF_ERROR(CheckOpen());
     KEEL_RETURN_IF_ERROR(CheckName("stream id", stream));
-    std::string prefix = format::StreamPrefix(stream);
-    rocksdb::Slice lower(prefix);
-    rocksdb::ReadOptions ro;
-    ro.iterate_lower_bound = &lower;
-    std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(ro, cf(internal::kEvents)));
-    it->SeekForPrev(format::StreamKey(stream, UINT64_MAX));
+    auto tail = SeekLast(internal::kEvents, stream, UINT64_MAX);
+    const auto& it = tail->it;
     uint64_t seq = 0;
-    if (it->Valid() && it->key().starts_with(prefix)) {
+    if (tail->found()) {
       std::string_view s;
       if (!format::ParseStreamKey(it->key().ToStringView(), &s, &seq)) {
         return Status::Corruption("stream " + std::string(stream) + ": malformed event key");
@@ -236,13 +232,9 @@ class RocksEventStore final : public EventStore {
                                                  uint64_t max_seq) override {
     KEEL_RETURN_IF_ERROR(CheckOpen());
     KEEL_RETURN_IF_ERROR(CheckName("stream id", stream));
-    std::string prefix = format::StreamPrefix(stream);
-    rocksdb::Slice lower(prefix);
-    rocksdb::ReadOptions ro;
-    ro.iterate_lower_bound = &lower;
-    std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(ro, cf(internal::kSnapshots)));
-    it->SeekForPrev(format::StreamKey(stream, max_seq));
-    if (!it->Valid() || !it->key().starts_with(prefix)) {
+    auto tail = SeekLast(internal::kSnapshots, stream, max_seq);
+    const auto& it = tail->it;
+    if (!tail->found()) {
       KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read snapshots of " + std::string(stream)));
       return std::optional<Snapshot>();
     }
@@ -387,6 +379,26 @@ class RocksEventStore final : public EventStore {
     return writer_ ? Status::OK() : Status::Refused("store is open read-only");
   }
   rocksdb::ColumnFamilyHandle* cf(Cf which) const { return rocks_->cf(which); }
+
+  // An iterator at the last key of `stream` at or below `seq` in an
+  // events-keyed family (events, snapshots). It owns the lower bound it reads
+  // through, so it is held by pointer and never moves.
+  struct StreamTail {
+    std::string prefix;
+    rocksdb::Slice lower;
+    rocksdb::ReadOptions options;
+    std::unique_ptr<rocksdb::Iterator> it;
+    bool found() const { return it->Valid() && it->key().starts_with(prefix); }
+  };
+  std::unique_ptr<StreamTail> SeekLast(Cf family, std::string_view stream, uint64_t seq) const {
+    auto tail = std::make_unique<StreamTail>();
+    tail->prefix = format::StreamPrefix(stream);
+    tail->lower = rocksdb::Slice(tail->prefix);
+    tail->options.iterate_lower_bound = &tail->lower;
+    tail->it.reset(rocks_->db()->NewIterator(tail->options, cf(family)));
+    tail->it->SeekForPrev(format::StreamKey(stream, seq));
+    return tail;
+  }
 
   std::unique_ptr<Rocks> rocks_;
   std::unique_ptr<internal::Writer> writer_;  // null for a read-only instance
