@@ -411,9 +411,6 @@ class Node::Impl : public actors::Host {
       if (*existing) return Get(**existing);
     }
     std::string id = opts.id.empty() ? NewProcessId() : opts.id;
-    auto last = store_->LastSeq(id);
-    if (!last.ok()) return last.status();
-    if (*last > 0) return Status::Refused("a process with id '" + id + "' already exists");
     std::string hash = wf.Hash();
     bool stored;
     {

@@ -195,6 +195,18 @@ TEST_F(CliTest, UnknownIdExitsTwo) {
   EXPECT_EQ(Keel({"wait", "p_nope"}).exit_code, 2);
 }
 
+TEST_F(CliTest, RunWithAnIdInUseIsRefusedAndLeavesThatProcessAlone) {
+  std::string wf = Workflow("hello.yaml", kHello);
+  auto first = Keel({"run", wf, "--input", "who=x", "--id", "p_taken", "--json"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto again = Keel({"run", wf, "--input", "who=y", "--id", "p_taken"});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
+  auto show = Keel({"show", "p_taken", "--json"});
+  ASSERT_EQ(show.exit_code, 0);
+  EXPECT_EQ(Parse(show.out), Parse(first.out));
+}
+
 TEST_F(CliTest, IdempotencyKeyReturnsTheFirstProcess) {
   auto a = Keel({"run", Workflow("hello.yaml", kHello), "--input", "who=x", "--idempotency-key",
                  "k1", "--json"});
