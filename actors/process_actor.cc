@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <caf/all.hpp>
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -151,7 +152,7 @@ void Stop(Self self, const Status& why) {
 void Launch(Self self, const std::string& task_id) {
   auto& st = self->state;
   const events::TaskState* t = st.state.FindTask(task_id);
-  if (t == nullptr) return;
+  if (t == nullptr || t->status != events::TaskStatus::kRunning) return;
   const Step* step = st.interpreter->StepOf(*t);
   const Activity* activity = step ? st.host->FindActivity(step->activity) : nullptr;
   if (activity == nullptr) {
@@ -175,17 +176,68 @@ void Launch(Self self, const std::string& task_id) {
   st.executing[task_id] = self->system().spawn(TaskActor, me, st.host, activity, std::move(ctx));
 }
 
+int64_t WallNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// One append's worth of plans, each folded into the actor's state as soon as
+// it is planned, so that the next plan sees it: a task's completion and the
+// next step's start go to the log together. The state then runs ahead of the
+// log until the append is durable; nothing acts on it or shows it before
+// (controls are answered, tasks launched and changes published after).
+class Speculation {
+ public:
+  explicit Speculation(ProcessActorState& st)
+      : st_(st), time_ns_(std::max(WallNs(), st.state.updated_ns)) {
+    for (const auto& [task, _] : st.executing) executing_.insert(task);
+  }
+
+  // Folds `plan` in; an error means the interpreter planned an illegal event.
+  Status Add(Plan plan) {
+    for (auto& draft : plan.events) {
+      events::Stamp(draft, st_.state.last_seq + 1, time_ns_);
+      KEEL_RETURN_IF_ERROR(events::Apply(st_.state, events::StoredEvent::Unsealed(draft)));
+      batch_.events.push_back(std::move(draft));
+    }
+    for (auto& task : plan.cancel) {
+      executing_.erase(task);
+      // Launched in this batch: it never starts.
+      auto launched = std::find(batch_.launch.begin(), batch_.launch.end(), task);
+      if (launched != batch_.launch.end())
+        batch_.launch.erase(launched);
+      else
+        batch_.cancel.push_back(std::move(task));
+    }
+    for (auto& task : plan.launch) {
+      executing_.insert(task);
+      batch_.launch.push_back(std::move(task));
+    }
+    return Status::OK();
+  }
+
+  // Tasks with a live execution once this batch is durable.
+  const std::set<std::string>& executing() const { return executing_; }
+  bool full() const { return batch_.events.size() >= kMaxEvents; }
+  bool empty() const { return batch_.empty(); }
+  Plan Take() { return std::move(batch_); }
+
+ private:
+  // Bounds one append (a for_each over a long list starts its branches over
+  // several); well under the store's per-batch limit.
+  static constexpr size_t kMaxEvents = 1024;
+  ProcessActorState& st_;
+  const int64_t time_ns_;
+  std::set<std::string> executing_;
+  Plan batch_;
+};
+
 void Persist(Self self, Plan plan) {
   auto& st = self->state;
-  if (Status legal = events::CheckDrafts(st.state, plan.events); !legal.ok()) {
-    // An interpreter bug, never a user error: refuse to write it, stop this
-    // process's actor; the log stays as it was.
-    spdlog::error("process {}: refusing an illegal batch: {}", st.state.id, legal.ToString());
-    Stop(self, Status::Internal("process " + st.state.id + ": " + legal.message()));
-    return;
-  }
   st.appending = true;
-  store::AppendRequest request{st.state.id, st.state.last_seq, std::move(plan.events)};
+  uint64_t expected = st.state.last_seq - plan.events.size();
+  store::AppendRequest request{st.state.id, expected, std::move(plan.events)};
   plan.events.clear();
   st.inflight = std::move(plan);
   process_actor me = self;
@@ -207,23 +259,21 @@ void OnPersisted(Self self) {
     r.swap(st.slot->result);
   }
   st.appending = false;
+  if (r && r->ok() && (*r)->last_seq != st.state.last_seq) {
+    r.emplace(Status::Internal("the store wrote up to seq " + std::to_string((*r)->last_seq) +
+                               ", the actor folded up to " + std::to_string(st.state.last_seq)));
+  }
   if (!r || !r->ok()) {
+    // The state is ahead of the log: stop; the next actor loads the log.
     Status why = r ? r->status() : Status::Internal("no append result");
     spdlog::error("process {}: append failed: {}", st.state.id, why.ToString());
     Stop(self, why);
     return;
   }
-  for (auto& value : (*r)->values) {
-    auto event = events::StoredEvent::Decode(std::move(value));
-    Status applied = event.ok() ? events::Apply(st.state, *event) : event.status();
-    if (!applied.ok()) {
-      spdlog::error("process {}: cannot fold its own event: {}", st.state.id, applied.ToString());
-      Stop(self, applied);
-      return;
-    }
-    ++st.since_snapshot;
-  }
-  // Durable: now act on it.
+  // Durable: the state is the log's (the fold ran ahead with the same seqs
+  // and times; only the chain hash was not known yet). Now act on it.
+  st.state.last_hash = (*r)->last_hash;
+  st.since_snapshot += (*r)->values.size();
   for (const auto& task : st.inflight.cancel) {
     auto it = st.executing.find(task);
     if (it != st.executing.end()) {
@@ -241,43 +291,52 @@ void OnPersisted(Self self) {
   Pump(self);
 }
 
-std::set<std::string> Executing(const ProcessActorState& st) {
-  std::set<std::string> executing;
-  for (const auto& [task, _] : st.executing) executing.insert(task);
-  return executing;
-}
-
-// Plans the oldest input; false when it asked for nothing to be written.
-bool PlanInput(Self self, Input input) {
+// Plans one input into `batch`. A control is answered at once when it is
+// refused or changes nothing; otherwise once its events are durable.
+Status PlanInput(Self self, Input input, Speculation& batch) {
   auto& st = self->state;
-  if (auto* r = std::get_if<PendingResult>(&input)) {
-    Plan plan = st.interpreter->OnResult(st.state, r->task, r->attempt, r->result);
-    if (plan.empty()) return false;
-    Persist(self, std::move(plan));
-    return true;
-  }
+  if (auto* r = std::get_if<PendingResult>(&input))
+    return batch.Add(st.interpreter->OnResult(st.state, r->task, r->attempt, r->result));
   auto& control = std::get<PendingControl>(input);
-  Result<Plan> plan = st.interpreter->OnControl(st.state, control.control, Executing(st));
+  Result<Plan> plan = st.interpreter->OnControl(st.state, control.control, batch.executing());
   if (!plan.ok() || plan->empty()) {
     Deliver(control.reply, plan.ok() ? Status::OK() : plan.status(),
             plan.ok() ? events::ToJson(st.state).dump() : "");
-    return false;
+    return Status::OK();
   }
   st.replies.push_back(std::move(control.reply));
-  Persist(self, std::move(*plan));
-  return true;
+  return batch.Add(std::move(*plan));
 }
 
 void Pump(Self self) {
   auto& st = self->state;
   if (st.appending) return;
-  while (!st.inputs.empty()) {
+  Speculation batch(st);
+  Status planned;
+  // Inputs in arrival order. A control is planned first in a batch only, so
+  // that the state it is decided on (and answered with) is the log's.
+  while (planned.ok() && !st.inputs.empty() && !batch.full()) {
+    bool control = std::holds_alternative<PendingControl>(st.inputs.front());
+    if (control && !batch.empty()) break;
     Input input = std::move(st.inputs.front());
     st.inputs.pop_front();
-    if (PlanInput(self, std::move(input))) return;
+    planned = PlanInput(self, std::move(input), batch);
+    if (control && !batch.empty()) break;
   }
-  Plan plan = st.interpreter->Next(st.state, Executing(st));
-  if (!plan.empty()) return Persist(self, std::move(plan));
+  // Then what follows, until the process waits for something outside.
+  while (planned.ok() && !batch.full()) {
+    Plan next = st.interpreter->Next(st.state, batch.executing());
+    if (next.empty()) break;
+    planned = batch.Add(std::move(next));
+  }
+  if (!planned.ok()) {
+    // An interpreter bug, never a user error: nothing was written; stop this
+    // process's actor, the log stays as it was.
+    spdlog::error("process {}: refusing an illegal batch: {}", st.state.id, planned.ToString());
+    Stop(self, Status::Internal("process " + st.state.id + ": " + planned.message()));
+    return;
+  }
+  if (!batch.empty()) return Persist(self, batch.Take());
   // The controls have taken effect: the process rests or waits for its tasks.
   if (!st.replies.empty()) {
     std::string snapshot = events::ToJson(st.state).dump();

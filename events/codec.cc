@@ -77,6 +77,7 @@ std::string HexHash(std::string_view hash) {
 std::string Seal(Draft draft, uint64_t seq, uint64_t global_seq, int64_t time_ns,
                  std::string_view prev_hash) {
   auto* env = flatbuffers::GetMutableRoot<fb::Envelope>(draft.bytes.data());
+  if (env->time_ns() != 0) time_ns = env->time_ns();  // stamped by its author
   bool placeholders =
       env->mutate_seq(seq) && env->mutate_global_seq(global_seq) && env->mutate_time_ns(time_ns);
   assert(placeholders && "a Draft must come from an events:: builder");
@@ -86,6 +87,20 @@ std::string Seal(Draft draft, uint64_t seq, uint64_t global_seq, int64_t time_ns
   std::string hash = ChainHash(prev_hash, draft.bytes);
   draft.bytes.append(hash);
   return std::move(draft.bytes);
+}
+
+void Stamp(Draft& draft, uint64_t seq, int64_t time_ns) {
+  auto* env = flatbuffers::GetMutableRoot<fb::Envelope>(draft.bytes.data());
+  bool placeholders = env->mutate_seq(seq) && env->mutate_time_ns(time_ns);
+  assert(placeholders && time_ns != 0 && "a Draft must come from an events:: builder");
+  (void)placeholders;
+}
+
+StoredEvent StoredEvent::Unsealed(const Draft& stamped) {
+  std::string value;
+  value.reserve(stamped.bytes.size() + kHashSize);
+  value.append(stamped.bytes).append(kHashSize, '\0');
+  return StoredEvent(std::move(value));
 }
 
 Result<StoredEvent> StoredEvent::Decode(std::string value) {

@@ -46,9 +46,15 @@ struct Draft {
 };
 
 // Fills the placeholders in place and returns the stored value (Envelope bytes
-// + chain hash). `prev_hash` is 32 bytes (all zero for the first event).
+// + chain hash). `prev_hash` is 32 bytes (all zero for the first event). A
+// stamped draft keeps its time; `time_ns` stamps the others.
 std::string Seal(Draft draft, uint64_t seq, uint64_t global_seq, int64_t time_ns,
                  std::string_view prev_hash);
+
+// Gives a draft its seq and time before it is appended, so that its author
+// can fold it ahead of the append (the process actor plans a step's next
+// events on the state its last events will make). `time_ns` must be non-zero.
+void Stamp(Draft& draft, uint64_t seq, int64_t time_ns);
 
 // SHA-256(prev_hash || envelope_bytes), 32 raw bytes.
 std::string ChainHash(std::string_view prev_hash, std::string_view envelope_bytes);
@@ -63,6 +69,9 @@ class StoredEvent {
   // Corruption for truncated or malformed bytes, NotSupported for a newer
   // schema_version or an unknown body type.
   static Result<StoredEvent> Decode(std::string value);
+  // A stamped draft as it will read once stored, but with no global seq and
+  // an all-zero prev_hash and hash: only for folding it before it is durable.
+  static StoredEvent Unsealed(const Draft& stamped);
 
   const fb::Envelope& envelope() const {
     return *flatbuffers::GetRoot<fb::Envelope>(value_.data());

@@ -132,15 +132,9 @@ struct ProcessState {
 // allow, or whose seq is not last_seq + 1; `state` is unchanged on error.
 Status Apply(ProcessState& state, const StoredEvent& event);
 
-// Checks, without applying, that `type` on `entity` is legal in `state`:
-// the runtime calls it before it appends (kRefused with a reason).
+// Checks, without applying, that `type` on `entity` is legal in `state`
+// (kRefused with a reason).
 Status CheckTransition(const ProcessState& state, EventType type, std::string_view entity);
-
-// Checks a whole batch of drafts in order against `state`, as if each were
-// applied: every status move must be allowed by its entity's table, given the
-// moves before it in the batch. Cheap (no copy of the state): the process actor
-// runs it before every append so that an illegal event is never written.
-Status CheckDrafts(const ProcessState& state, const std::vector<Draft>& drafts);
 
 // The snapshot JSON of INTERFACE.md (ids, statuses as spelled in DESIGN.md,
 // RFC 3339 times with milliseconds, `waiting_on`), plus keel's extension keys:

@@ -44,7 +44,7 @@ struct AppendResult {
   uint64_t first_seq = 0;  // seq of events[0]
   uint64_t last_seq = 0;
   uint64_t last_global_seq = 0;
-  int64_t time_ns = 0;              // commit time stamped on every event of it
+  int64_t time_ns = 0;              // commit time: of every event not stamped before
   std::string last_hash;            // chain hash of the last event (32 bytes)
   std::vector<std::string> values;  // the sealed stored values, in order
 };

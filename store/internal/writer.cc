@@ -346,7 +346,8 @@ void Writer::Commit(std::vector<Pending>& batch) {
       std::string key = format::StreamKey(request.stream, seq);
       wb.Put(rocks_->cf(kEvents), key, value).PermitUncheckedError();
       wb.Put(rocks_->cf(kLog), format::LogKey(global_seq), key).PermitUncheckedError();
-      indexer.OnEvent(*flatbuffers::GetRoot<fb::Envelope>(value.data()), now);
+      const auto& sealed = *flatbuffers::GetRoot<fb::Envelope>(value.data());
+      indexer.OnEvent(sealed, sealed.time_ns());
       state.last_seq = seq;
       state.last_hash.assign(value.data() + value.size() - events::kHashSize, events::kHashSize);
       result.values.push_back(std::move(value));
