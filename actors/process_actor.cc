@@ -116,7 +116,7 @@ struct ProcessActorState {
   Plan inflight;
   std::vector<Reply> replies;  // recorded controls, answered when idle
   std::shared_ptr<AppendSlot> slot = std::make_shared<AppendSlot>();
-  uint32_t since_snapshot = 0;
+  uint64_t since_snapshot = 0;  // events after the latest snapshot
 };
 
 using Self = process_actor::stateful_pointer<ProcessActorState>;
@@ -344,15 +344,19 @@ void Pump(Self self) {
     st.replies.clear();
   }
   if (st.executing.empty() && AtRest(st.state)) {
-    SaveSnapshot(st);
+    // The next load replays what came after the last snapshot; a short tail
+    // folds faster than a snapshot parses.
+    if (st.since_snapshot >= st.host->options().snapshot_every / 4) SaveSnapshot(st);
     self->quit();
   }
 }
 
 process_actor::behavior_type ProcessActor(Self self, Host* host, events::ProcessState state,
-                                          std::shared_ptr<const Workflow> workflow) {
+                                          std::shared_ptr<const Workflow> workflow,
+                                          uint64_t unsnapshotted) {
   auto& st = self->state;
   st.host = host;
+  st.since_snapshot = unsnapshotted;
   st.state = std::move(state);
   st.interpreter = std::make_unique<Interpreter>(
       std::move(workflow),
@@ -406,8 +410,8 @@ bool AtRest(const events::ProcessState& s) {
 }
 
 process_actor SpawnProcess(caf::actor_system& system, Host& host, events::ProcessState state,
-                           std::shared_ptr<const Workflow> workflow) {
-  return system.spawn(ProcessActor, &host, std::move(state), std::move(workflow));
+                           std::shared_ptr<const Workflow> workflow, uint64_t unsnapshotted) {
+  return system.spawn(ProcessActor, &host, std::move(state), std::move(workflow), unsnapshotted);
 }
 
 }  // namespace keel::actors

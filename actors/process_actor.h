@@ -44,10 +44,11 @@ using task_actor = caf::typed_actor<
     caf::reacts_to<result_atom, std::string, uint32_t, bool, std::string, std::string, bool>,
     caf::reacts_to<timeout_atom>, caf::reacts_to<cancel_atom>>;
 
-// Spawns the actor of a process whose folded state is `state`; it starts
+// Spawns the actor of a process whose folded state is `state`, of which the
+// last `unsnapshotted` events came after its latest snapshot; it starts
 // working at once. The host is told (Passivated) when the actor stops.
 process_actor SpawnProcess(caf::actor_system& system, Host& host, events::ProcessState state,
-                           std::shared_ptr<const Workflow> workflow);
+                           std::shared_ptr<const Workflow> workflow, uint64_t unsnapshotted);
 
 // True when the process needs no actor: ended, paused, or waiting. Its timers
 // are kept by the node's timer service, which wakes it when one is due.

@@ -189,6 +189,8 @@ class Node::Impl : public actors::Host {
       // Only a rest wakes a waiter, and only the waiters of this process.
       auto w = watched_.find(state.id);
       if (w != watched_.end() && AtRestStatus(state.status)) {
+        // The waiters take the state from here: no read of the store.
+        w->second.rest = std::make_shared<const Json>(events::ToJson(state));
         w->second.rests++;
         w->second.cv.notify_all();
       }
@@ -204,9 +206,16 @@ class Node::Impl : public actors::Host {
   }
 
   void Passivated(const std::string& id) override {
-    std::lock_guard lock(live_mu_);
-    live_.erase(id);
-    live_cv_.notify_all();
+    {
+      std::lock_guard lock(live_mu_);
+      live_.erase(id);
+      live_cv_.notify_all();
+    }
+    std::lock_guard lock(watch_mu_);
+    if (auto w = watched_.find(id); w != watched_.end()) {
+      w->second.stops++;
+      w->second.cv.notify_all();
+    }
   }
 
   void TimerArmed(int64_t due_ns) override {
@@ -218,7 +227,9 @@ class Node::Impl : public actors::Host {
 
   // ---- operations ----
 
-  Result<events::ProcessState> Load(const std::string& id) {
+  // The state of `id`: its latest snapshot, if any, and the events after it,
+  // whose count goes to `tail` when given.
+  Result<events::ProcessState> Load(const std::string& id, uint64_t* tail = nullptr) {
     events::ProcessState state;
     uint64_t from = 1;
     auto snap = store_->LatestSnapshot(id);
@@ -231,17 +242,18 @@ class Node::Impl : public actors::Host {
       state = std::move(*restored);
       from = (*snap)->seq + 1;
     }
-    auto tail = store_->ReadStream(id, from);
-    if (!tail.ok()) return tail.status();
-    if (from == 1 && tail->empty()) return Status::NotFound("no process with id '" + id + "'");
-    for (const auto& event : *tail) KEEL_RETURN_IF_ERROR(events::Apply(state, event));
+    auto events = store_->ReadStream(id, from);
+    if (!events.ok()) return events.status();
+    if (from == 1 && events->empty()) return Status::NotFound("no process with id '" + id + "'");
+    for (const auto& event : *events) KEEL_RETURN_IF_ERROR(events::Apply(state, event));
+    if (tail) *tail = events->size();
     return state;
   }
 
   // Spawns the actor of `id` with `state` unless one is live.
-  Status Activate(events::ProcessState state) {
+  Status Activate(events::ProcessState state, uint64_t unsnapshotted) {
     std::lock_guard activating(activate_mu_);
-    return Spawn(std::move(state)).status();
+    return Spawn(std::move(state), unsnapshotted).status();
   }
 
   // The live actor of `id`, spawned from the store's state when there is
@@ -259,20 +271,21 @@ class Node::Impl : public actors::Host {
       std::lock_guard lock(live_mu_);
       if (auto it = live_.find(id); it != live_.end()) return it->second;
     }
-    auto state = Load(id);
+    uint64_t unsnapshotted = 0;
+    auto state = Load(id, &unsnapshotted);
     if (!state.ok()) return state.status();
-    return Spawn(std::move(*state));
+    return Spawn(std::move(*state), unsnapshotted);
   }
 
   // Caller holds activate_mu_.
-  Result<actors::process_actor> Spawn(events::ProcessState state) {
+  Result<actors::process_actor> Spawn(events::ProcessState state, uint64_t unsnapshotted) {
     auto wf = Definition(state.definition_hash);
     if (!wf.ok()) return wf.status();
     std::lock_guard lock(live_mu_);
     if (closing_) return Status::Aborted("the node is closing");
     if (auto it = live_.find(state.id); it != live_.end()) return it->second;
     std::string id = state.id;
-    auto actor = actors::SpawnProcess(*system_, *this, std::move(state), *wf);
+    auto actor = actors::SpawnProcess(*system_, *this, std::move(state), *wf, unsnapshotted);
     live_[id] = actor;
     return actor;
   }
@@ -377,13 +390,14 @@ class Node::Impl : public actors::Host {
     auto ids = store_->UnfinishedProcesses();
     if (!ids.ok()) return ids.status();
     for (const auto& id : *ids) {
-      auto state = Load(id);
+      uint64_t unsnapshotted = 0;
+      auto state = Load(id, &unsnapshotted);
       if (!state.ok()) {
         spdlog::error("process {} cannot be resumed: {}", id, state.status().ToString());
         continue;
       }
       if (actors::AtRest(*state)) continue;
-      Status s = Activate(std::move(*state));
+      Status s = Activate(std::move(*state), unsnapshotted);
       if (!s.ok()) spdlog::error("process {} cannot be resumed: {}", id, s.ToString());
     }
     return Status::OK();
@@ -442,7 +456,8 @@ class Node::Impl : public actors::Host {
       defs_.emplace(hash, std::make_shared<const Workflow>(wf));
     }
     Json snapshot = events::ToJson(state);
-    KEEL_RETURN_IF_ERROR(Activate(std::move(state)));
+    const uint64_t events = state.last_seq;  // no snapshot yet
+    KEEL_RETURN_IF_ERROR(Activate(std::move(state), events));
     if (started) *started = true;
     return snapshot;
   }
@@ -487,27 +502,37 @@ class Node::Impl : public actors::Host {
         if (--self->watched_[id].waiters == 0) self->watched_.erase(id);
       }
     } unwatch{this, id};
-    // Read the count before the state, so a rest published in between is
-    // not missed; after that, only a published rest needs a read.
-    uint64_t seen;
+    // A live actor publishes its rests and says when it stops; a process
+    // with no actor is read from the store. Counts are taken before the
+    // check of liveness, so that a rest or stop in between is not missed.
+    uint64_t rests, stops;
     {
       std::lock_guard lock(watch_mu_);
-      seen = watched_[id].rests;
+      rests = watched_[id].rests;
+      stops = watched_[id].stops;
     }
+    bool read = !IsLive(id);
     for (;;) {
-      auto state = Load(id);
-      if (!state.ok()) return state.status();
-      if (AtRestStatus(state->status)) return events::ToJson(*state);
+      if (read) {
+        auto state = Load(id);
+        if (!state.ok()) return state.status();
+        if (AtRestStatus(state->status)) return events::ToJson(*state);
+      }
       std::unique_lock lock(watch_mu_);
       Watch& watch = watched_[id];
-      if (!watch.cv.wait_until(lock, deadline, [&] { return watch.rests != seen; })) {
+      if (!watch.cv.wait_until(lock, deadline,
+                               [&] { return watch.rests != rests || watch.stops != stops; })) {
         lock.unlock();
         auto last = Load(id);
         if (!last.ok()) return last.status();
         if (AtRestStatus(last->status)) return events::ToJson(*last);
         return Status::TimedOut("process '" + id + "' did not rest within the timeout");
       }
-      seen = watch.rests;
+      if (watch.rests != rests) return *watch.rest;
+      // Stopped without a rest seen here (it rested before this wait began,
+      // or it failed): the store has its state.
+      stops = watch.stops;
+      read = true;
     }
   }
 
@@ -559,6 +584,8 @@ class Node::Impl : public actors::Host {
   struct Watch {
     int waiters = 0;
     uint64_t rests = 0;  // times the process came to rest since watched
+    uint64_t stops = 0;  // times its actor stopped since watched
+    std::shared_ptr<const Json> rest;  // its snapshot at the latest rest
     std::condition_variable cv;
   };
 

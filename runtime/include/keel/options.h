@@ -41,8 +41,10 @@ struct Options {
   std::vector<std::string> exec_allow;
   // Policy gates for activity tasks, first match wins (see PolicyRule).
   std::vector<PolicyRule> policy;
-  // A snapshot is stored every this many events of a process, and at rest.
-  uint32_t snapshot_every = 64;
+  // A snapshot is stored every this many events of a process, and at rest
+  // when a quarter of that came since the last: loading a process replays at
+  // most this many events.
+  uint32_t snapshot_every = 256;
   // Threads of the actor scheduler and of the blocking activity pool (0 = auto).
   unsigned scheduler_threads = 0;
   unsigned activity_threads = 0;
