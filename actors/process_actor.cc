@@ -123,6 +123,15 @@ using Self = process_actor::stateful_pointer<ProcessActorState>;
 
 void Pump(Self self);
 
+// A snapshot costs in proportion to the state (its tasks and branches), a
+// load in proportion to the events after the latest snapshot: one is taken
+// once the events since the last reach `threshold` and four times the
+// state's entities, so that snapshots cost O(1) per event.
+bool SnapshotDue(const ProcessActorState& st, uint64_t threshold) {
+  const uint64_t entities = st.state.tasks.size() + st.state.branches.size();
+  return st.since_snapshot >= std::max<uint64_t>(threshold, 4 * entities);
+}
+
 void SaveSnapshot(ProcessActorState& st) {
   st.since_snapshot = 0;
   Status s = st.host->store().SaveSnapshot(st.state.id, st.state.last_seq,
@@ -283,7 +292,7 @@ void OnPersisted(Self self) {
   }
   for (const auto& task : st.inflight.launch) Launch(self, task);
   st.inflight = Plan();
-  if (st.since_snapshot >= st.host->options().snapshot_every) SaveSnapshot(st);
+  if (SnapshotDue(st, st.host->options().snapshot_every)) SaveSnapshot(st);
   int64_t earliest = INT64_MAX;
   for (const auto& [_, timer] : st.state.timers) earliest = std::min(earliest, timer.due_ns);
   if (earliest != INT64_MAX) st.host->TimerArmed(earliest);
@@ -346,7 +355,7 @@ void Pump(Self self) {
   if (st.executing.empty() && AtRest(st.state)) {
     // The next load replays what came after the last snapshot; a short tail
     // folds faster than a snapshot parses.
-    if (st.since_snapshot >= st.host->options().snapshot_every / 4) SaveSnapshot(st);
+    if (SnapshotDue(st, st.host->options().snapshot_every / 4)) SaveSnapshot(st);
     self->quit();
   }
 }

@@ -13,7 +13,9 @@
 #include <fstream>
 #include <thread>
 
+#include "events/state.h"
 #include "keel/node.h"
+#include "store/event_store.h"
 #include "tests/support/test_util.h"
 
 namespace keel {
@@ -76,6 +78,7 @@ TEST_P(ScenarioTest, EndsInExpectedStateAndReplaysIdentically) {
 
   Options options;
   options.data_dir = dir_.path();
+  options.snapshot_every = 1;  // as often as the state's size allows
   Json final_snapshot;
   {
     auto node = Node::Open(options);
@@ -108,6 +111,16 @@ TEST_P(ScenarioTest, EndsInExpectedStateAndReplaysIdentically) {
   auto replayed = (*reopened)->Get(final_snapshot["id"]);
   ASSERT_OK(replayed);
   EXPECT_EQ(*replayed, final_snapshot);
+  ASSERT_OK((*reopened)->Close());
+
+  // ... and so does every event from the first, past the snapshots.
+  auto store = store::EventStore::Open({.path = dir_.path()});
+  ASSERT_OK(store);
+  auto log = (*store)->ReadStream(final_snapshot["id"].get<std::string>(), 1);
+  ASSERT_OK(log);
+  events::ProcessState folded;
+  for (const auto& event : *log) ASSERT_OK(events::Apply(folded, event));
+  EXPECT_EQ(events::ToJson(folded), final_snapshot);
 }
 
 std::vector<std::string> Scenarios() {

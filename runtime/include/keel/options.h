@@ -42,8 +42,9 @@ struct Options {
   // Policy gates for activity tasks, first match wins (see PolicyRule).
   std::vector<PolicyRule> policy;
   // A snapshot is stored every this many events of a process, and at rest
-  // when a quarter of that came since the last: loading a process replays at
-  // most this many events.
+  // when a quarter of that came since the last; for a process with many tasks
+  // and branches, only after four times their number (a snapshot's cost grows
+  // with them). Loading a process replays at most that many events.
   uint32_t snapshot_every = 256;
   // Threads of the actor scheduler and of the blocking activity pool (0 = auto).
   unsigned scheduler_threads = 0;
