@@ -47,20 +47,20 @@ using Input = std::variant<PendingResult, PendingControl>;
 struct TaskActorState {
   TaskActorState() = default;
   static inline const char* name = "keel.task";
-  bool done = false;
 };
 
-// Runs one attempt: blocking activities on the pool, async ones directly;
-// enforces the timeout and forwards the outcome to the process actor.
+// Owns one attempt: runs it (blocking activities on the pool, async ones
+// directly), stops it when it runs out of time or is cancelled. The outcome
+// goes straight to the process actor, which then tells this actor it is done
+// (cancel_atom), so a step's result costs one hop, not two.
 task_actor::behavior_type TaskActor(task_actor::stateful_pointer<TaskActorState> self,
                                     process_actor parent, Host* host, const Activity* activity,
                                     ActivityContext ctx) {
-  task_actor me = self;
   // Counted from here until the actor terminates, by whatever path.
   host->TaskStarted();
   self->attach_functor([host] { host->TaskEnded(); });
-  auto reply = [me](const ActivityContext& c, ActivityResult r) {
-    caf::anon_send(me, result_atom::value, c.task_id, c.attempt, r.ok,
+  auto reply = [parent](const ActivityContext& c, ActivityResult r) {
+    caf::anon_send(parent, result_atom::value, c.task_id, c.attempt, r.ok,
                    r.output.is_null() ? std::string() : r.output.dump(), r.error, r.retryable);
   };
   if (activity->async_fn) {
@@ -80,25 +80,15 @@ task_actor::behavior_type TaskActor(task_actor::stateful_pointer<TaskActorState>
     self->delayed_send(self, std::chrono::milliseconds(ctx.timeout_ms), timeout_atom::value);
   }
   return {
-      [=](result_atom, const std::string& task, uint32_t attempt, bool ok, const std::string& out,
-          const std::string& err, bool retryable) {
-        if (!self->state.done)
-          self->send(parent, result_atom::value, task, attempt, ok, out, err, retryable);
-        self->state.done = true;
-        self->quit();
-      },
       [=](timeout_atom) {
         ctx.cancel.Cancel();
-        if (!self->state.done) {
-          self->send(parent, result_atom::value, ctx.task_id, ctx.attempt, false, std::string(),
-                     "timed out after " + std::to_string(ctx.timeout_ms) + "ms", true);
-        }
-        self->state.done = true;
+        // The process actor takes the first outcome of an attempt.
+        self->send(parent, result_atom::value, ctx.task_id, ctx.attempt, false, std::string(),
+                   "timed out after " + std::to_string(ctx.timeout_ms) + "ms", true);
         self->quit();
       },
       [=](cancel_atom) {
         ctx.cancel.Cancel();
-        self->state.done = true;
         self->quit();
       },
   };
@@ -110,7 +100,11 @@ struct ProcessActorState {
   Host* host = nullptr;
   events::ProcessState state;
   std::unique_ptr<Interpreter> interpreter;
-  std::map<std::string, task_actor> executing;  // live attempts by task id
+  struct Execution {
+    task_actor actor;
+    uint32_t attempt = 0;
+  };
+  std::map<std::string, Execution> executing;  // live attempts by task id
   std::deque<Input> inputs;                     // not planned yet, arrival order
   bool appending = false;
   Plan inflight;
@@ -182,7 +176,9 @@ void Launch(Self self, const std::string& task_id) {
   ctx.input = t->input;
   ctx.timeout_ms = step->timeout_ms;
   process_actor me = self;
-  st.executing[task_id] = self->system().spawn(TaskActor, me, st.host, activity, std::move(ctx));
+  const uint32_t attempt = ctx.attempt;
+  st.executing[task_id] = {
+      self->system().spawn(TaskActor, me, st.host, activity, std::move(ctx)), attempt};
 }
 
 int64_t WallNs() {
@@ -286,7 +282,7 @@ void OnPersisted(Self self) {
   for (const auto& task : st.inflight.cancel) {
     auto it = st.executing.find(task);
     if (it != st.executing.end()) {
-      self->send(it->second, cancel_atom::value);
+      self->send(it->second.actor, cancel_atom::value);
       st.executing.erase(it);
     }
   }
@@ -386,8 +382,13 @@ process_actor::behavior_type ProcessActor(Self self, Host* host, events::Process
       [=](result_atom, const std::string& task, uint32_t attempt, bool ok, const std::string& out,
           const std::string& err, bool retryable) {
         auto& s = self->state;
+        // Only the first outcome of a live attempt counts: a late one of an
+        // attempt that timed out or was cancelled (a pause with `now` runs
+        // it again on resume) is dropped.
         auto it = s.executing.find(task);
-        if (it != s.executing.end()) s.executing.erase(it);
+        if (it == s.executing.end() || it->second.attempt != attempt) return;
+        self->send(it->second.actor, cancel_atom::value);  // done: let it go
+        s.executing.erase(it);
         Json output = out.empty() ? Json() : Json::parse(out, nullptr, false);
         s.inputs.push_back(
             PendingResult{task, attempt, ActivityResult{ok, std::move(output), err, retryable}});

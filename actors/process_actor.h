@@ -39,10 +39,9 @@ using process_actor = caf::typed_actor<
     caf::reacts_to<result_atom, std::string, uint32_t, bool, std::string, std::string, bool>,
     caf::replies_to<control_atom, Control>::with<int32_t, std::string>>;
 
-// One execution of one task attempt.
-using task_actor = caf::typed_actor<
-    caf::reacts_to<result_atom, std::string, uint32_t, bool, std::string, std::string, bool>,
-    caf::reacts_to<timeout_atom>, caf::reacts_to<cancel_atom>>;
+// One execution of one task attempt: cancel_atom stops it (also sent once its
+// outcome has reached the process actor).
+using task_actor = caf::typed_actor<caf::reacts_to<timeout_atom>, caf::reacts_to<cancel_atom>>;
 
 // Spawns the actor of a process whose folded state is `state`, of which the
 // last `unsnapshotted` events came after its latest snapshot; it starts
