@@ -31,6 +31,9 @@ struct StoreOptions {
   bool create_if_missing = true;
   size_t max_batch_events = 4096;       // group-commit cap per WriteBatch
   size_t stream_cache_entries = 65536;  // streams whose last seq/hash the writer keeps
+  // An append that finds the writer idle is committed on the caller's thread
+  // (no hand-off to the writer thread and back); false: always by the writer.
+  bool commit_on_caller = true;
 };
 
 // One stream's append: all of its events or none.
@@ -137,8 +140,10 @@ class EventStore {
   // is unknown (re-read LastSeq). Refused on a read-only instance, Aborted
   // after Close.
   virtual Result<AppendResult> Append(AppendRequest request) = 0;
-  // The same, without blocking the caller: `done` runs on the writer thread
-  // after the batch is durable (or failed). Must not block.
+  // The same, without waiting for other appends: `done` runs once the batch
+  // is durable (or failed), on the writer thread, or on the caller's before
+  // AppendAsync returns when nothing else was being written (the caller then
+  // waits for its own write). Must not block.
   virtual void AppendAsync(AppendRequest request, AppendCallback done) = 0;
 
   // Stores a snapshot of `stream` as of `seq` (overwrites one at the same seq).

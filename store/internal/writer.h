@@ -1,10 +1,13 @@
 #pragma once
 
-// The group-commit writer: one thread that owns every write of events. It
-// drains all pending appends (up to max_batch_events), checks each one's
-// expected seq, seals its events onto the stream's hash chain, and commits the
-// events, their log entries and index changes in ONE WriteBatch and one
-// db->Write (WAL synced in kSync mode). Only then does it complete the appends.
+// The group-commit writer: one committer at a time owns every write of
+// events. It drains all pending appends (up to max_batch_events), checks each
+// one's expected seq, seals its events onto the stream's hash chain, and
+// commits the events, their log entries and index changes in ONE WriteBatch
+// and one db->Write (WAL synced in kSync mode). Only then does it complete the
+// appends. The committer is the writer thread, or, when an append finds
+// nobody committing and nothing queued, the appending thread itself (as in
+// RocksDB's write group): a lone append then costs no thread hand-off.
 
 #include <rocksdb/write_batch.h>
 
@@ -59,8 +62,9 @@ class Writer {
 
   // Loads the high-water mark and the status counters, starts the thread.
   Status Start();
-  // Queues an append; `done` runs on the writer thread once it is committed or
-  // failed (on the caller's thread, with Aborted, when the writer has stopped).
+  // Queues an append; `done` runs on the committing thread once it is
+  // committed or failed: the writer thread, or the caller's own before Submit
+  // returns (see above; also with Aborted when the writer has stopped).
   void Submit(AppendRequest request, AppendCallback done);
   // The same, waiting for the outcome.
   Result<AppendResult> SubmitAndWait(AppendRequest request);
@@ -101,9 +105,10 @@ class Writer {
   std::condition_variable cv_;
   std::deque<Pending> queue_;  // GUARDED_BY(mu_)
   bool stopping_ = false;      // GUARDED_BY(mu_)
+  bool committing_ = false;    // GUARDED_BY(mu_): a thread is in Commit
   std::thread thread_;
 
-  // Owned by the writer thread (and Start before it runs).
+  // Owned by the committing thread (and Start before the writer runs).
   StreamCache cache_;
   std::unordered_map<std::string, uint64_t> counters_;  // index counter key -> value
   uint64_t last_global_seq_ = 0;

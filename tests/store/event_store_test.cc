@@ -3,6 +3,8 @@
 #include <atomic>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 
 #include "events/state.h"
 #include "tests/store/store_fixture.h"
@@ -73,6 +75,7 @@ TEST_F(EventStoreTest, AppendReturnsSeqsAndTheChainLinks) {
 }
 
 TEST_F(EventStoreTest, ConflictInABatchLeavesTheOthersOfTheBatchAlone) {
+  Open(Durability::kSync, /*commit_on_caller=*/false);
   ASSERT_OK(Append("p1", 0, ProcessScript("p1").Start()));
   // Queue several appends at once so that they share a group commit.
   std::vector<std::promise<Result<AppendResult>>> done(3);
@@ -93,6 +96,24 @@ TEST_F(EventStoreTest, ConflictInABatchLeavesTheOthersOfTheBatchAlone) {
   ASSERT_OK(r2);
   EXPECT_EQ(Last("p1"), 6u);
   EXPECT_EQ(Last("p2"), 3u);
+  EXPECT_THAT(VerifyAll(), IsEmpty());
+}
+
+TEST_F(EventStoreTest, AnAppendToAnIdleStoreCommitsOnTheCallersThread) {
+  std::optional<std::thread::id> ran_on;
+  store_->AppendAsync({"p1", 0, ProcessScript("p1").Start()}, [&ran_on](Result<AppendResult> r) {
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    ran_on = std::this_thread::get_id();
+  });
+  ASSERT_TRUE(ran_on.has_value()) << "the callback ran before AppendAsync returned";
+  EXPECT_EQ(*ran_on, std::this_thread::get_id());
+  EXPECT_EQ(Last("p1"), 3u);
+
+  Open(Durability::kSync, /*commit_on_caller=*/false);
+  std::promise<std::thread::id> writer;
+  store_->AppendAsync({"p2", 0, ProcessScript("p2").Start()},
+                      [&writer](Result<AppendResult>) { writer.set_value(std::this_thread::get_id()); });
+  EXPECT_NE(writer.get_future().get(), std::this_thread::get_id());
   EXPECT_THAT(VerifyAll(), IsEmpty());
 }
 

@@ -24,11 +24,12 @@ class StoreFixture : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
 
-  void Open(Durability durability = Durability::kSync) {
+  void Open(Durability durability = Durability::kSync, bool commit_on_caller = true) {
     store_.reset();
     StoreOptions options;
     options.path = dir_.path();
     options.durability = durability;
+    options.commit_on_caller = commit_on_caller;
     auto opened = EventStore::Open(options);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(opened).value();
