@@ -160,68 +160,75 @@ namespace {
 
 using internal::Text;
 
+// The objects below are built by emplace: a braced list would first build
+// every key/value pair as a temporary JSON array, which costs several times
+// as much (ToJson runs at every rest of every process).
+
 json TimeOrNull(int64_t ns) { return ns == 0 ? json(nullptr) : json(FormatTimeMs(ns)); }
 json TextOrNull(std::string_view s) { return s.empty() ? json(nullptr) : Text(s); }
 json ErrorJson(const std::optional<std::string>& e) { return e ? Text(*e) : json(nullptr); }
 
 json ApprovalJson(const Approval& a) {
-  return {
-      {"status", Text(a.status)},
-      {"prompt", Text(a.prompt)},
-      {"by", TextOrNull(a.by)},
-      {"reason", TextOrNull(a.reason)},
-      {"at", TimeOrNull(a.at_ns)},
-      {"rule", TextOrNull(a.rule)},
-      {"expires_at", TimeOrNull(a.expires_ns)},
-      {"at_ns", a.at_ns},
-      {"expires_ns", a.expires_ns},
-  };
+  json j = json::object();
+  auto& o = j.get_ref<json::object_t&>();
+  o.emplace("status", Text(a.status));
+  o.emplace("prompt", Text(a.prompt));
+  o.emplace("by", TextOrNull(a.by));
+  o.emplace("reason", TextOrNull(a.reason));
+  o.emplace("at", TimeOrNull(a.at_ns));
+  o.emplace("rule", TextOrNull(a.rule));
+  o.emplace("expires_at", TimeOrNull(a.expires_ns));
+  o.emplace("at_ns", a.at_ns);
+  o.emplace("expires_ns", a.expires_ns);
+  return j;
 }
 
 json BranchJson(const BranchState& b) {
-  return {
-      {"id", Text(b.id)},
-      {"parent", TextOrNull(b.parent)},
-      {"status", Name(b.status)},
-      {"current_step", TextOrNull(b.current_step)},
-      {"fork_task", TextOrNull(b.fork_task)},
-      {"name", TextOrNull(b.name)},
-      {"index", b.index},
-      {"item", b.item},
-      {"vars", b.vars},
-      {"output", b.output},
-      {"error", ErrorJson(b.error)},
-      {"current_task", TextOrNull(b.current_task)},
-      {"parked_on", TextOrNull(b.parked_on)},
-      {"parked_kind", TextOrNull(b.parked_kind)},
-  };
+  json j = json::object();
+  auto& o = j.get_ref<json::object_t&>();
+  o.emplace("id", Text(b.id));
+  o.emplace("parent", TextOrNull(b.parent));
+  o.emplace("status", Name(b.status));
+  o.emplace("current_step", TextOrNull(b.current_step));
+  o.emplace("fork_task", TextOrNull(b.fork_task));
+  o.emplace("name", TextOrNull(b.name));
+  o.emplace("index", b.index);
+  o.emplace("item", b.item);
+  o.emplace("vars", b.vars);
+  o.emplace("output", b.output);
+  o.emplace("error", ErrorJson(b.error));
+  o.emplace("current_task", TextOrNull(b.current_task));
+  o.emplace("parked_on", TextOrNull(b.parked_on));
+  o.emplace("parked_kind", TextOrNull(b.parked_kind));
+  return j;
 }
 
 json TaskJson(const TaskState& t) {
-  return {
-      {"id", Text(t.id)},
-      {"step", Text(t.step)},
-      {"branch", Text(t.branch)},
-      {"status", Name(t.status)},
-      {"attempts", t.attempts},
-      {"input", t.input},
-      {"output", t.output},
-      {"error", ErrorJson(t.error)},
-      {"started_at", TimeOrNull(t.started_ns)},
-      {"ended_at", TimeOrNull(t.ended_ns)},
-      {"approval", t.approval ? ApprovalJson(*t.approval) : json(nullptr)},
-      {"visit", t.visit},
-      {"next", TextOrNull(t.next)},
-      {"scheduled_at", TimeOrNull(t.scheduled_ns)},
-      {"retry_at", TimeOrNull(t.retry_at_ns)},
-      {"blocked_rule", TextOrNull(t.blocked_rule)},
-      {"policy_rule", TextOrNull(t.policy_rule)},
-      {"idempotency_key", TextOrNull(t.idempotency_key)},
-      {"scheduled_ns", t.scheduled_ns},
-      {"started_ns", t.started_ns},
-      {"ended_ns", t.ended_ns},
-      {"retry_at_ns", t.retry_at_ns},
-  };
+  json j = json::object();
+  auto& o = j.get_ref<json::object_t&>();
+  o.emplace("id", Text(t.id));
+  o.emplace("step", Text(t.step));
+  o.emplace("branch", Text(t.branch));
+  o.emplace("status", Name(t.status));
+  o.emplace("attempts", t.attempts);
+  o.emplace("input", t.input);
+  o.emplace("output", t.output);
+  o.emplace("error", ErrorJson(t.error));
+  o.emplace("started_at", TimeOrNull(t.started_ns));
+  o.emplace("ended_at", TimeOrNull(t.ended_ns));
+  o.emplace("approval", t.approval ? ApprovalJson(*t.approval) : json(nullptr));
+  o.emplace("visit", t.visit);
+  o.emplace("next", TextOrNull(t.next));
+  o.emplace("scheduled_at", TimeOrNull(t.scheduled_ns));
+  o.emplace("retry_at", TimeOrNull(t.retry_at_ns));
+  o.emplace("blocked_rule", TextOrNull(t.blocked_rule));
+  o.emplace("policy_rule", TextOrNull(t.policy_rule));
+  o.emplace("idempotency_key", TextOrNull(t.idempotency_key));
+  o.emplace("scheduled_ns", t.scheduled_ns);
+  o.emplace("started_ns", t.started_ns);
+  o.emplace("ended_ns", t.ended_ns);
+  o.emplace("retry_at_ns", t.retry_at_ns);
+  return j;
 }
 
 // What the process waits for, derived from its parked branches and its pause.
@@ -262,26 +269,27 @@ json WaitingOn(const ProcessState& s) {
 
 // The keys of both the snapshot and the summary.
 json CommonKeys(const ProcessState& s) {
-  return {
-      {"id", Text(s.id)},
-      {"workflow", Text(s.workflow)},
-      {"status", Name(s.status)},
-      {"inputs", s.inputs},
-      {"outputs", s.outputs},
-      {"error", ErrorJson(s.error)},
-      {"created_at", TimeOrNull(s.created_ns)},
-      {"updated_at", TimeOrNull(s.updated_ns)},
-      {"ended_at", TimeOrNull(s.ended_ns)},
-      {"last_seq", s.last_seq},
-      {"idempotency_key", TextOrNull(s.idempotency_key)},
-      {"waiting_on", WaitingOn(s)},
-      {"definition_hash", Text(s.definition_hash)},
-      {"last_hash", HexHash(s.last_hash)},
-      {"pause_reason", TextOrNull(s.pause_reason)},
-      {"created_ns", s.created_ns},
-      {"updated_ns", s.updated_ns},
-      {"ended_ns", s.ended_ns},
-  };
+  json j = json::object();
+  auto& o = j.get_ref<json::object_t&>();
+  o.emplace("id", Text(s.id));
+  o.emplace("workflow", Text(s.workflow));
+  o.emplace("status", Name(s.status));
+  o.emplace("inputs", s.inputs);
+  o.emplace("outputs", s.outputs);
+  o.emplace("error", ErrorJson(s.error));
+  o.emplace("created_at", TimeOrNull(s.created_ns));
+  o.emplace("updated_at", TimeOrNull(s.updated_ns));
+  o.emplace("ended_at", TimeOrNull(s.ended_ns));
+  o.emplace("last_seq", s.last_seq);
+  o.emplace("idempotency_key", TextOrNull(s.idempotency_key));
+  o.emplace("waiting_on", WaitingOn(s));
+  o.emplace("definition_hash", Text(s.definition_hash));
+  o.emplace("last_hash", HexHash(s.last_hash));
+  o.emplace("pause_reason", TextOrNull(s.pause_reason));
+  o.emplace("created_ns", s.created_ns);
+  o.emplace("updated_ns", s.updated_ns);
+  o.emplace("ended_ns", s.ended_ns);
+  return j;
 }
 
 }  // namespace

@@ -190,7 +190,7 @@ class Node::Impl : public actors::Host {
       auto w = watched_.find(state.id);
       if (w != watched_.end() && AtRestStatus(state.status)) {
         // The waiters take the state from here: no read of the store.
-        w->second.rest = std::make_shared<const Json>(events::ToJson(state));
+        w->second.rest = std::make_shared<Json>(events::ToJson(state));
         w->second.rests++;
         w->second.cv.notify_all();
       }
@@ -528,7 +528,10 @@ class Node::Impl : public actors::Host {
         if (AtRestStatus(last->status)) return events::ToJson(*last);
         return Status::TimedOut("process '" + id + "' did not rest within the timeout");
       }
-      if (watch.rests != rests) return *watch.rest;
+      if (watch.rests != rests) {
+        if (watch.waiters == 1) return std::move(*watch.rest);  // the last waiter takes it
+        return *watch.rest;
+      }
       // Stopped without a rest seen here (it rested before this wait began,
       // or it failed): the store has its state.
       stops = watch.stops;
@@ -585,7 +588,7 @@ class Node::Impl : public actors::Host {
     int waiters = 0;
     uint64_t rests = 0;  // times the process came to rest since watched
     uint64_t stops = 0;  // times its actor stopped since watched
-    std::shared_ptr<const Json> rest;  // its snapshot at the latest rest
+    std::shared_ptr<Json> rest;  // its snapshot at the latest rest
     std::condition_variable cv;
   };
 
