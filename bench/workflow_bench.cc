@@ -408,12 +408,16 @@ int ResumeChild(const Reporter& out, const std::string& dir) {
   const int n = HundredK(out.smoke());
   const auto t0 = Clock::now();
   auto node = OpenNode(dir, true, /*resume=*/false);
+  const double opened = SecondsSince(t0);
   Parking parking;
   parking.Register(*node);
   Status resumed = node->Resume();
   if (!resumed.ok()) std::fprintf(stderr, "resume: %s\n", resumed.ToString().c_str());
+  const double loaded = SecondsSince(t0);
   const bool all = resumed.ok() && parking.WaitFor(n);
   const double seconds = SecondsSince(t0);
+  std::fprintf(stderr, "resume: store open %.2f s, loaded and spawned %.2f s, all running %.2f s\n",
+               opened, loaded, seconds);
   const std::string w = "resume-100k";
   out.Line("keel", w, "seconds", seconds, "s");
   out.Line("keel", w, "processes_per_sec", n / seconds, "processes/s");

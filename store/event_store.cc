@@ -2,10 +2,17 @@
 
 #include <rocksdb/iterator.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <optional>
 
 #include "store/format.h"
 #include "store/internal/annotate.h"
@@ -34,6 +41,37 @@ Status CheckName(std::string_view what, std::string_view name) {
   return Status::OK();
 }
 
+std::string FormatFilePath(const std::string& path) { return path + "/" + format::kFormatFile; }
+
+// The version in DIR/FORMAT; nullopt when there is none (a store made before
+// the file existed, or a crash before it was written) or it does not parse.
+std::optional<uint32_t> ReadFormatFile(const std::string& path) {
+  std::ifstream in(FormatFilePath(path));
+  uint32_t version = 0;
+  if (!(in >> version)) return std::nullopt;
+  return version;
+}
+
+// Replaces DIR/FORMAT atomically (write, sync, rename).
+Status WriteFormatFile(const std::string& path) {
+  const std::string target = FormatFilePath(path), temp = target + ".tmp";
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError("create " + temp + ": " + std::strerror(errno));
+  const std::string text = std::to_string(format::kFormatVersion) + "\n";
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok || ::rename(temp.c_str(), target.c_str()) != 0) {
+    return Status::IOError("write " + target + ": " + std::strerror(errno));
+  }
+  return Status::OK();
+}
+
+Status NewerFormat(const std::string& path, uint32_t version) {
+  return Status::NotSupported("store " + path + " has format version " + std::to_string(version) +
+                              "; this keel reads up to " + std::to_string(format::kFormatVersion));
+}
+
 // OK for a store of this format or older (or with no version yet).
 Status CheckFormatVersion(Rocks& rocks, const std::string& path, bool* present) {
   *present = false;
@@ -45,11 +83,7 @@ Status CheckFormatVersion(Rocks& rocks, const std::string& path, bool* present) 
   KEEL_RETURN_IF_ERROR(ToStatus(s, "read format version of " + path));
   auto version = format::DecodeU32(value);
   if (!version) return Status::Corruption("store " + path + ": malformed format version");
-  if (*version > format::kFormatVersion) {
-    return Status::NotSupported("store " + path + " has format version " +
-                                std::to_string(*version) + "; this keel reads up to " +
-                                std::to_string(format::kFormatVersion));
-  }
+  if (*version > format::kFormatVersion) return NewerFormat(path, *version);
   *present = true;
   return Status::OK();
 }
@@ -416,13 +450,18 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options
   if (options.path.empty()) return Status::InvalidArgument("store path is empty");
   const std::string db_path = DbPath(options.path);
   bool present = false;
+  std::optional<uint32_t> marked;
   if (HasDb(options.path)) {
     // Look before opening read-write, which would rewrite files of a store
-    // that this keel must leave alone.
-    Result<std::unique_ptr<Rocks>> inspected = Rocks::OpenForInspection(db_path);
-    if (!inspected.ok()) return inspected.status();
-    KEEL_RETURN_IF_ERROR(CheckFormatVersion(**inspected, options.path, &present));
-    KEEL_RETURN_IF_ERROR((*inspected)->Close());
+    // that this keel must leave alone: at the FORMAT file, else in the meta.
+    marked = ReadFormatFile(options.path);
+    if (marked && *marked > format::kFormatVersion) return NewerFormat(options.path, *marked);
+    if (!marked) {
+      Result<std::unique_ptr<Rocks>> inspected = Rocks::OpenForInspection(db_path);
+      if (!inspected.ok()) return inspected.status();
+      KEEL_RETURN_IF_ERROR(CheckFormatVersion(**inspected, options.path, &present));
+      KEEL_RETURN_IF_ERROR((*inspected)->Close());
+    }
   } else if (!options.create_if_missing) {
     return Status::NotFound("no store at " + options.path);
   } else {
@@ -442,6 +481,7 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options
                                   format::EncodeU32(format::kFormatVersion)),
                  "write format version"));
   }
+  if (marked != format::kFormatVersion) KEEL_RETURN_IF_ERROR(WriteFormatFile(options.path));
   auto writer = std::make_unique<internal::Writer>(rocks.get(), options);
   KEEL_RETURN_IF_ERROR(writer->Start());
   return std::unique_ptr<EventStore>(

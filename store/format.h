@@ -22,6 +22,12 @@ namespace keel::store::format {
 // refused (NotSupported) and left untouched.
 inline constexpr uint32_t kFormatVersion = 1;
 
+// A copy of the format version in a plain file beside db/ ("1\n"), written
+// once the meta holds it: Open reads it to decide whether it may open the
+// store read-write without first replaying the WAL read-only to read the
+// meta (twice the recovery time). A keel that bumps the version writes both.
+inline constexpr char kFormatFile[] = "FORMAT";
+
 // ---- column families --------------------------------------------------------
 
 // events: stream | 0x00 | seq (u64 BE) -> stored event value

@@ -50,6 +50,10 @@ rocksdb::DBOptions DbOptions(bool create_if_missing) {
   // so a sync flushes data without an inode update (the disk's overwrite
   // fdatasync takes ~60% of an appending one).
   o.recycle_log_file_num = 4;
+  // Opening after a crash replays the live WAL. A column family written
+  // rarely (meta, definitions, snapshots) would keep the first WAL file live
+  // for ever, and every one after it: past this size, RocksDB flushes it.
+  o.max_total_wal_size = 128 << 20;
   return o;
 }
 

@@ -1,6 +1,7 @@
 // Append semantics, the index, the format version, exclusivity, and Verify.
 
 #include <atomic>
+#include <filesystem>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -282,7 +283,12 @@ TEST_F(EventStoreTest, SecondReadWriteOpenOfTheSameDirIsBusy) {
   ASSERT_OK(Append("p1", 0, ProcessScript("p1").Start()));
 }
 
-TEST_F(EventStoreTest, NewerFormatVersionIsRefusedAndLeftUntouched) {
+// What a newer keel leaves: the version in the meta and in the FORMAT file;
+// or in the meta only (a crash before the file was written).
+class NewerFormatTest : public EventStoreTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(NewerFormatTest, IsRefusedAndLeftUntouched) {
+  const bool with_file = GetParam();
   Started("p1");
   Close();
   {
@@ -291,6 +297,11 @@ TEST_F(EventStoreTest, NewerFormatVersionIsRefusedAndLeftUntouched) {
     raw.Put(format::kMetaCf, format::kMetaFormatVersion,
             format::EncodeU32(format::kFormatVersion + 1));
   }
+  const std::string file = dir_.path() + "/" + format::kFormatFile;
+  if (with_file)
+    keel::testing::WriteFile(file, std::to_string(format::kFormatVersion + 1) + "\n");
+  else
+    std::filesystem::remove(file);
   StoreOptions options;
   options.path = dir_.path();
   auto opened = EventStore::Open(options);
@@ -304,6 +315,19 @@ TEST_F(EventStoreTest, NewerFormatVersionIsRefusedAndLeftUntouched) {
   EXPECT_EQ(format::DecodeU32(raw.Get(format::kMetaCf, format::kMetaFormatVersion)),
             format::kFormatVersion + 1);
   EXPECT_EQ(raw.Get(format::kEventsCf, format::StreamKey("p1", 3)).empty(), false);
+}
+
+INSTANTIATE_TEST_SUITE_P(FormatFile, NewerFormatTest, ::testing::Bool());
+
+TEST_F(EventStoreTest, OpenWritesTheFormatFileAndTrustsIt) {
+  Started("p1");
+  Close();
+  const std::string file = dir_.path() + "/" + format::kFormatFile;
+  EXPECT_EQ(keel::testing::ReadFile(file), std::to_string(format::kFormatVersion) + "\n");
+  std::filesystem::remove(file);  // a store from before the file: inspected, then marked
+  Open();
+  EXPECT_EQ(keel::testing::ReadFile(file), std::to_string(format::kFormatVersion) + "\n");
+  EXPECT_EQ(Last("p1"), 3u);
 }
 
 TEST_F(EventStoreTest, OpenWithoutCreateIfMissingIsNotFound) {
