@@ -49,46 +49,60 @@ struct TaskActorState {
   static inline const char* name = "keel.task";
 };
 
-// Owns one attempt: runs it (blocking activities on the pool, async ones
-// directly), stops it when it runs out of time or is cancelled. The outcome
-// goes straight to the process actor, which then tells this actor it is done
-// (cancel_atom), so a step's result costs one hop, not two.
-task_actor::behavior_type TaskActor(task_actor::stateful_pointer<TaskActorState> self,
-                                    process_actor parent, Host* host, const Activity* activity,
-                                    ActivityContext ctx) {
-  // Counted from here until the actor terminates, by whatever path.
-  host->TaskStarted();
-  self->attach_functor([host] { host->TaskEnded(); });
+// Runs one attempt: a blocking activity on the pool, an async one at once.
+// Its outcome goes straight to the process actor.
+void RunAttempt(Host* host, const Activity* activity, const ActivityContext& ctx,
+                process_actor parent) {
   auto reply = [parent](const ActivityContext& c, ActivityResult r) {
     caf::anon_send(parent, result_atom::value, c.task_id, c.attempt, r.ok,
                    r.output.is_null() ? std::string() : r.output.dump(), r.error, r.retryable);
   };
   if (activity->async_fn) {
     activity->async_fn(ctx, [ctx, reply](ActivityResult r) { reply(ctx, std::move(r)); });
-  } else {
-    host->pool().Submit([ctx, reply, fn = activity->fn] {
-      ActivityResult r;
-      try {
-        r = fn(ctx);
-      } catch (const std::exception& e) {
-        r = ActivityResult::Fail(std::string("activity threw: ") + e.what());
-      }
-      reply(ctx, std::move(r));
-    });
+    return;
   }
-  if (ctx.timeout_ms > 0) {
-    self->delayed_send(self, std::chrono::milliseconds(ctx.timeout_ms), timeout_atom::value);
+  host->pool().Submit([ctx, reply, fn = activity->fn] {
+    ActivityResult r;
+    try {
+      r = fn(ctx);
+    } catch (const std::exception& e) {
+      r = ActivityResult::Fail(std::string("activity threw: ") + e.what());
+    }
+    reply(ctx, std::move(r));
+  });
+}
+
+// What the task actor needs of its attempt.
+struct Attempt {
+  std::string task;
+  uint32_t number = 0;
+  int64_t timeout_ms = 0;
+  CancellationToken cancel;
+};
+
+// Owns one running attempt: stops it when it runs out of time or is
+// cancelled, and counts in the node's tasks-running gauge while it lives. The
+// process actor starts the attempt itself (not from here, which would wait
+// for this actor's first turn) and tells this actor when its outcome is in
+// (cancel_atom).
+task_actor::behavior_type TaskActor(task_actor::stateful_pointer<TaskActorState> self,
+                                    process_actor parent, Host* host, Attempt attempt) {
+  // Counted from here until the actor terminates, by whatever path.
+  host->TaskStarted();
+  self->attach_functor([host] { host->TaskEnded(); });
+  if (attempt.timeout_ms > 0) {
+    self->delayed_send(self, std::chrono::milliseconds(attempt.timeout_ms), timeout_atom::value);
   }
   return {
       [=](timeout_atom) {
-        ctx.cancel.Cancel();
+        attempt.cancel.Cancel();
         // The process actor takes the first outcome of an attempt.
-        self->send(parent, result_atom::value, ctx.task_id, ctx.attempt, false, std::string(),
-                   "timed out after " + std::to_string(ctx.timeout_ms) + "ms", true);
+        self->send(parent, result_atom::value, attempt.task, attempt.number, false, std::string(),
+                   "timed out after " + std::to_string(attempt.timeout_ms) + "ms", true);
         self->quit();
       },
       [=](cancel_atom) {
-        ctx.cancel.Cancel();
+        attempt.cancel.Cancel();
         self->quit();
       },
   };
@@ -176,9 +190,9 @@ void Launch(Self self, const std::string& task_id) {
   ctx.input = t->input;
   ctx.timeout_ms = step->timeout_ms;
   process_actor me = self;
-  const uint32_t attempt = ctx.attempt;
-  st.executing[task_id] = {
-      self->system().spawn(TaskActor, me, st.host, activity, std::move(ctx)), attempt};
+  Attempt attempt{ctx.task_id, ctx.attempt, ctx.timeout_ms, ctx.cancel};
+  st.executing[task_id] = {self->system().spawn(TaskActor, me, st.host, attempt), ctx.attempt};
+  RunAttempt(st.host, activity, ctx, me);
 }
 
 int64_t WallNs() {
