@@ -124,6 +124,7 @@ struct ProcessActorState {
   Plan inflight;
   std::vector<Reply> replies;  // recorded controls, answered when idle
   std::shared_ptr<AppendSlot> slot = std::make_shared<AppendSlot>();
+  std::optional<Creation> creation;  // a new process: its first append creates it
   uint64_t since_snapshot = 0;  // events after the latest snapshot
 };
 
@@ -153,6 +154,10 @@ void Deliver(Reply& reply, const Status& status, const std::string& text) {
 
 // Answers every control that is still waiting (the actor is about to stop).
 void FailPending(ProcessActorState& st, const Status& why) {
+  if (st.creation) {
+    st.creation->done(why);
+    st.creation.reset();
+  }
   for (auto& reply : st.replies) Deliver(reply, why, "");
   st.replies.clear();
   for (auto& input : st.inputs) {
@@ -302,6 +307,10 @@ void OnPersisted(Self self) {
   }
   for (const auto& task : st.inflight.launch) Launch(self, task);
   st.inflight = Plan();
+  if (st.creation) {
+    st.creation->done(events::ToJson(st.state));
+    st.creation.reset();
+  }
   if (SnapshotDue(st, st.host->options().snapshot_every)) SaveSnapshot(st);
   int64_t earliest = INT64_MAX;
   for (const auto& [_, timer] : st.state.timers) earliest = std::min(earliest, timer.due_ns);
@@ -332,6 +341,11 @@ void Pump(Self self) {
   if (st.appending) return;
   Speculation batch(st);
   Status planned;
+  if (st.creation && st.state.last_seq == 0) {
+    Plan create;
+    create.events.push_back(std::move(st.creation->created));
+    planned = batch.Add(std::move(create));
+  }
   // Inputs in arrival order. A control is planned first in a batch only, so
   // that the state it is decided on (and answered with) is the log's.
   while (planned.ok() && !st.inputs.empty() && !batch.full()) {
@@ -372,10 +386,11 @@ void Pump(Self self) {
 
 process_actor::behavior_type ProcessActor(Self self, Host* host, events::ProcessState state,
                                           std::shared_ptr<const Workflow> workflow,
-                                          uint64_t unsnapshotted) {
+                                          uint64_t unsnapshotted, std::optional<Creation> creation) {
   auto& st = self->state;
   st.host = host;
   st.since_snapshot = unsnapshotted;
+  st.creation = std::move(creation);
   st.state = std::move(state);
   st.interpreter = std::make_unique<Interpreter>(
       std::move(workflow),
@@ -435,7 +450,16 @@ bool AtRest(const events::ProcessState& s) {
 
 process_actor SpawnProcess(caf::actor_system& system, Host& host, events::ProcessState state,
                            std::shared_ptr<const Workflow> workflow, uint64_t unsnapshotted) {
-  return system.spawn(ProcessActor, &host, std::move(state), std::move(workflow), unsnapshotted);
+  return system.spawn(ProcessActor, &host, std::move(state), std::move(workflow), unsnapshotted,
+                      std::optional<Creation>());
+}
+
+process_actor SpawnNewProcess(caf::actor_system& system, Host& host, const std::string& id,
+                              std::shared_ptr<const Workflow> workflow, Creation creation) {
+  events::ProcessState state;
+  state.id = id;
+  return system.spawn(ProcessActor, &host, std::move(state), std::move(workflow), 0,
+                      std::optional<Creation>(std::move(creation)));
 }
 
 }  // namespace keel::actors

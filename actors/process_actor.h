@@ -10,6 +10,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/typed_actor.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -48,6 +49,19 @@ using task_actor = caf::typed_actor<caf::reacts_to<timeout_atom>, caf::reacts_to
 // working at once. The host is told (Passivated) when the actor stops.
 process_actor SpawnProcess(caf::actor_system& system, Host& host, events::ProcessState state,
                            std::shared_ptr<const Workflow> workflow, uint64_t unsnapshotted);
+
+// A process not in the log yet: its ProcessCreated goes in the same append
+// as its start and first steps (one durable write, not two, before the first
+// task runs). `done` gets the snapshot once that append is durable, or why it
+// was refused (Conflict: the id or idempotency key is taken).
+struct Creation {
+  events::Draft created;
+  std::function<void(Result<Json>)> done;
+};
+
+// Spawns the actor of a new process `id` (see Creation).
+process_actor SpawnNewProcess(caf::actor_system& system, Host& host, const std::string& id,
+                              std::shared_ptr<const Workflow> workflow, Creation creation);
 
 // True when the process needs no actor: ended, paused, or waiting. Its timers
 // are kept by the node's timer service, which wakes it when one is due.

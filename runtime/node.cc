@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 #include <condition_variable>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <random>
 #include <set>
@@ -417,8 +418,9 @@ class Node::Impl : public actors::Host {
                                        "' is not registered");
       }
     }
-    // No lock: the store refuses a second ProcessCreated on a stream and a
-    // second owner of an idempotency key (Conflict), so racing starts resolve there.
+    // No lock across the append: the store refuses a second ProcessCreated on
+    // a stream and a second owner of an idempotency key (Conflict), so racing
+    // starts resolve there.
     if (!opts.idempotency_key.empty()) {
       auto existing = store_->FindByIdempotencyKey(opts.idempotency_key);
       if (!existing.ok()) return existing.status();
@@ -432,34 +434,37 @@ class Node::Impl : public actors::Host {
       stored = defs_.count(hash) > 0;  // cached = already in the store
     }
     if (!stored) KEEL_RETURN_IF_ERROR(store_->PutDefinition(hash, wf.ToJson().dump()));
-    store::AppendRequest req{id, 0, {}};
-    req.events.push_back(events::ProcessCreated({id, id, opts.actor}, wf.name, hash,
-                                                resolved->dump(), wf.vars.dump(),
-                                                opts.idempotency_key));
-    auto appended = store_->Append(std::move(req));
-    if (!appended.ok()) {
-      if (appended.status().code() != Status::Code::kConflict) return appended.status();
+    {
+      std::lock_guard lock(defs_mu_);
+      defs_.emplace(hash, std::make_shared<const Workflow>(wf));
+    }
+    // The new process's actor appends ProcessCreated with its first steps.
+    auto done = std::make_shared<std::promise<Result<Json>>>();
+    auto result = done->get_future();
+    actors::Creation creation{
+        events::ProcessCreated({id, id, opts.actor}, wf.name, hash, resolved->dump(),
+                               wf.vars.dump(), opts.idempotency_key),
+        [done](Result<Json> r) { done->set_value(std::move(r)); }};
+    {
+      std::lock_guard activating(activate_mu_);
+      auto definition = Definition(hash);
+      if (!definition.ok()) return definition.status();
+      std::lock_guard lock(live_mu_);
+      if (closing_) return Status::Aborted("the node is closing");
+      if (live_.count(id)) return Status::Refused("a process with id '" + id + "' already exists");
+      live_[id] = actors::SpawnNewProcess(*system_, *this, id, *definition, std::move(creation));
+    }
+    Result<Json> created = result.get();
+    if (!created.ok()) {
+      if (created.status().code() != Status::Code::kConflict) return created.status();
       if (!opts.idempotency_key.empty()) {
         auto existing = store_->FindByIdempotencyKey(opts.idempotency_key);
         if (existing.ok() && *existing) return Get(**existing);
       }
       return Status::Refused("a process with id '" + id + "' already exists");
     }
-    events::ProcessState state;
-    for (auto& value : appended->values) {
-      auto event = events::StoredEvent::Decode(std::move(value));
-      if (!event.ok()) return event.status();
-      KEEL_RETURN_IF_ERROR(events::Apply(state, *event));
-    }
-    {
-      std::lock_guard lock(defs_mu_);
-      defs_.emplace(hash, std::make_shared<const Workflow>(wf));
-    }
-    Json snapshot = events::ToJson(state);
-    const uint64_t events = state.last_seq;  // no snapshot yet
-    KEEL_RETURN_IF_ERROR(Activate(std::move(state), events));
     if (started) *started = true;
-    return snapshot;
+    return created;
   }
 
   Result<Json> Get(const std::string& id) {
