@@ -1,5 +1,8 @@
 #include "events/state.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "events/internal/json_util.h"
 
 namespace keel::events {
@@ -180,24 +183,63 @@ void ApplyBranch(BranchState& b, const fb::Envelope& env) {
 
 // ---- ProcessState ----------------------------------------------------------
 
+uint32_t ProcessState::Index::Hash(std::string_view id) {
+  const uint64_t h = std::hash<std::string_view>{}(id);
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+template <class Is>
+size_t ProcessState::Index::Find(std::string_view id, Is is) const {
+  if (size_ == 0) return kNone;
+  const uint32_t hash = Hash(id);
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (slot.position == 0) return kNone;
+    if (slot.hash == hash && is(slot.position - 1)) return slot.position - 1;
+  }
+}
+
+void ProcessState::Index::Insert(std::string_view id, size_t position) {
+  if (position >= UINT32_MAX) return;  // left unindexed: lookups scan
+  if (2 * (size_ + 1) > slots_.size()) Grow();
+  const uint32_t hash = Hash(id);
+  const size_t mask = slots_.size() - 1;
+  size_t i = hash & mask;
+  while (slots_[i].position != 0) i = (i + 1) & mask;
+  slots_[i] = {hash, static_cast<uint32_t>(position + 1)};
+  ++size_;
+}
+
+void ProcessState::Index::Grow() {
+  std::vector<Slot> old =
+      std::exchange(slots_, std::vector<Slot>(std::max<size_t>(16, 2 * slots_.size())));
+  const size_t mask = slots_.size() - 1;
+  for (const Slot& slot : old) {
+    if (slot.position == 0) continue;
+    size_t i = slot.hash & mask;
+    while (slots_[i].position != 0) i = (i + 1) & mask;
+    slots_[i] = slot;
+  }
+}
+
 BranchState& ProcessState::AddBranch(BranchState branch) {
-  branch_index_[branch.id] = branches.size();
+  branch_index_.Insert(branch.id, branches.size());
   return branches.emplace_back(std::move(branch));
 }
 
 TaskState& ProcessState::AddTask(std::string_view id) {
-  task_index_.emplace(std::string(id), tasks.size());
+  task_index_.Insert(id, tasks.size());
   TaskState& t = tasks.emplace_back();
   t.id.assign(id);
   return t;
 }
 
 const BranchState* ProcessState::FindBranch(std::string_view id) const {
-  if (auto it = branch_index_.find(id);
-      it != branch_index_.end() && it->second < branches.size() && branches[it->second].id == id) {
-    return &branches[it->second];
-  }
-  if (branch_index_.size() == branches.size()) return nullptr;
+  const size_t n = branches.size();
+  auto is = [&](size_t i) { return i < n && branches[i].id == id; };
+  if (size_t i = branch_index_.Find(id, is); i != Index::kNone) return &branches[i];
+  if (branch_index_.size() == n) return nullptr;
   for (const BranchState& b : branches) {
     if (b.id == id) return &b;
   }
@@ -209,11 +251,15 @@ BranchState* ProcessState::FindBranch(std::string_view id) {
 }
 
 const TaskState* ProcessState::FindTask(std::string_view id) const {
-  if (auto it = task_index_.find(id);
-      it != task_index_.end() && it->second < tasks.size() && tasks[it->second].id == id) {
-    return &tasks[it->second];
+  const size_t n = tasks.size();
+  if (task_index_.size() == n) {
+    // Ids are unique while the index is complete. A task's events mostly
+    // follow its scheduling, so try the newest task before hashing.
+    if (n > 0 && tasks.back().id == id) return &tasks.back();
   }
-  if (task_index_.size() == tasks.size()) return nullptr;
+  auto is = [&](size_t i) { return i < n && tasks[i].id == id; };
+  if (size_t i = task_index_.Find(id, is); i != Index::kNone) return &tasks[i];
+  if (task_index_.size() == n) return nullptr;
   for (const TaskState& t : tasks) {
     if (t.id == id) return &t;
   }

@@ -95,8 +95,10 @@ struct ProcessState {
   std::string last_hash;  // chain hash of last_seq (raw 32 bytes)
   std::string pause_reason;
 
-  std::vector<BranchState> branches;         // in start order; branches[0] is main
-  std::vector<TaskState> tasks;              // in order of first scheduling
+  std::vector<BranchState> branches;  // in start order; branches[0] is main
+  // In order of first scheduling. A deque: a long process has many tasks, and
+  // growing a vector would move every one (and fault in twice the memory).
+  std::deque<TaskState> tasks;
   std::deque<PendingSignal> signals;         // received, not yet consumed, arrival order
   std::map<std::string, TimerState> timers;  // armed, by timer id
 
@@ -109,18 +111,36 @@ struct ProcessState {
   const nlohmann::json& variables() const;
 
  private:
-  // Heterogeneous lookup: find by string_view without building a string.
-  struct IdHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  // Positions of ids in `branches` or `tasks`: open addressing over 32-bit
+  // hashes of the ids, 8 bytes a slot and no allocation per entry; the ids
+  // themselves are compared in the container.
+  class Index {
+   public:
+    static constexpr size_t kNone = SIZE_MAX;
+    size_t size() const { return size_; }
+    // The position of `id`, where `is(position)` says whether the entity at
+    // a position has that id; kNone if none.
+    template <class Is>
+    size_t Find(std::string_view id, Is is) const;
+    // Adds `id` at `position`; the caller knows that `id` is absent.
+    void Insert(std::string_view id, size_t position);
+
+   private:
+    struct Slot {
+      uint32_t hash = 0;
+      uint32_t position = 0;  // + 1; 0 for an empty slot
+    };
+    static uint32_t Hash(std::string_view id);
+    void Grow();
+    std::vector<Slot> slots_;  // size 0 or a power of two, at most half full
+    size_t size_ = 0;
   };
-  using Index = std::unordered_map<std::string, size_t, IdHash, std::equal_to<>>;
 
   BranchState& AddBranch(BranchState branch);
   TaskState& AddTask(std::string_view id);
 
-  // Positions in branches/tasks. Code that fills the vectors directly leaves
-  // them stale; the Find* functions then fall back to a linear scan.
+  // Positions in branches/tasks. Code that fills the containers directly
+  // leaves them stale; the Find* functions then fall back to a linear scan.
   Index branch_index_;
   Index task_index_;
   friend Status Apply(ProcessState&, const StoredEvent&);

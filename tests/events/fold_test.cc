@@ -530,6 +530,29 @@ TEST_F(FoldTest, CopiedStateKeepsWorkingLookups) {
   EXPECT_EQ(copy.FindBranch("main"), &copy.branches[0]);
 }
 
+TEST_F(FoldTest, LookupsOverManyTasks) {
+  Start();
+  for (int i = 0; i < 3000; ++i) {
+    std::string id = "t" + std::to_string(i);
+    RunTask(id, "main", std::to_string(i), "t" + std::to_string(i + 1));
+  }
+  ASSERT_EQ(state_.tasks.size(), 3000u);
+  for (int i = 0; i < 3000; ++i) {
+    std::string id = "t" + std::to_string(i);
+    const TaskState* t = state_.FindTask(id);
+    ASSERT_EQ(t, &state_.tasks[i]) << id;
+    EXPECT_EQ(t->output, json(i));
+  }
+  EXPECT_EQ(state_.FindTask("t3000"), nullptr);
+  EXPECT_EQ(state_.FindTask(""), nullptr);
+  EXPECT_EQ(state_.FindTask("t"), nullptr);
+  // A task scheduled again (a new id) after many others still folds.
+  ASSERT_OK(Fold(events::TaskScheduled(H("t5#2"), "t5", "main", "{}", 2)));
+  EXPECT_EQ(state_.FindTask("t5#2"), &state_.tasks.back());
+  EXPECT_EQ(Fold(events::TaskScheduled(H("t7"), "t7", "main", "{}")).code(),
+            Status::Code::kCorruption);
+}
+
 // Replay speed of the fold (decode + apply) over 1M events of 20,000
 // processes with 16 tasks each. Run by hand:
 //   events_test --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'
