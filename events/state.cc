@@ -22,6 +22,142 @@ struct Target {
 
 std::string Quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
+// A JSON text of the shapes that a replay meets most, parsed without
+// nlohmann's parser (whose set-up per call costs more than these small values):
+// integers of up to 18 digits, strings of printable ASCII without escapes,
+// true, false, null, and arrays and objects of those, without white space.
+// Builds exactly the value that json::parse would; Parse is false for
+// anything else, which then goes to the real parser.
+class SimpleJson {
+ public:
+  explicit SimpleJson(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+
+  bool Parse(json* out) { return Value(out, 0) && p_ == end_; }
+
+ private:
+  static constexpr int kMaxDepth = 16;
+
+  bool Value(json* out, int depth) {
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '{':
+        return Object(out, depth);
+      case '[':
+        return Array(out, depth);
+      case '"': {
+        std::string_view text;
+        if (!String(&text)) return false;
+        *out = std::string(text);
+        return true;
+      }
+      case 't':
+        return Literal("true", json(true), out);
+      case 'f':
+        return Literal("false", json(false), out);
+      case 'n':
+        return Literal("null", json(nullptr), out);
+      default:
+        return Number(out);
+    }
+  }
+
+  bool Literal(std::string_view word, json value, json* out) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
+      return false;
+    }
+    p_ += word.size();
+    *out = std::move(value);
+    return true;
+  }
+
+  // -?(0|[1-9][0-9]*), at most 18 digits, followed by no fraction or
+  // exponent: number_unsigned when not negative, as json::parse makes it.
+  // "-0" is left to the parser.
+  bool Number(json* out) {
+    const bool negative = *p_ == '-';
+    const char* digits = p_ + (negative ? 1 : 0);
+    const char* q = digits;
+    uint64_t value = 0;
+    while (q != end_ && *q >= '0' && *q <= '9' && q - digits <= 18)
+      value = value * 10 + (*q++ - '0');
+    const ptrdiff_t n = q - digits;
+    if (n == 0 || n > 18 || (n > 1 && *digits == '0') || (negative && value == 0)) return false;
+    if (q != end_ && (*q == '.' || *q == 'e' || *q == 'E')) return false;
+    p_ = q;
+    if (negative) {
+      *out = -static_cast<int64_t>(value);
+    } else {
+      *out = value;
+    }
+    return true;
+  }
+
+  bool String(std::string_view* text) {
+    const char* start = ++p_;  // past the opening quote
+    while (p_ != end_ && *p_ != '"') {
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c < 0x20 || c > 0x7E || c == '\\') return false;
+      ++p_;
+    }
+    if (p_ == end_) return false;
+    *text = std::string_view(start, static_cast<size_t>(p_ - start));
+    ++p_;  // the closing quote
+    return true;
+  }
+
+  bool Object(json* out, int depth) {
+    if (depth == kMaxDepth) return false;
+    ++p_;
+    *out = json::object();
+    if (p_ != end_ && *p_ == '}') {
+      ++p_;
+      return true;
+    }
+    for (;;) {
+      std::string_view key;
+      if (p_ == end_ || *p_ != '"' || !String(&key)) return false;
+      if (p_ == end_ || *p_++ != ':') return false;
+      json value;
+      if (!Value(&value, depth + 1)) return false;
+      (*out)[std::string(key)] = std::move(value);  // a repeated key: the last wins, as in parse
+      if (p_ == end_) return false;
+      const char c = *p_++;
+      if (c == '}') return true;
+      if (c != ',') return false;
+    }
+  }
+
+  bool Array(json* out, int depth) {
+    if (depth == kMaxDepth) return false;
+    ++p_;
+    *out = json::array();
+    if (p_ != end_ && *p_ == ']') {
+      ++p_;
+      return true;
+    }
+    for (;;) {
+      json value;
+      if (!Value(&value, depth + 1)) return false;
+      out->push_back(std::move(value));
+      if (p_ == end_) return false;
+      const char c = *p_++;
+      if (c == ']') return true;
+      if (c != ',') return false;
+    }
+  }
+
+  const char* p_;
+  const char* const end_;
+};
+
+// ParseJsonField, with SimpleJson first.
+json JsonField(std::string_view text, json if_empty = nullptr) {
+  if (text.empty()) return if_empty;
+  json value;
+  if (SimpleJson(text).Parse(&value)) return value;
+  return ParseJsonField(text, std::move(if_empty));
+}
+
 // Why `type` on `entity` is not allowed in `s`; empty when it is. Strings are
 // built only on refusal, so the allowed path does not allocate.
 std::string WhyNot(const ProcessState& s, EventType type, std::string_view entity, Target* target) {
@@ -97,7 +233,7 @@ void ApplyProcess(ProcessState& s, const StoredEvent& ev, const fb::Envelope& en
       break;
     case E::ProcessCompleted: {
       auto outputs = View(env.body_as_ProcessCompleted()->outputs_json());
-      if (!outputs.empty()) s.outputs = ParseJsonField(outputs);
+      if (!outputs.empty()) s.outputs = JsonField(outputs);
       s.ended_ns = now;
       break;
     }
@@ -115,7 +251,7 @@ void ApplyProcess(ProcessState& s, const StoredEvent& ev, const fb::Envelope& en
     case E::SignalReceived: {
       const auto* b = env.body_as_SignalReceived();
       s.signals.push_back(
-          {ev.seq(), std::string(View(b->topic())), ParseJsonField(View(b->payload_json())), now});
+          {ev.seq(), std::string(View(b->topic())), JsonField(View(b->payload_json())), now});
       break;
     }
     case E::TimerScheduled: {
@@ -159,7 +295,7 @@ void ApplyBranch(BranchState& b, const fb::Envelope& env) {
       break;
     case E::BranchCompleted: {
       auto output = View(env.body_as_BranchCompleted()->output_json());
-      if (!output.empty()) b.output = ParseJsonField(output);
+      if (!output.empty()) b.output = JsonField(output);
       b.current_step.clear();
       b.current_task.clear();
       break;
@@ -168,7 +304,7 @@ void ApplyBranch(BranchState& b, const fb::Envelope& env) {
       b.error.emplace(View(env.body_as_BranchFailed()->error()));
       break;
     case E::VariablesSet: {
-      json patch = ParseJsonField(View(env.body_as_VariablesSet()->patch_json()));
+      json patch = JsonField(View(env.body_as_VariablesSet()->patch_json()));
       if (!patch.is_object()) break;  // nothing to merge; not worth failing a replay
       if (!b.vars.is_object()) b.vars = json::object();
       for (auto& [key, value] : patch.items()) b.vars[key] = std::move(value);
@@ -319,7 +455,7 @@ Status Apply(ProcessState& s, const StoredEvent& ev) {
         s.id.assign(stream);
         s.workflow.assign(View(b->workflow()));
         s.definition_hash.assign(View(b->definition_hash()));
-        s.inputs = ParseJsonField(View(b->inputs_json()), json::object());
+        s.inputs = JsonField(View(b->inputs_json()), json::object());
         s.idempotency_key.assign(View(b->idempotency_key()));
         s.created_ns = now;
         s.status = ProcessStatus::kPending;
@@ -337,8 +473,8 @@ Status Apply(ProcessState& s, const StoredEvent& ev) {
         branch.fork_task.assign(View(b->fork_task()));
         branch.name.assign(View(b->name()));
         branch.index = b->index();
-        branch.item = ParseJsonField(View(b->item_json()));
-        branch.vars = ParseJsonField(View(b->vars_json()), json::object());
+        branch.item = JsonField(View(b->item_json()));
+        branch.vars = JsonField(View(b->vars_json()), json::object());
         branch.current_step.assign(View(b->first_step()));
         branch.status = *Next(BranchStatus::kPending, type);
         s.AddBranch(std::move(branch));
@@ -362,7 +498,7 @@ Status Apply(ProcessState& s, const StoredEvent& ev) {
       const auto* b = env.body_as_TaskScheduled();
       t->step.assign(View(b->step()));
       t->branch.assign(View(b->branch()));
-      t->input = ParseJsonField(View(b->input_json()), json::object());
+      t->input = JsonField(View(b->input_json()), json::object());
       t->visit = b->visit();
       t->policy_rule.assign(View(b->rule()));
       t->scheduled_ns = now;
@@ -424,7 +560,7 @@ Status Apply(ProcessState& s, const StoredEvent& ev) {
     }
     case E::TaskCompleted: {
       const auto* b = env.body_as_TaskCompleted();
-      t->output = ParseJsonField(View(b->output_json()));
+      t->output = JsonField(View(b->output_json()));
       t->error.reset();
       t->ended_ns = now;
       t->next.assign(View(b->next()));
@@ -445,7 +581,7 @@ Status Apply(ProcessState& s, const StoredEvent& ev) {
     case E::TaskFailed: {
       const auto* b = env.body_as_TaskFailed();
       t->error.emplace(View(b->error()));
-      if (auto output = View(b->output_json()); !output.empty()) t->output = ParseJsonField(output);
+      if (auto output = View(b->output_json()); !output.empty()) t->output = JsonField(output);
       t->ended_ns = now;
       t->next.assign(View(b->next()));
       if (!t->next.empty()) MoveBranchOn(branch, t->next);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "events/internal/json_util.h"
 #include "events/state.h"
 #include "tests/events/event_chain.h"
 #include "tests/support/test_util.h"
@@ -551,6 +552,100 @@ TEST_F(FoldTest, LookupsOverManyTasks) {
   EXPECT_EQ(state_.FindTask("t5#2"), &state_.tasks.back());
   EXPECT_EQ(Fold(events::TaskScheduled(H("t7"), "t7", "main", "{}")).code(),
             Status::Code::kCorruption);
+}
+
+// The fold parses small `*_json` values itself; they must come out exactly
+// (types included) as the JSON parser makes them.
+bool SameJson(const json& a, const json& b) {
+  if (a.type() != b.type()) return false;
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (auto it = a.begin(), jt = b.begin(); it != a.end(); ++it, ++jt) {
+      if (it.key() != jt.key() || !SameJson(it.value(), jt.value())) return false;
+    }
+    return true;
+  }
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!SameJson(a[i], b[i])) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
+TEST_F(FoldTest, JsonFieldsFoldAsTheParserReadsThem) {
+  Start();
+  std::string deep;
+  for (int i = 0; i < 20; ++i) deep += "{\"k\":";
+  deep += "1";
+  for (int i = 0; i < 20; ++i) deep += "}";
+  const std::vector<std::string> texts = {
+      "0",
+      "7",
+      "-1",
+      "-0",
+      "01",
+      "-01",
+      "00",
+      "123456789012345678",
+      "-123456789012345678",
+      "1234567890123456789",
+      "18446744073709551615",
+      "18446744073709551616",
+      "1.5",
+      "1e3",
+      "1E3",
+      "-",
+      "+1",
+      "true",
+      "false",
+      "null",
+      "tru",
+      "nul",
+      "truex",
+      R"("s")",
+      R"("")",
+      R"("a\"b")",
+      R"("a\\b")",
+      "\"\x01\"",
+      "\"\x7f\"",
+      "\"\xc3\xa9\"",
+      "\"\xff\"",
+      R"("open)",
+      "{}",
+      "[]",
+      "{ }",
+      "[ ]",
+      R"({"a":1,"a":2})",
+      R"({"b":1,"a":[true,null,"x",-3]})",
+      R"([1,[2,{"k":[]}]])",
+      R"({"x":4000005})",
+      " 1",
+      "1 ",
+      R"({"a":1,})",
+      "[1,]",
+      R"({"a"})",
+      R"({"a":})",
+      R"({a:1})",
+      "[1 2]",
+      "{\"a\":1}x",
+      "not json",
+      deep,
+      R"({"n":-5,"s":"v","t":true,"f":false,"z":null,"o":{},"l":[]})"};
+  int i = 0;
+  for (const std::string& text : texts) {
+    std::string id = "j" + std::to_string(i++);
+    ASSERT_OK(Fold(events::TaskScheduled(H(id), id, "main", text)));
+    ASSERT_OK(Fold(events::TaskStarted(H(id), 1, "k")));
+    ASSERT_OK(Fold(events::TaskCompleted(H(id), text, "")));
+    const TaskState& t = Task(id);
+    const json expected = internal::ParseJsonField(text);
+    EXPECT_TRUE(SameJson(t.input, expected)) << text << ": " << t.input.dump();
+    EXPECT_TRUE(SameJson(t.output, expected)) << text << ": " << t.output.dump();
+    EXPECT_TRUE(SameJson(Branch("main").output, expected)) << text;
+  }
 }
 
 // Replay speed of the fold (decode + apply) over 1M events of 20,000
