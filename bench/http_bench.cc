@@ -3,8 +3,11 @@
 // on loopback submits each instance (POST /v1/processes) and awaits its result
 // on the process's SSE stream (GET /v1/processes/{id}/stream).
 //
-// `keel serve` has no C++ activity `inc`, so the durable step is a `set` step
-// (v = v + 1): a task with its own durable transitions, like the peers' steps.
+// `keel serve` has no C++ activity `inc`, so the durable step is the built-in
+// activity `echo` given x + 1 (computed by the step's `with`): an activity task
+// run on the node's pool, whose result is durable before the next step starts,
+// like the peers' steps. (A `set` step would not do: it has no outside effect,
+// so the process actor plans a chain of them into one append.)
 // The server runs with sync durability (the canonical class).
 
 #include <httplib.h>
@@ -34,17 +37,16 @@ constexpr char kPeer[] = "keel-http";
 const char kChain10[] = R"yaml(name: chain10
 inputs: {x: {required: true}}
 steps:
-  - {id: init, set: {v: "inputs.x"}}
-  - {id: s1, set: {v: "vars.v + 1"}}
-  - {id: s2, set: {v: "vars.v + 1"}}
-  - {id: s3, set: {v: "vars.v + 1"}}
-  - {id: s4, set: {v: "vars.v + 1"}}
-  - {id: s5, set: {v: "vars.v + 1"}}
-  - {id: s6, set: {v: "vars.v + 1"}}
-  - {id: s7, set: {v: "vars.v + 1"}}
-  - {id: s8, set: {v: "vars.v + 1"}}
-  - {id: s9, set: {v: "vars.v + 1"}}
-  - {id: s10, set: {v: "vars.v + 1"}}
+  - {id: s1, activity: echo, with: {text: "${inputs.x + 1}"}, save_as: v}
+  - {id: s2, activity: echo, with: {text: "${vars.v + 1}"}, save_as: v}
+  - {id: s3, activity: echo, with: {text: "${vars.v + 1}"}, save_as: v}
+  - {id: s4, activity: echo, with: {text: "${vars.v + 1}"}, save_as: v}
+  - {id: s5, activity: echo, with: {text: "${vars.v + 1}"}, save_as: v}
+  - {id: s6, activity: echo, with: {text: "${vars.v + 1}"}, save_as: v}
+  - {id: s7, activity: echo, with: {text: "${vars.v + 1}"}, save_as: v}
+  - {id: s8, activity: echo, with: {text: "${vars.v + 1}"}, save_as: v}
+  - {id: s9, activity: echo, with: {text: "${vars.v + 1}"}, save_as: v}
+  - {id: s10, activity: echo, with: {text: "${vars.v + 1}"}, save_as: v}
 outputs: {result: "vars.v"}
 )yaml";
 
@@ -53,10 +55,10 @@ inputs: {x: {required: true}}
 steps:
   - id: fan
     for_each: "(function() local t = {} for i = 0, 99 do t[#t + 1] = i end return t end)()"
-    steps: [{id: inc, set: {v: "inputs.x + item + 1"}}]
+    steps: [{id: inc, activity: echo, with: {text: "${inputs.x + item + 1}"}}]
     save_as: outs
 outputs:
-  result: "(function() local s = 0 for _, o in ipairs(vars.outs) do s = s + o.v end return s end)()"
+  result: "(function() local s = 0 for _, o in ipairs(vars.outs) do s = s + o end return s end)()"
 )yaml";
 
 // A `keel serve` child on a fresh data dir.

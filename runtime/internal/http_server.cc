@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "events/state.h"
 
@@ -30,6 +31,7 @@ constexpr auto kKeepAlive = std::chrono::seconds(10);
 constexpr auto kLogPoll = std::chrono::milliseconds(100);
 constexpr size_t kLogChunk = 256;
 constexpr size_t kMaxListLimit = 1000;
+constexpr size_t kParsedEntries = 256;  // workflow texts whose parse is kept
 
 const char kJson[] = "application/json";
 
@@ -305,6 +307,22 @@ class HttpServer::Impl {
     server_.Get("/v1/metrics", [this](const auto&, auto& res) { Metrics(res); });
   }
 
+  // A client usually starts the same workflow text again and again: parsing
+  // and validating it (YAML, expressions) cost more than the start itself.
+  Result<std::shared_ptr<const Workflow>> Parsed(const std::string& text) {
+    {
+      std::lock_guard lock(parsed_mu_);
+      if (auto it = parsed_.find(text); it != parsed_.end()) return it->second;
+    }
+    auto wf = ParseWorkflow(text, "<request>");
+    if (!wf.ok()) return wf.status();
+    auto shared = std::make_shared<const Workflow>(std::move(*wf));
+    std::lock_guard lock(parsed_mu_);
+    if (parsed_.size() >= kParsedEntries) parsed_.clear();
+    parsed_.emplace(text, shared);
+    return std::shared_ptr<const Workflow>(shared);
+  }
+
   void Create(const httplib::Request& req, httplib::Response& res) {
     auto body = BodyObject(req);
     if (!body.ok()) return SendStatus(res, body.status());
@@ -313,7 +331,7 @@ class HttpServer::Impl {
       return SendStatus(res,
                         Status::InvalidArgument("'workflow' must be YAML/JSON text or an object"));
     }
-    auto wf = ParseWorkflow(it->is_string() ? it->get<std::string>() : it->dump(), "<request>");
+    auto wf = Parsed(it->is_string() ? it->get<std::string>() : it->dump());
     if (!wf.ok()) return SendStatus(res, wf.status(), 422);
     Json inputs = body->value("inputs", Json::object());
     if (!inputs.is_object() && !inputs.is_null()) {
@@ -330,7 +348,7 @@ class HttpServer::Impl {
     start.idempotency_key = *key;
     if (!by->empty()) start.actor = *by;
     bool started = false;
-    auto snapshot = node_.Start(*wf, inputs, start, &started);
+    auto snapshot = node_.Start(**wf, inputs, start, &started);
     if (!snapshot.ok()) return SendStatus(res, snapshot.status(), 422);
     SendJson(res, started ? 201 : 200, *snapshot);
   }
@@ -576,6 +594,8 @@ class HttpServer::Impl {
   }
 
   Node& node_;
+  std::mutex parsed_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const Workflow>> parsed_;  // by text
   store::EventStore& store_;
   Options options_;
   httplib::Server server_;
