@@ -134,11 +134,24 @@ Status ParseListen(const std::string& listen, std::string* host, int* port) {
 
 // What one SSE connection waits on: snapshots pushed by Node::Subscribe, or
 // the server stopping.
+// A snapshot as sent: serialized once, where it is published.
+struct SseSnapshot {
+  uint64_t seq = 0;
+  bool terminal = false;
+  std::string text;
+
+  explicit SseSnapshot(const Json& snapshot)
+      : seq(snapshot.value("last_seq", uint64_t{0})), text(snapshot.dump()) {
+    auto status = events::ParseProcessStatus(snapshot.value("status", ""));
+    terminal = status && events::IsTerminal(*status);
+  }
+};
+
 struct SseQueue {
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<Json> snapshots;  // guarded by mu
-  bool stopping = false;       // guarded by mu
+  std::deque<SseSnapshot> snapshots;  // guarded by mu
+  bool stopping = false;              // guarded by mu
 };
 
 }  // namespace
@@ -404,8 +417,9 @@ class HttpServer::Impl {
     std::string id = req.matches[1];
     auto q = NewQueue();
     auto unsubscribe = node_.Subscribe(id, [q](const Json& snapshot) {
+      SseSnapshot sent(snapshot);
       std::lock_guard lock(q->mu);
-      q->snapshots.push_back(snapshot);
+      q->snapshots.push_back(std::move(sent));
       q->cv.notify_all();
     });
     if (!unsubscribe.ok()) return SendStatus(res, unsubscribe.status());
@@ -415,8 +429,9 @@ class HttpServer::Impl {
       return SendStatus(res, current.status());
     }
     {
+      SseSnapshot sent(*current);
       std::lock_guard lock(q->mu);
-      q->snapshots.push_front(*current);
+      q->snapshots.push_front(std::move(sent));
     }
     res.set_header("Cache-Control", "no-cache");
     auto last_seq = std::make_shared<uint64_t>(0);
@@ -430,17 +445,15 @@ class HttpServer::Impl {
             return sink.write(": keep-alive\n\n", 14);
           }
           if (q->stopping) return false;
-          std::vector<Json> batch(q->snapshots.begin(), q->snapshots.end());
-          q->snapshots.clear();
+          std::deque<SseSnapshot> batch;
+          batch.swap(q->snapshots);
           lock.unlock();
-          for (const Json& s : batch) {
-            uint64_t seq = s.value("last_seq", uint64_t{0});
-            if (seq <= *last_seq) continue;  // the first snapshot may repeat a change
-            *last_seq = seq;
-            std::string event = "data: " + s.dump() + "\n\n";
+          for (const SseSnapshot& s : batch) {
+            if (s.seq <= *last_seq) continue;  // the first snapshot may repeat a change
+            *last_seq = s.seq;
+            std::string event = "data: " + s.text + "\n\n";
             if (!sink.write(event.data(), event.size())) return false;
-            auto status = events::ParseProcessStatus(s.value("status", ""));
-            if (status && events::IsTerminal(*status)) {
+            if (s.terminal) {
               sink.done();
               return true;
             }
