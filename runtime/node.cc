@@ -433,10 +433,11 @@ class Node::Impl : public actors::Host {
       std::lock_guard lock(defs_mu_);
       stored = defs_.count(hash) > 0;  // cached = already in the store
     }
-    if (!stored) KEEL_RETURN_IF_ERROR(store_->PutDefinition(hash, wf.ToJson().dump()));
-    {
+    if (!stored) {
+      KEEL_RETURN_IF_ERROR(store_->PutDefinition(hash, wf.ToJson().dump()));
+      auto definition = std::make_shared<const Workflow>(wf);
       std::lock_guard lock(defs_mu_);
-      defs_.emplace(hash, std::make_shared<const Workflow>(wf));
+      defs_.emplace(hash, std::move(definition));
     }
     // The new process's actor appends ProcessCreated with its first steps.
     auto done = std::make_shared<std::promise<Result<Json>>>();
