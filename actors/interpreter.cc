@@ -129,17 +129,12 @@ std::string Interpreter::NextAfter(const ProcessState& s, const BranchState& b,
   return "";
 }
 
-// What expressions see: inputs, the branch's vars, every task as steps.<step>
-// (the newest visit wins), and `item` inside a for_each (nearest ancestor).
+// What expressions see: inputs, the branch's vars, and `item` inside a
+// for_each (nearest ancestor); `steps` comes from Steps(), given as `more`.
 Json Interpreter::Context(const ProcessState& s, const BranchState& b) const {
   Json ctx = Json::object();
   ctx["inputs"] = s.inputs;
   ctx["vars"] = b.vars;
-  Json steps = Json::object();
-  for (const auto& t : s.tasks) {
-    steps[t.step] = {{"output", t.output}, {"status", events::Name(t.status)}};
-  }
-  ctx["steps"] = std::move(steps);
   for (const BranchState* a = &b; a != nullptr;
        a = a->parent.empty() ? nullptr : s.FindBranch(a->parent)) {
     if (a->index >= 0) {
@@ -148,6 +143,25 @@ Json Interpreter::Context(const ProcessState& s, const BranchState& b) const {
     }
   }
   return ctx;
+}
+
+// {"steps": every task as steps.<step> (the newest visit wins)}: the same for
+// every branch planned on one state, so built once per state (a fork of 100
+// branches would otherwise build it 100 times).
+const Json& Interpreter::Steps(const ProcessState& s) {
+  if (steps_of_ == &s && steps_seq_ == s.last_seq && steps_time_ == s.updated_ns &&
+      steps_tasks_ == s.tasks.size())
+    return steps_;
+  Json steps = Json::object();
+  for (const auto& t : s.tasks) {
+    steps[t.step] = {{"output", t.output}, {"status", events::Name(t.status)}};
+  }
+  steps_ = Json::object({{"steps", std::move(steps)}});
+  steps_of_ = &s;
+  steps_seq_ = s.last_seq;
+  steps_time_ = s.updated_ns;
+  steps_tasks_ = s.tasks.size();
+  return steps_;
 }
 
 Plan Interpreter::Next(const ProcessState& s, const std::set<std::string>& executing) {
@@ -325,10 +339,11 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
   const std::string task = reuse ? reuse->id : TaskId(b.id, step.id, visit);
   const uint32_t attempt = reuse ? reuse->attempts + 1 : 1;
   Json ctx = Context(s, b);
+  const Json* steps = &Steps(s);
   auto& engine = Engine();
 
   if (!step.when.empty()) {
-    auto cond = engine.Evaluate(step.when, ctx);
+    auto cond = engine.Evaluate(step.when, ctx, steps);
     if (!cond.ok()) {
       out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
       FailTask(s, b, task, step, "when: " + cond.status().message(), nullptr, false, out);
@@ -341,7 +356,7 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       return;
     }
   }
-  auto input = engine.Render(step.with, ctx);
+  auto input = engine.Render(step.with, ctx, steps);
   if (!input.ok()) {
     out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
     FailTask(s, b, task, step, "with: " + input.status().message(), nullptr, false, out);
@@ -353,7 +368,7 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       StartActivity(s, b, step, task, attempt, out, *input, visit);
       return;
     case StepKind::kApproval: {
-      auto prompt = engine.Render(Json(step.prompt), ctx);
+      auto prompt = engine.Render(Json(step.prompt), ctx, steps);
       if (!prompt.ok()) {
         out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
         FailTask(s, b, task, step, "approval.prompt: " + prompt.status().message(), nullptr, false,
@@ -367,7 +382,7 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       return;
     }
     case StepKind::kWaitSignal: {
-      auto topic = engine.Render(Json(step.topic), ctx);
+      auto topic = engine.Render(Json(step.topic), ctx, steps);
       if (!topic.ok()) {
         out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
         FailTask(s, b, task, step, "wait_signal.topic: " + topic.status().message(), nullptr, false,
@@ -393,7 +408,7 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
     case StepKind::kSleep: {
       Result<int64_t> due = NowNs() + step.sleep_ms * 1'000'000;
       if (!step.sleep_until.empty()) {
-        auto until = engine.Render(Json(step.sleep_until), ctx);
+        auto until = engine.Render(Json(step.sleep_until), ctx, steps);
         due = until.ok() ? ParseTimeNs(AsText(*until)) : Result<int64_t>(until.status());
       }
       if (!due.ok()) {
@@ -409,7 +424,7 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       return;
     }
     case StepKind::kPause: {
-      auto reason = engine.Render(Json(step.pause_reason), ctx);
+      auto reason = engine.Render(Json(step.pause_reason), ctx, steps);
       std::string text = reason.ok() ? AsText(*reason) : "";
       if (text.empty()) text = "pause step '" + step.id + "'";
       out.Add(events::TaskScheduled(out.H(task), step.id, b.id, Json({{"reason", text}}).dump(),
@@ -425,7 +440,7 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       for (const auto& [var, expr] : step.set) {
         Json c = ctx;
         c["vars"].update(patch);
-        auto v = engine.Evaluate(expr, c);
+        auto v = engine.Evaluate(expr, c, steps);
         if (!v.ok()) {
           out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
           FailTask(s, b, task, step, "set " + var + ": " + v.status().message(), nullptr, false,
@@ -448,7 +463,7 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       Json fork_input = *input;
       std::vector<Json> items;
       if (step.kind == StepKind::kForEach) {
-        auto list = engine.Evaluate(step.for_each, ctx);
+        auto list = engine.Evaluate(step.for_each, ctx, steps);
         // An empty Lua table has no JSON shape of its own: an empty list here.
         bool empty = list.ok() && (list->is_null() || (list->is_object() && list->empty()));
         if (!list.ok() || !(list->is_array() || empty)) {
@@ -547,6 +562,7 @@ void Interpreter::CompleteTask(const ProcessState& s, const BranchState& b, cons
     bool jump = true;
     if (!step.go_to->when.empty()) {
       Json ctx = Context(s, after);
+      ctx["steps"] = Steps(s)["steps"];
       ctx["steps"][step.id] = {{"output", output}, {"status", "completed"}};
       auto cond = Engine().Evaluate(step.go_to->when, ctx);
       if (!cond.ok()) {
@@ -615,9 +631,10 @@ void Interpreter::FinishBranch(const ProcessState& s, const BranchState& b, Batc
   if (!b.parent.empty()) return;  // the parent's join sees it next
   Json outputs = Json::object();
   Json ctx = Context(s, b);
+  const Json* steps = &Steps(s);
   for (const auto& [name, expr] : workflow_->outputs) {
-    auto v = expr.find("${") != std::string::npos ? Engine().Render(Json(expr), ctx)
-                                                  : Engine().Evaluate(expr, ctx);
+    auto v = expr.find("${") != std::string::npos ? Engine().Render(Json(expr), ctx, steps)
+                                                  : Engine().Evaluate(expr, ctx, steps);
     if (!v.ok() || v->is_null()) {
       out.Add(events::ProcessFailed(
           out.H(s.id), "output '" + name + "': " +

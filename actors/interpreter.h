@@ -126,10 +126,17 @@ class Interpreter {
   std::string NextAfter(const events::ProcessState& s, const events::BranchState& b,
                         const Step& step) const;
   Json Context(const events::ProcessState& s, const events::BranchState& b) const;
+  const Json& Steps(const events::ProcessState& s);
 
   std::shared_ptr<const Workflow> workflow_;
   std::function<bool(const std::string&)> has_activity_;
   Gates gates_;
+  // Steps() of the state last asked for, while it is unchanged.
+  Json steps_;
+  const events::ProcessState* steps_of_ = nullptr;
+  uint64_t steps_seq_ = 0;
+  int64_t steps_time_ = 0;
+  size_t steps_tasks_ = 0;
 };
 
 // Task id of the `visit`-th visit of `step` in `branch`: the step id itself in

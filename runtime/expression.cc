@@ -194,6 +194,7 @@ struct ExpressionEngine::Impl {
   bool limit_on = false;          // memory limit enforced
   bool exhausted = false;         // the running evaluation ran out of instructions
   const Json* context = nullptr;  // of the running evaluation
+  const Json* more = nullptr;     // its keys that `context` lacks
   int env_meta_ref = LUA_NOREF;
   int array_meta_ref = LUA_NOREF;
   int object_meta_ref = LUA_NOREF;
@@ -311,7 +312,12 @@ struct ExpressionEngine::Impl {
       const Json* found = nullptr;
       {
         auto it = impl->context->find(std::string_view(k, len));
-        if (it != impl->context->end()) found = &*it;
+        if (it != impl->context->end()) {
+          found = &*it;
+        } else if (impl->more != nullptr && impl->more->is_object()) {
+          auto extra = impl->more->find(std::string_view(k, len));
+          if (extra != impl->more->end()) found = &*extra;
+        }
       }
       if (found != nullptr) {
         Push(L, impl, *found, 0);
@@ -573,7 +579,7 @@ struct ExpressionEngine::Impl {
     return Status::OK();
   }
 
-  Result<Json> Evaluate(std::string_view expr, const Json& ctx) {
+  Result<Json> Evaluate(std::string_view expr, const Json& ctx, const Json* extra) {
     if (L == nullptr) return Status::Internal("the expression engine has no Lua state");
     auto ref = Chunk(expr);
     if (!ref.ok()) return ref.status();
@@ -581,12 +587,14 @@ struct ExpressionEngine::Impl {
     lua_pushcfunction(L, Run);
     lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);
     context = &ctx;
+    more = extra;
     exhausted = false;
     lua_sethook(L, Hook, LUA_MASKCOUNT,
                 static_cast<int>(std::min<uint64_t>(limits.instructions, INT32_MAX)));
     int rc = lua_pcall(L, 1, 1, 0);
     lua_sethook(L, nullptr, 0, 0);
     context = nullptr;
+    more = nullptr;
     // Drop the globals from the cached chunk so the context can be collected.
     lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);
     lua_pushnil(L);
@@ -640,8 +648,9 @@ ExpressionEngine::~ExpressionEngine() {
   }
 }
 
-Result<Json> ExpressionEngine::Evaluate(std::string_view expr, const Json& context) {
-  return impl_->Evaluate(expr, context);
+Result<Json> ExpressionEngine::Evaluate(std::string_view expr, const Json& context,
+                                        const Json* more) {
+  return impl_->Evaluate(expr, context, more);
 }
 
 Result<bool> ExpressionEngine::Test(std::string_view expr, const Json& context) {
@@ -650,11 +659,11 @@ Result<bool> ExpressionEngine::Test(std::string_view expr, const Json& context) 
   return Truthy(*v);
 }
 
-Result<Json> ExpressionEngine::Render(const Json& value, const Json& context) {
+Result<Json> ExpressionEngine::Render(const Json& value, const Json& context, const Json* more) {
   if (value.is_array()) {
     Json out = Json::array();
     for (const auto& v : value) {
-      auto r = Render(v, context);
+      auto r = Render(v, context, more);
       if (!r.ok()) return r.status();
       out.push_back(std::move(*r));
     }
@@ -663,7 +672,7 @@ Result<Json> ExpressionEngine::Render(const Json& value, const Json& context) {
   if (value.is_object()) {
     Json out = Json::object();
     for (auto it = value.begin(); it != value.end(); ++it) {
-      auto r = Render(*it, context);
+      auto r = Render(*it, context, more);
       if (!r.ok()) return r.status();
       out[it.key()] = std::move(*r);
     }
@@ -674,14 +683,14 @@ Result<Json> ExpressionEngine::Render(const Json& value, const Json& context) {
   if (text.find("${") == std::string::npos) return value;  // no part, no escape
   std::vector<Part> parts;
   KEEL_RETURN_IF_ERROR(ParseTemplate(text, parts));
-  if (parts.size() == 1 && parts[0].is_expr) return Evaluate(parts[0].text, context);
+  if (parts.size() == 1 && parts[0].is_expr) return Evaluate(parts[0].text, context, more);
   std::string out;
   for (const auto& part : parts) {
     if (!part.is_expr) {
       out += part.text;
       continue;
     }
-    auto v = Evaluate(part.text, context);
+    auto v = Evaluate(part.text, context, more);
     if (!v.ok()) return v.status();
     out += InterpolationText(*v);
   }

@@ -71,15 +71,17 @@ class ExpressionEngine {
   ExpressionEngine(const ExpressionEngine&) = delete;
   ExpressionEngine& operator=(const ExpressionEngine&) = delete;
 
-  // The value of `expr` in `context` ({inputs, vars, steps, item}).
-  Result<Json> Evaluate(std::string_view expr, const Json& context);
+  // The value of `expr` in `context` ({inputs, vars, steps, item}). `more`
+  // holds keys that `context` lacks: a large part shared by many evaluations
+  // (the interpreter's `steps`) is looked up there instead of copied in.
+  Result<Json> Evaluate(std::string_view expr, const Json& context, const Json* more = nullptr);
 
   // Lua truthiness of `expr` (for `when` and `goto.when`).
   Result<bool> Test(std::string_view expr, const Json& context);
 
   // `value` with every string rendered as a template, through nested objects
   // and arrays (object keys are not rendered). Other values are unchanged.
-  Result<Json> Render(const Json& value, const Json& context);
+  Result<Json> Render(const Json& value, const Json& context, const Json* more = nullptr);
 
   // Whether `expr` compiles (without running it). Thread-safe.
   static Status Check(std::string_view expr);

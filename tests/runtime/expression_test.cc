@@ -73,6 +73,23 @@ TEST_F(ExpressionTest, ArithmeticComparisonAndNestedAccess) {
   EXPECT_EQ(Eval("vars.nothing == nil"), true);
 }
 
+TEST_F(ExpressionTest, KeysMissingFromTheContextAreLookedUpInMore) {
+  Json steps = {{"steps", ctx_["steps"]}};
+  Json ctx = ctx_;
+  ctx.erase("steps");
+  auto v = engine_.Evaluate("steps.reserve.output.id + vars.tries", ctx, &steps);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(*v, 9);
+  Json shadow = {{"vars", {{"tries", 100}}}};
+  v = engine_.Evaluate("vars.tries", ctx, &shadow);  // the context wins
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(*v, 2);
+  auto rendered = engine_.Render(Json{{"id", "${steps.reserve.output.id}"}}, ctx, &steps);
+  ASSERT_TRUE(rendered.ok()) << rendered.status().ToString();
+  EXPECT_EQ(*rendered, (Json{{"id", 7}}));
+  EXPECT_FALSE(engine_.Evaluate("steps.reserve.output.id", ctx).ok());  // no `more`: nil
+}
+
 TEST_F(ExpressionTest, JavaScriptStyleOperatorsAreTranslated) {
   EXPECT_EQ(Eval("vars.tries != 3"), true);
   EXPECT_EQ(Eval("vars.tries !== 2"), false);
