@@ -111,7 +111,15 @@ std::unique_ptr<Node> OpenNode(const std::string& dir, bool sync, bool resume = 
     std::fprintf(stderr, "open %s: %s\n", dir.c_str(), node.status().ToString().c_str());
     std::exit(2);
   }
-  Status registered = (*node)->RegisterActivity("inc", Inc);
+  // `inc` neither blocks nor waits, so it is registered as a non-blocking
+  // activity: called on the process actor's thread and done at once, as the
+  // peers run a step's closure inline in the workflow handler (Restate's
+  // ctx.run, DBOS's step). A blocking activity would go through the node's
+  // activity pool: one thread hand-off there and one back per step.
+  Status registered = (*node)->RegisterAsyncActivity(
+      "inc", [](const ActivityContext& c, std::function<void(ActivityResult)> done) {
+        done(Inc(c));
+      });
   if (!registered.ok()) {
     std::fprintf(stderr, "register inc: %s\n", registered.ToString().c_str());
     std::exit(2);

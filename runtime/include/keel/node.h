@@ -43,6 +43,10 @@ class Node {
 
   // Makes `fn` available as activity `name`. Register before starting
   // processes that use it (also before Open's resume needs it: see OpenWith).
+  // A blocking `fn` runs on the node's activity pool, never on the actors'
+  // threads; an AsyncActivityFn is called on its process actor's thread and
+  // must not block (one that computes its result at once saves the pool's
+  // two thread hand-offs per step).
   Status RegisterActivity(const std::string& name, ActivityFn fn);
   Status RegisterAsyncActivity(const std::string& name, AsyncActivityFn fn);
 
@@ -50,7 +54,8 @@ class Node {
   // false (then call it after registering activities).
   Status Resume();
 
-  // Starts a process; returns its snapshot once ProcessCreated is durable.
+  // Starts a process; returns its snapshot once ProcessCreated is durable
+  // (appended together with its start and first steps).
   // InvalidArgument for bad inputs or an activity that is not registered.
   // With an idempotency key already used, returns that process (started=false).
   Result<Json> Start(const Workflow& workflow, const Json& inputs, const StartOptions& options = {},
