@@ -15,12 +15,6 @@ using events::ProcessStatus;
 using events::TaskState;
 using events::TaskStatus;
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // One expression engine per thread: a Lua state is not thread-safe, and
 // keeping it per thread (not per process) keeps idle processes cheap.
 ExpressionEngine& Engine() {

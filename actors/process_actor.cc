@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "actors/blocking_pool.h"
+#include "runtime/duration.h"
 
 namespace keel::actors {
 namespace {
@@ -200,12 +201,6 @@ void Launch(Self self, const std::string& task_id) {
   RunAttempt(st.host, activity, ctx, me);
 }
 
-int64_t WallNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // One append's worth of plans, each folded into the actor's state as soon as
 // it is planned, so that the next plan sees it: a task's completion and the
 // next step's start go to the log together. The state then runs ahead of the
@@ -214,7 +209,7 @@ int64_t WallNs() {
 class Speculation {
  public:
   explicit Speculation(ProcessActorState& st)
-      : st_(st), time_ns_(std::max(WallNs(), st.state.updated_ns)) {
+      : st_(st), time_ns_(std::max(NowNs(), st.state.updated_ns)) {
     for (const auto& [task, _] : st.executing) executing_.insert(task);
   }
 

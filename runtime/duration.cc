@@ -1,6 +1,7 @@
 #include "runtime/duration.h"
 
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <limits>
 
@@ -244,6 +245,12 @@ std::string FormatTimeNs(int64_t ns) {
     out += f;
   }
   return out + "Z";
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace keel

@@ -34,4 +34,8 @@ Result<int64_t> ParseTimeNs(std::string_view text);
 // ("...:00.123Z", "...:00.000000001Z").
 std::string FormatTimeNs(int64_t ns);
 
+// Nanoseconds since the Unix epoch now (the system clock): the time of
+// events, timers and due dates.
+int64_t NowNs();
+
 }  // namespace keel

@@ -18,6 +18,7 @@
 #include "actors/host.h"
 #include "actors/process_actor.h"
 #include "events/state.h"
+#include "runtime/duration.h"
 #include "runtime/internal/builtin_activities.h"
 #include "runtime/internal/http_server.h"
 #include "store/event_store.h"
@@ -42,12 +43,6 @@ std::string NewProcessId() {
   for (int i = 0; i < 8; ++i) id += kAlphabet[(hi >> (5 * i)) & 31];
   for (int i = 0; i < 8; ++i) id += kAlphabet[(lo >> (5 * i)) & 31];
   return id;
-}
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // The Status an actor's reply code stands for.

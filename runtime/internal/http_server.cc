@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "events/state.h"
+#include "runtime/duration.h"
 
 namespace keel::runtime {
 namespace {
@@ -34,12 +35,6 @@ constexpr size_t kMaxListLimit = 1000;
 constexpr size_t kParsedEntries = 256;  // workflow texts whose parse is kept
 
 const char kJson[] = "application/json";
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void SendJson(httplib::Response& res, int code, const Json& body) {
   res.status = code;
