@@ -5,6 +5,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "events/state.h"
@@ -319,7 +320,32 @@ TEST_P(NewerFormatTest, IsRefusedAndLeftUntouched) {
 
 INSTANTIATE_TEST_SUITE_P(FormatFile, NewerFormatTest, ::testing::Bool());
 
-TEST_F(EventStoreTest, OpenWritesTheFormatFileAndTrustsIt) {
+// Open decides from the FORMAT file alone, before RocksDB touches a file.
+TEST_F(EventStoreTest, AFormatFileSayingNewerIsRefusedBeforeTheStoreIsOpened) {
+  Started("p1");
+  Close();
+  const std::string file = dir_.path() + "/" + format::kFormatFile;
+  keel::testing::WriteFile(file, std::to_string(format::kFormatVersion + 1) + "\n");
+  auto listing = [&] {
+    std::set<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/db"))
+      names.insert(e.path().filename().string() + ":" + std::to_string(e.file_size()));
+    return names;
+  };
+  const auto before = listing();
+  StoreOptions options;
+  options.path = dir_.path();
+  auto opened = EventStore::Open(options);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), Code::kNotSupported) << opened.status().ToString();
+  EXPECT_NE(opened.status().message().find(dir_.path()), std::string::npos);
+  EXPECT_EQ(listing(), before);
+  keel::testing::WriteFile(file, std::to_string(format::kFormatVersion) + "\n");
+  Open();
+  EXPECT_EQ(Last("p1"), 3u);
+}
+
+TEST_F(EventStoreTest, OpenWritesTheFormatFileAndRestoresAMissingOne) {
   Started("p1");
   Close();
   const std::string file = dir_.path() + "/" + format::kFormatFile;
