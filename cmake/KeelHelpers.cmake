@@ -32,3 +32,11 @@ function(keel_set_warnings target)
     target_link_options(${target} PRIVATE -fsanitize=${KEEL_SANITIZERS})
   endif()
 endfunction()
+
+# keel_use_jemalloc(TARGET): a program's malloc is jemalloc (KEEL_JEMALLOC;
+# never with sanitizers, which bring their own).
+function(keel_use_jemalloc target)
+  if(TARGET PkgConfig::JEMALLOC)
+    target_link_libraries(${target} PRIVATE PkgConfig::JEMALLOC)
+  endif()
+endfunction()
