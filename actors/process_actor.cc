@@ -2,8 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <caf/all.hpp>
 #include <algorithm>
+#include <caf/all.hpp>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -42,14 +42,6 @@ struct PendingControl {
 // controls, results and timers are decided in the order the mailbox gave them.
 using Input = std::variant<PendingResult, PendingControl>;
 
-// Actor states declare a constructor: CAF 0.17 builds a state from the actor
-// pointer when it can, and C++20 lets an aggregate be built that way (the
-// pointer would become its first member).
-struct TaskActorState {
-  TaskActorState() = default;
-  static inline const char* name = "keel.task";
-};
-
 // Runs one attempt: a blocking activity on the pool, an async one at once.
 // Its outcome goes straight to the process actor.
 void RunAttempt(Host* host, const Activity* activity, const ActivityContext& ctx,
@@ -73,60 +65,29 @@ void RunAttempt(Host* host, const Activity* activity, const ActivityContext& ctx
   });
 }
 
-// What the task actor needs of its attempt.
-struct Attempt {
-  std::string task;
-  uint32_t number = 0;
-  int64_t timeout_ms = 0;
-  CancellationToken cancel;
-};
-
-// Owns one running attempt: stops it when it runs out of time or is
-// cancelled, and counts in the node's tasks-running gauge while it lives. The
-// process actor starts the attempt itself (not from here, which would wait
-// for this actor's first turn) and tells this actor when its outcome is in
-// (cancel_atom).
-task_actor::behavior_type TaskActor(task_actor::stateful_pointer<TaskActorState> self,
-                                    process_actor parent, Host* host, Attempt attempt) {
-  // Counted from here until the actor terminates, by whatever path.
-  host->TaskStarted();
-  self->attach_functor([host] { host->TaskEnded(); });
-  if (attempt.timeout_ms > 0) {
-    self->delayed_send(self, std::chrono::milliseconds(attempt.timeout_ms), timeout_atom::value);
-  }
-  return {
-      [=](timeout_atom) {
-        attempt.cancel.Cancel();
-        // The process actor takes the first outcome of an attempt.
-        self->send(parent, result_atom::value, attempt.task, attempt.number, false, std::string(),
-                   "timed out after " + std::to_string(attempt.timeout_ms) + "ms", true);
-        self->quit();
-      },
-      [=](cancel_atom) {
-        attempt.cancel.Cancel();
-        self->quit();
-      },
-  };
-}
-
+// Actor states declare a constructor: CAF 0.17 builds a state from the actor
+// pointer when it can, and C++20 lets an aggregate be built that way (the
+// pointer would become its first member).
 struct ProcessActorState {
   ProcessActorState() = default;
   static inline const char* name = "keel.process";
   Host* host = nullptr;
   events::ProcessState state;
   std::unique_ptr<Interpreter> interpreter;
+  // A live attempt: counted in the node's tasks-running gauge until it ends.
   struct Execution {
-    task_actor actor;
     uint32_t attempt = 0;
+    int64_t timeout_ms = 0;
+    CancellationToken cancel;
   };
   std::map<std::string, Execution> executing;  // live attempts by task id
-  std::deque<Input> inputs;                     // not planned yet, arrival order
+  std::deque<Input> inputs;                    // not planned yet, arrival order
   bool appending = false;
   Plan inflight;
   std::vector<Reply> replies;  // recorded controls, answered when idle
   std::shared_ptr<AppendSlot> slot = std::make_shared<AppendSlot>();
   std::optional<Creation> creation;  // a new process: its first append creates it
-  uint64_t since_snapshot = 0;  // events after the latest snapshot
+  uint64_t since_snapshot = 0;       // events after the latest snapshot
 };
 
 using Self = process_actor::stateful_pointer<ProcessActorState>;
@@ -149,6 +110,15 @@ void SaveSnapshot(ProcessActorState& st) {
   if (!s.ok()) spdlog::warn("process {}: snapshot not saved: {}", st.state.id, s.ToString());
 }
 
+// Ends a live attempt; `cancel` tells the activity to stop (its outcome, if
+// it comes, is dropped).
+void EndExecution(ProcessActorState& st,
+                  std::map<std::string, ProcessActorState::Execution>::iterator it, bool cancel) {
+  if (cancel) it->second.cancel.Cancel();
+  st.host->TaskEnded();
+  st.executing.erase(it);
+}
+
 void Deliver(Reply& reply, const Status& status, const std::string& text) {
   reply.deliver(static_cast<int32_t>(status.code()), status.ok() ? text : status.message());
 }
@@ -165,6 +135,7 @@ void FailPending(ProcessActorState& st, const Status& why) {
     if (auto* control = std::get_if<PendingControl>(&input)) Deliver(control->reply, why, "");
   }
   st.inputs.clear();
+  while (!st.executing.empty()) EndExecution(st, st.executing.begin(), true);
 }
 
 void Stop(Self self, const Status& why) {
@@ -195,10 +166,13 @@ void Launch(Self self, const std::string& task_id) {
   ctx.idempotency_key = t->idempotency_key;
   ctx.input = t->input;
   ctx.timeout_ms = step->timeout_ms;
-  process_actor me = self;
-  Attempt attempt{ctx.task_id, ctx.attempt, ctx.timeout_ms, ctx.cancel};
-  st.executing[task_id] = {self->system().spawn(TaskActor, me, st.host, attempt), ctx.attempt};
-  RunAttempt(st.host, activity, ctx, me);
+  st.host->TaskStarted();
+  st.executing[task_id] = {ctx.attempt, ctx.timeout_ms, ctx.cancel};
+  if (ctx.timeout_ms > 0) {
+    self->delayed_send(self, std::chrono::milliseconds(ctx.timeout_ms), timeout_atom::value,
+                       task_id, ctx.attempt);
+  }
+  RunAttempt(st.host, activity, ctx, self);
 }
 
 // One append's worth of plans, each folded into the actor's state as soon as
@@ -295,10 +269,7 @@ void OnPersisted(Self self) {
   st.since_snapshot += (*r)->values.size();
   for (const auto& task : st.inflight.cancel) {
     auto it = st.executing.find(task);
-    if (it != st.executing.end()) {
-      self->send(it->second.actor, cancel_atom::value);
-      st.executing.erase(it);
-    }
+    if (it != st.executing.end()) EndExecution(st, it, true);
   }
   for (const auto& task : st.inflight.launch) Launch(self, task);
   st.inflight = Plan();
@@ -381,7 +352,8 @@ void Pump(Self self) {
 
 process_actor::behavior_type ProcessActor(Self self, Host* host, events::ProcessState state,
                                           std::shared_ptr<const Workflow> workflow,
-                                          uint64_t unsnapshotted, std::optional<Creation> creation) {
+                                          uint64_t unsnapshotted,
+                                          std::optional<Creation> creation) {
   auto& st = self->state;
   st.host = host;
   st.since_snapshot = unsnapshotted;
@@ -411,11 +383,19 @@ process_actor::behavior_type ProcessActor(Self self, Host* host, events::Process
         // it again on resume) is dropped.
         auto it = s.executing.find(task);
         if (it == s.executing.end() || it->second.attempt != attempt) return;
-        self->send(it->second.actor, cancel_atom::value);  // done: let it go
-        s.executing.erase(it);
+        EndExecution(s, it, false);
         Json output = out.empty() ? Json() : Json::parse(out, nullptr, false);
         s.inputs.push_back(
             PendingResult{task, attempt, ActivityResult{ok, std::move(output), err, retryable}});
+        Pump(self);
+      },
+      [=](timeout_atom, const std::string& task, uint32_t attempt) {
+        auto& s = self->state;
+        auto it = s.executing.find(task);
+        if (it == s.executing.end() || it->second.attempt != attempt) return;  // it ended first
+        std::string error = "timed out after " + std::to_string(it->second.timeout_ms) + "ms";
+        EndExecution(s, it, true);
+        s.inputs.push_back(PendingResult{task, attempt, ActivityResult::Fail(error, true)});
         Pump(self);
       },
       [=](control_atom, Control& control) -> caf::result<int32_t, std::string> {

@@ -2,7 +2,7 @@
 
 // The process actor: single writer of one process's event stream. It folds
 // its events with the same fold as projections, asks the Interpreter what to
-// persist next, and acts (launches task actors, arms timers, notifies the
+// persist next, and acts (starts task attempts, arms timers, notifies the
 // node) only after that append is durable. CAF types stay in actors/ and the
 // runtime's internals.
 
@@ -27,22 +27,19 @@ using wake_atom = caf::atom_constant<caf::atom("wake")>;            // re-plan (
 using persisted_atom = caf::atom_constant<caf::atom("persisted")>;  // the append is durable
 using result_atom = caf::atom_constant<caf::atom("result")>;        // an attempt ended
 using control_atom = caf::atom_constant<caf::atom("control")>;      // a control or a due timer
-using cancel_atom = caf::atom_constant<caf::atom("cancel")>;        // stop an execution
 using timeout_atom = caf::atom_constant<caf::atom("timeout")>;      // an attempt ran out of time
 
 // result_atom: an attempt's outcome: task, attempt, ok, output JSON, error,
-// retryable. control_atom: replies once the control's events are durable and
-// the process has acted on them (it rests, or waits for running tasks), or at
+// retryable. timeout_atom: the deadline of an attempt (task, attempt) has
+// passed. control_atom: replies once the control's events are durable and the
+// process has acted on them (it rests, or waits for running tasks), or at
 // once when it is refused or changes nothing, with a keel Status code (0 = OK)
 // and the snapshot JSON, or the error message.
 using process_actor = caf::typed_actor<
     caf::reacts_to<wake_atom>, caf::reacts_to<persisted_atom>,
     caf::reacts_to<result_atom, std::string, uint32_t, bool, std::string, std::string, bool>,
+    caf::reacts_to<timeout_atom, std::string, uint32_t>,
     caf::replies_to<control_atom, Control>::with<int32_t, std::string>>;
-
-// One execution of one task attempt: cancel_atom stops it (also sent once its
-// outcome has reached the process actor).
-using task_actor = caf::typed_actor<caf::reacts_to<timeout_atom>, caf::reacts_to<cancel_atom>>;
 
 // Spawns the actor of a process whose folded state is `state`, of which the
 // last `unsnapshotted` events came after its latest snapshot; it starts

@@ -88,6 +88,7 @@ class ControlsTest : public ::testing::Test {
       std::string key = c.input.value("key", "hold");
       board->Bump(key + "/started");
       if (!board->Hold(key, c.cancel, c.input.value("heed_cancel", true))) {
+        board->Bump(key + "/cancelled");
         return ActivityResult::Fail("cancelled", false);
       }
       board->Bump(key + "/returned");

@@ -94,6 +94,20 @@ TEST_F(ControlsTest, PauseNowInterruptsTheTaskWhichRunsAgainOnResume) {
   EXPECT_EQ(CountOf(Events(id), "TaskCompleted", "a"), 1);
 }
 
+TEST_F(ControlsTest, ClosingTheNodeTellsRunningActivitiesToStopAndReopenRunsThemAgain) {
+  Open();
+  std::string id = Start(kHoldThenCount);
+  WaitHolding("a");
+  Close();  // would wait forever for `hold` had its token not been cancelled
+  EXPECT_EQ(board_->Count("a/cancelled"), 1);
+  EXPECT_EQ(board_->Count("a/returned"), 0);
+  Open();
+  WaitHolding("a", 2);
+  board_->Release("a");
+  Json snap = WaitStatus(id, "completed");
+  EXPECT_EQ(Task(snap, "a")["attempts"], 2);
+}
+
 TEST_F(ControlsTest, PauseStepParksTheProcessUntilResumed) {
   Open();
   std::string id = Start(R"(name: ps
