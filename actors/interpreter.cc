@@ -333,7 +333,7 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
   const std::string task = reuse ? reuse->id : TaskId(b.id, step.id, visit);
   const uint32_t attempt = reuse ? reuse->attempts + 1 : 1;
   Json ctx = Context(s, b);
-  const Json* steps = &Steps(s);
+  const ExpressionEngine::More steps = [this, &s]() -> const Json& { return Steps(s); };
   auto& engine = Engine();
 
   if (!step.when.empty()) {
@@ -625,7 +625,7 @@ void Interpreter::FinishBranch(const ProcessState& s, const BranchState& b, Batc
   if (!b.parent.empty()) return;  // the parent's join sees it next
   Json outputs = Json::object();
   Json ctx = Context(s, b);
-  const Json* steps = &Steps(s);
+  const ExpressionEngine::More steps = [this, &s]() -> const Json& { return Steps(s); };
   for (const auto& [name, expr] : workflow_->outputs) {
     auto v = expr.find("${") != std::string::npos ? Engine().Render(Json(expr), ctx, steps)
                                                   : Engine().Evaluate(expr, ctx, steps);

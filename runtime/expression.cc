@@ -190,11 +190,11 @@ struct ExpressionEngine::Impl {
 
   ExpressionLimits limits;
   lua_State* L = nullptr;
-  size_t used = 0;                // bytes allocated by L
-  bool limit_on = false;          // memory limit enforced
-  bool exhausted = false;         // the running evaluation ran out of instructions
-  const Json* context = nullptr;  // of the running evaluation
-  const Json* more = nullptr;     // its keys that `context` lacks
+  size_t used = 0;                               // bytes allocated by L
+  bool limit_on = false;                         // memory limit enforced
+  bool exhausted = false;                        // the running evaluation ran out of instructions
+  const Json* context = nullptr;                 // of the running evaluation
+  const ExpressionEngine::More* more = nullptr;  // its keys that `context` lacks
   int env_meta_ref = LUA_NOREF;
   int array_meta_ref = LUA_NOREF;
   int object_meta_ref = LUA_NOREF;
@@ -314,9 +314,10 @@ struct ExpressionEngine::Impl {
         auto it = impl->context->find(std::string_view(k, len));
         if (it != impl->context->end()) {
           found = &*it;
-        } else if (impl->more != nullptr && impl->more->is_object()) {
-          auto extra = impl->more->find(std::string_view(k, len));
-          if (extra != impl->more->end()) found = &*extra;
+        } else if (impl->more != nullptr && *impl->more) {
+          const Json& more = (*impl->more)();
+          auto extra = more.find(std::string_view(k, len));
+          if (extra != more.end()) found = &*extra;
         }
       }
       if (found != nullptr) {
@@ -579,7 +580,8 @@ struct ExpressionEngine::Impl {
     return Status::OK();
   }
 
-  Result<Json> Evaluate(std::string_view expr, const Json& ctx, const Json* extra) {
+  Result<Json> Evaluate(std::string_view expr, const Json& ctx,
+                        const ExpressionEngine::More& extra) {
     if (L == nullptr) return Status::Internal("the expression engine has no Lua state");
     auto ref = Chunk(expr);
     if (!ref.ok()) return ref.status();
@@ -587,7 +589,7 @@ struct ExpressionEngine::Impl {
     lua_pushcfunction(L, Run);
     lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);
     context = &ctx;
-    more = extra;
+    more = &extra;
     exhausted = false;
     lua_sethook(L, Hook, LUA_MASKCOUNT,
                 static_cast<int>(std::min<uint64_t>(limits.instructions, INT32_MAX)));
@@ -649,7 +651,7 @@ ExpressionEngine::~ExpressionEngine() {
 }
 
 Result<Json> ExpressionEngine::Evaluate(std::string_view expr, const Json& context,
-                                        const Json* more) {
+                                        const More& more) {
   return impl_->Evaluate(expr, context, more);
 }
 
@@ -659,7 +661,7 @@ Result<bool> ExpressionEngine::Test(std::string_view expr, const Json& context) 
   return Truthy(*v);
 }
 
-Result<Json> ExpressionEngine::Render(const Json& value, const Json& context, const Json* more) {
+Result<Json> ExpressionEngine::Render(const Json& value, const Json& context, const More& more) {
   if (value.is_array()) {
     Json out = Json::array();
     for (const auto& v : value) {

@@ -44,6 +44,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -71,17 +72,22 @@ class ExpressionEngine {
   ExpressionEngine(const ExpressionEngine&) = delete;
   ExpressionEngine& operator=(const ExpressionEngine&) = delete;
 
-  // The value of `expr` in `context` ({inputs, vars, steps, item}). `more`
-  // holds keys that `context` lacks: a large part shared by many evaluations
-  // (the interpreter's `steps`) is looked up there instead of copied in.
-  Result<Json> Evaluate(std::string_view expr, const Json& context, const Json* more = nullptr);
+  // Keys that a context lacks, built only when an expression asks for one: a
+  // large part shared by many evaluations (the interpreter's `steps`) is
+  // neither copied into each context nor built for expressions that never
+  // read it. Returns an object.
+  using More = std::function<const Json&()>;
+
+  // The value of `expr` in `context` ({inputs, vars, steps, item}), looking
+  // up keys `context` lacks in `more`.
+  Result<Json> Evaluate(std::string_view expr, const Json& context, const More& more = nullptr);
 
   // Lua truthiness of `expr` (for `when` and `goto.when`).
   Result<bool> Test(std::string_view expr, const Json& context);
 
   // `value` with every string rendered as a template, through nested objects
   // and arrays (object keys are not rendered). Other values are unchanged.
-  Result<Json> Render(const Json& value, const Json& context, const Json* more = nullptr);
+  Result<Json> Render(const Json& value, const Json& context, const More& more = nullptr);
 
   // Whether `expr` compiles (without running it). Thread-safe.
   static Status Check(std::string_view expr);

@@ -75,16 +75,26 @@ TEST_F(ExpressionTest, ArithmeticComparisonAndNestedAccess) {
 
 TEST_F(ExpressionTest, KeysMissingFromTheContextAreLookedUpInMore) {
   Json steps = {{"steps", ctx_["steps"]}};
+  int built = 0;
+  ExpressionEngine::More more = [&]() -> const Json& {
+    ++built;
+    return steps;
+  };
   Json ctx = ctx_;
   ctx.erase("steps");
-  auto v = engine_.Evaluate("steps.reserve.output.id + vars.tries", ctx, &steps);
+  auto v = engine_.Evaluate("vars.tries * 2", ctx, more);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(*v, 4);
+  EXPECT_EQ(built, 0);  // not asked for: never built
+  v = engine_.Evaluate("steps.reserve.output.id + vars.tries", ctx, more);
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_EQ(*v, 9);
+  EXPECT_EQ(built, 1);
   Json shadow = {{"vars", {{"tries", 100}}}};
-  v = engine_.Evaluate("vars.tries", ctx, &shadow);  // the context wins
+  v = engine_.Evaluate("vars.tries", ctx, [&]() -> const Json& { return shadow; });
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(*v, 2);
-  auto rendered = engine_.Render(Json{{"id", "${steps.reserve.output.id}"}}, ctx, &steps);
+  EXPECT_EQ(*v, 2);  // the context wins
+  auto rendered = engine_.Render(Json{{"id", "${steps.reserve.output.id}"}}, ctx, more);
   ASSERT_TRUE(rendered.ok()) << rendered.status().ToString();
   EXPECT_EQ(*rendered, (Json{{"id", 7}}));
   EXPECT_FALSE(engine_.Evaluate("steps.reserve.output.id", ctx).ok());  // no `more`: nil
