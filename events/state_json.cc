@@ -102,12 +102,32 @@ std::string FormatTime(int64_t ns, int digits) {
   unsigned m, d;
   CivilFromDays(days, &y, &m, &d);
   for (int i = digits; i < 9; ++i) frac /= 10;
+  // By hand: snprintf was most of a snapshot's time formatting.
   char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02d:%02d:%02d.%0*lldZ",
-                static_cast<long long>(y), m, d, static_cast<int>(sod / 3600),
-                static_cast<int>(sod / 60 % 60), static_cast<int>(sod % 60), digits,
-                static_cast<long long>(frac));
-  return buf;
+  char* p = buf;
+  auto put = [&p](int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+    p += width;
+  };
+  if (y < 0 || y > 9999) {  // outside RFC 3339's four digits: as many as it takes
+    p += std::snprintf(p, 24, "%04lld", static_cast<long long>(y));
+  } else {
+    put(y, 4);
+  }
+  *p++ = '-';
+  put(m, 2);
+  *p++ = '-';
+  put(d, 2);
+  *p++ = 'T';
+  put(sod / 3600, 2);
+  *p++ = ':';
+  put(sod / 60 % 60, 2);
+  *p++ = ':';
+  put(sod % 60, 2);
+  *p++ = '.';
+  put(frac, digits);
+  *p++ = 'Z';
+  return std::string(buf, p);
 }
 
 }  // namespace
