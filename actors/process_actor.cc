@@ -47,8 +47,13 @@ using Input = std::variant<PendingResult, PendingControl>;
 void RunAttempt(Host* host, const Activity* activity, const ActivityContext& ctx,
                 process_actor parent) {
   auto reply = [parent](const ActivityContext& c, ActivityResult r) {
-    caf::anon_send(parent, result_atom::value, c.task_id, c.attempt, r.ok,
-                   r.output.is_null() ? std::string() : r.output.dump(), r.error, r.retryable);
+    try {
+      (void)r.output.dump();  // what the log will hold
+    } catch (const Json::exception&) {
+      // A string that is not UTF-8: recorded with U+FFFD in its place.
+      r.output = Json::parse(r.output.dump(-1, ' ', false, Json::error_handler_t::replace));
+    }
+    caf::anon_send(parent, result_atom::value, c.task_id, c.attempt, std::move(r));
   };
   if (activity->async_fn) {
     activity->async_fn(ctx, [ctx, reply](ActivityResult r) { reply(ctx, std::move(r)); });
@@ -375,8 +380,7 @@ process_actor::behavior_type ProcessActor(Self self, Host* host, events::Process
   return {
       [=](wake_atom) { Pump(self); },
       [=](persisted_atom) { OnPersisted(self); },
-      [=](result_atom, const std::string& task, uint32_t attempt, bool ok, const std::string& out,
-          const std::string& err, bool retryable) {
+      [=](result_atom, const std::string& task, uint32_t attempt, ActivityResult& result) {
         auto& s = self->state;
         // Only the first outcome of a live attempt counts: a late one of an
         // attempt that timed out or was cancelled (a pause with `now` runs
@@ -384,9 +388,7 @@ process_actor::behavior_type ProcessActor(Self self, Host* host, events::Process
         auto it = s.executing.find(task);
         if (it == s.executing.end() || it->second.attempt != attempt) return;
         EndExecution(s, it, false);
-        Json output = out.empty() ? Json() : Json::parse(out, nullptr, false);
-        s.inputs.push_back(
-            PendingResult{task, attempt, ActivityResult{ok, std::move(output), err, retryable}});
+        s.inputs.push_back(PendingResult{task, attempt, std::move(result)});
         Pump(self);
       },
       [=](timeout_atom, const std::string& task, uint32_t attempt) {

@@ -18,8 +18,10 @@
 #include "actors/interpreter.h"
 #include "events/state.h"
 
-// Controls are local messages between the node and its actors, never serialized.
+// Controls and activity results are local messages between the node and its
+// actors, never serialized.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keel::actors::Control)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keel::ActivityResult)
 
 namespace keel::actors {
 
@@ -29,17 +31,16 @@ using result_atom = caf::atom_constant<caf::atom("result")>;        // an attemp
 using control_atom = caf::atom_constant<caf::atom("control")>;      // a control or a due timer
 using timeout_atom = caf::atom_constant<caf::atom("timeout")>;      // an attempt ran out of time
 
-// result_atom: an attempt's outcome: task, attempt, ok, output JSON, error,
-// retryable. timeout_atom: the deadline of an attempt (task, attempt) has
-// passed. control_atom: replies once the control's events are durable and the
-// process has acted on them (it rests, or waits for running tasks), or at
-// once when it is refused or changes nothing, with a keel Status code (0 = OK)
-// and the snapshot JSON, or the error message.
-using process_actor = caf::typed_actor<
-    caf::reacts_to<wake_atom>, caf::reacts_to<persisted_atom>,
-    caf::reacts_to<result_atom, std::string, uint32_t, bool, std::string, std::string, bool>,
-    caf::reacts_to<timeout_atom, std::string, uint32_t>,
-    caf::replies_to<control_atom, Control>::with<int32_t, std::string>>;
+// result_atom: an attempt's outcome: task, attempt, result. timeout_atom: the deadline of an
+// attempt (task, attempt) has passed. control_atom: replies once the control's events are durable
+// and the process has acted on them (it rests, or waits for running tasks), or at once when it is
+// refused or changes nothing, with a keel Status code (0 = OK) and the snapshot JSON, or the error
+// message.
+using process_actor =
+    caf::typed_actor<caf::reacts_to<wake_atom>, caf::reacts_to<persisted_atom>,
+                     caf::reacts_to<result_atom, std::string, uint32_t, ActivityResult>,
+                     caf::reacts_to<timeout_atom, std::string, uint32_t>,
+                     caf::replies_to<control_atom, Control>::with<int32_t, std::string>>;
 
 // Spawns the actor of a process whose folded state is `state`, of which the
 // last `unsnapshotted` events came after its latest snapshot; it starts

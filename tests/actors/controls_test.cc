@@ -108,6 +108,19 @@ TEST_F(ControlsTest, ClosingTheNodeTellsRunningActivitiesToStopAndReopenRunsThem
   EXPECT_EQ(Task(snap, "a")["attempts"], 2);
 }
 
+TEST_F(ControlsTest, AnOutputThatIsNotUtf8IsRecordedWithReplacementCharacters) {
+  Open();
+  ASSERT_OK(node_->RegisterActivity(
+      "latin1", [](const ActivityContext&) { return ActivityResult::Ok(Json("caf\xe9")); }));
+  std::string id = Start(R"(name: l1
+steps:
+  - {id: a, activity: latin1, save_as: v}
+)");
+  Json snap = WaitStatus(id, "completed");
+  EXPECT_EQ(Task(snap, "a")["output"], "caf\xef\xbf\xbd");  // U+FFFD
+  EXPECT_EQ(snap["variables"]["v"], "caf\xef\xbf\xbd");
+}
+
 TEST_F(ControlsTest, PauseStepParksTheProcessUntilResumed) {
   Open();
   std::string id = Start(R"(name: ps
