@@ -48,26 +48,12 @@ rocksdb::DBOptions DbOptions(bool create_if_missing) {
   o.keep_log_file_num = 4;
   // Reused WAL files are overwritten in place: their blocks are allocated,
   // so a sync flushes data without an inode update (the disk's overwrite
-  // fdatasync takes about half of an appending one). RocksDB turns recycling
-  // off in every recovery mode but this one, which skips a damaged WAL record
-  // where point-in-time recovery would drop it and every later write; keel's
-  // per-stream seqs and hash chains then name the process that lost events
-  // (docs/architecture.md, "WAL recycling").
+  // fdatasync takes ~60% of an appending one).
   o.recycle_log_file_num = 4;
-  o.wal_recovery_mode = rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords;
   // Opening after a crash replays the live WAL. A column family written
   // rarely (meta, definitions, snapshots) would keep the first WAL file live
   // for ever, and every one after it: past this size, RocksDB flushes it.
   o.max_total_wal_size = 128 << 20;
-  return o;
-}
-
-// A reader of a live primary's WAL (secondary, read-only) must stop at a
-// record still being written, and read it on its next catch-up, not skip it.
-rocksdb::DBOptions ReaderOptions() {
-  rocksdb::DBOptions o = DbOptions(false);
-  o.recycle_log_file_num = 0;
-  o.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   return o;
 }
 
@@ -145,7 +131,7 @@ Result<std::unique_ptr<Rocks>> Rocks::OpenSecondary(const std::string& db_path,
                                                     const std::string& scratch_dir) {
   std::unique_ptr<Rocks> rocks(new Rocks());
   rocks->follower_ = true;
-  rocksdb::DBOptions options = ReaderOptions();
+  rocksdb::DBOptions options = DbOptions(false);
   options.max_open_files = -1;  // required by secondary instances
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::OpenAsSecondary(options, db_path, scratch_dir, Descriptors(),
@@ -157,7 +143,7 @@ Result<std::unique_ptr<Rocks>> Rocks::OpenSecondary(const std::string& db_path,
 }
 
 Result<std::unique_ptr<Rocks>> Rocks::OpenForInspection(const std::string& db_path) {
-  rocksdb::DBOptions options = ReaderOptions();
+  rocksdb::DBOptions options = DbOptions(false);
   options.info_log = std::make_shared<NullLogger>();
   std::vector<std::string> names;
   rocksdb::Status s = rocksdb::DB::ListColumnFamilies(options, db_path, &names);

@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "events/state.h"
-#include "store/internal/rocks.h"
 #include "tests/store/store_fixture.h"
 
 namespace keel::store::testing {
@@ -272,21 +271,6 @@ TEST_F(EventStoreTest, StateSurvivesReopenAndAppendsContinueTheChain) {
   ASSERT_OK(next);
   EXPECT_EQ(next->last_global_seq, 10u);
   EXPECT_THAT(VerifyAll(), IsEmpty());
-}
-
-// RocksDB silently turns WAL recycling off in every recovery mode but one;
-// the options a store runs with are what RocksDB kept.
-TEST(RocksOptionsTest, TheWriterRecyclesWalFilesAndReadersStopAtAnUnfinishedRecord) {
-  TempDir dir;
-  auto writer = internal::Rocks::OpenReadWrite(dir.path() + "/db", true);
-  ASSERT_OK(writer);
-  auto options = (*writer)->db()->GetDBOptions();
-  EXPECT_EQ(options.recycle_log_file_num, 4u);
-  EXPECT_EQ(options.wal_recovery_mode, rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords);
-  auto reader = internal::Rocks::OpenSecondary(dir.path() + "/db", dir.path() + "/secondary");
-  ASSERT_OK(reader);
-  EXPECT_EQ((*reader)->db()->GetDBOptions().wal_recovery_mode,
-            rocksdb::WALRecoveryMode::kPointInTimeRecovery);
 }
 
 TEST_F(EventStoreTest, SecondReadWriteOpenOfTheSameDirIsBusy) {
