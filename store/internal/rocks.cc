@@ -46,10 +46,11 @@ rocksdb::DBOptions DbOptions(bool create_if_missing) {
   o.create_missing_column_families = create_if_missing;
   o.max_background_jobs = 2;
   o.keep_log_file_num = 4;
-  // Reused WAL files are overwritten in place: their blocks are allocated,
-  // so a sync flushes data without an inode update (the disk's overwrite
-  // fdatasync takes ~60% of an appending one).
-  o.recycle_log_file_num = 4;
+  // No WAL recycling, though an overwriting fdatasync takes about half of an
+  // appending one on this disk: RocksDB keeps it only with recovery mode
+  // kSkipAnyCorruptedRecords, and Debian's RocksDB 7.8 then crashes in
+  // DBImpl::MarkLogsSynced during a flush (docs/architecture.md).
+  o.recycle_log_file_num = 0;
   // Opening after a crash replays the live WAL. A column family written
   // rarely (meta, definitions, snapshots) would keep the first WAL file live
   // for ever, and every one after it: past this size, RocksDB flushes it.
