@@ -240,7 +240,6 @@ void Interpreter::PlanBranch(const ProcessState& s, const BranchState& b,
     const Step* step = StepOf(*t);
     if (step == nullptr) return;
     const uint32_t attempt = t->attempts + 1;
-    const std::string key = s.id + "/" + t->id + "/" + std::to_string(attempt);
     // A retry whose backoff timer has fired.
     bool retry_due = t->status == TaskStatus::kRetrying &&
                      !Armed(s, "retry/" + t->id + "/" + std::to_string(attempt));
@@ -250,10 +249,13 @@ void Interpreter::PlanBranch(const ProcessState& s, const BranchState& b,
     bool relaunch = step->kind == StepKind::kActivity &&
                     (t->status == TaskStatus::kScheduled ||
                      (t->status == TaskStatus::kRunning && !executing.count(t->id)));
+    bool approved = step->kind == StepKind::kApproval && t->status == TaskStatus::kScheduled;
+    if (!retry_due && !relaunch && !approved) return;  // most branches, most batches
+    const std::string key = s.id + "/" + t->id + "/" + std::to_string(attempt);
     if (retry_due || relaunch) {
       out.Add(events::TaskStarted(out.H(t->id), attempt, key));
       out.Launch(t->id);
-    } else if (step->kind == StepKind::kApproval && t->status == TaskStatus::kScheduled) {
+    } else {
       // Approved: the step's output is the decision.
       out.Add(events::TaskStarted(out.H(t->id), attempt, key));
       const events::Approval& a = t->approval ? *t->approval : events::Approval{};
