@@ -347,7 +347,11 @@ void Pump(Self self) {
     for (auto& reply : st.replies) Deliver(reply, Status::OK(), snapshot);
     st.replies.clear();
   }
-  if (st.executing.empty() && AtRest(st.state)) {
+  // Nothing runs and nothing can be planned: the process waits for its
+  // timers (a retry's backoff) or for the outside, and needs no actor; the
+  // timer service wakes it.
+  bool idle = st.executing.empty() && (AtRest(st.state) || !st.state.timers.empty());
+  if (idle) {
     // The next load replays what came after the last snapshot; a short tail
     // folds faster than a snapshot parses.
     if (SnapshotDue(st, st.host->options().snapshot_every / 4)) SaveSnapshot(st);

@@ -156,6 +156,10 @@ class Node::Impl : public actors::Host {
   void TaskEnded() override { tasks_running_.fetch_sub(1, std::memory_order_relaxed); }
 
   int64_t tasks_running() const { return tasks_running_.load(std::memory_order_relaxed); }
+  int64_t processes_live() {
+    std::lock_guard lock(live_mu_);
+    return static_cast<int64_t>(live_.size());
+  }
 
   Result<std::shared_ptr<const Workflow>> Definition(const std::string& hash) override {
     {
@@ -598,7 +602,7 @@ class Node::Impl : public actors::Host {
   caf::actor_system_config config_;
   std::unique_ptr<caf::actor_system> system_;
   std::unique_ptr<actors::BlockingPool> pool_;
-  std::atomic<int64_t> tasks_running_{0};  // live task actors (TaskStarted/TaskEnded)
+  std::atomic<int64_t> tasks_running_{0};  // live attempts (TaskStarted/TaskEnded)
 
   mutable std::shared_mutex activities_mu_;
   std::unordered_map<std::string, actors::Activity> activities_;  // guarded by activities_mu_
@@ -709,7 +713,10 @@ Result<Json> Node::Signal(const std::string& id, const std::string& topic, const
 
 NodeMetrics Node::Metrics() const {
   NodeMetrics metrics;
-  if (impl_) metrics.tasks_running = impl_->tasks_running();
+  if (impl_) {
+    metrics.tasks_running = impl_->tasks_running();
+    metrics.processes_live = impl_->processes_live();
+  }
   return metrics;
 }
 

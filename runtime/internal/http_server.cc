@@ -596,7 +596,12 @@ class HttpServer::Impl {
     out +=
         "# HELP keel_tasks_running Task attempts executing now.\n"
         "# TYPE keel_tasks_running gauge\n";
-    out += "keel_tasks_running " + std::to_string(node_.Metrics().tasks_running) + "\n";
+    const NodeMetrics metrics = node_.Metrics();
+    out += "keel_tasks_running " + std::to_string(metrics.tasks_running) + "\n";
+    out +=
+        "# HELP keel_processes_live Processes with a live actor (not at rest).\n"
+        "# TYPE keel_processes_live gauge\n";
+    out += "keel_processes_live " + std::to_string(metrics.processes_live) + "\n";
     res.status = 200;
     res.set_content(out, "text/plain; version=0.0.4");
   }

@@ -121,6 +121,31 @@ steps:
   EXPECT_EQ(snap["variables"]["v"], "caf\xef\xbf\xbd");
 }
 
+TEST_F(ControlsTest, DuringARetryBackoffTheProcessHasNoActorAndItsTimerWakesIt) {
+  Open();
+  auto board = board_;
+  ASSERT_OK(node_->RegisterActivity("flaky", [board](const ActivityContext&) {
+    board->Bump("flaky");
+    if (!board->Released("flaky")) return ActivityResult::Fail("not yet", true);
+    return ActivityResult::Ok("done");
+  }));
+  std::string id = Start(R"(name: backoff
+steps:
+  - {id: a, activity: flaky, retry: {max_attempts: 2, backoff: 4s}}
+)");
+  WaitFor([&] { return board_->Count("flaky") == 1; });
+  // The first attempt failed; until the backoff ends nothing runs or waits
+  // on a live actor.
+  WaitFor([&] { return node_->Metrics().processes_live == 0; });
+  Json snap = node_->Get(id).value();
+  EXPECT_EQ(snap["status"], "running");
+  EXPECT_EQ(Task(snap, "a")["status"], "retrying");
+  board_->Release("flaky");
+  snap = WaitStatus(id, "completed");
+  EXPECT_EQ(Task(snap, "a")["attempts"], 2);
+  EXPECT_EQ(board_->Count("flaky"), 2);
+}
+
 TEST_F(ControlsTest, PauseStepParksTheProcessUntilResumed) {
   Open();
   std::string id = Start(R"(name: ps

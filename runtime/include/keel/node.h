@@ -21,11 +21,14 @@ struct ProcessList {
   bool has_more = false;
 };
 
-// Live figures of a node (Node::Metrics), read without locks.
+// Live figures of a node (Node::Metrics), cheap to read.
 struct NodeMetrics {
   // Task attempts executing now: activities started and not yet ended
   // (completed, failed, timed out or cancelled).
   int64_t tasks_running = 0;
+  // Processes with a live actor now. A process at rest (ended, paused,
+  // waiting) or waiting only for its timers (a retry's backoff) has none.
+  int64_t processes_live = 0;
 };
 
 // A Node runs workflow processes whose state is an append-only event log in
