@@ -308,6 +308,39 @@ TEST_F(HttpTest, CliCommandsGoThroughTheLiveNode) {
   StopServer();
 }
 
+TEST_F(HttpTest, AWaitGoesOnWithAnEmbeddedNodeWhenTheLiveNodeStops) {
+  Serve();
+  const std::vector<std::string> env = {std::string("KEEL_TOKEN=") + kToken};
+  // Running (not at rest) when the node stops, so the wait is following it.
+  auto detached = Keel({"run",
+                        Workflow("nap.yaml",
+                                 "name: nap\nsteps:\n"
+                                 "  - {id: a, activity: exec, with: {argv: [sleep, \"2\"]}}\n"),
+                        "--detach", "--json"},
+                       env);
+  ASSERT_EQ(detached.exit_code, 0) << detached.err;
+  std::string id = Parse(detached.out)["id"];
+  // Requests the node has begun, less this test's own metrics requests.
+  int polls = 0;
+  auto others = [&]() -> long {
+    auto res = client_->Get("/v1/metrics");
+    ++polls;
+    if (!res) return -1;
+    auto at = res->body.find("\nkeel_http_requests_total ");
+    return at == std::string::npos ? -1 : std::stol(res->body.substr(at + 26)) - polls;
+  };
+  const long before = others();
+  auto waiter = Spawn("wait", {"wait", id, "--json", "--timeout", "120"});
+  // Its health check and its stream of the process have reached the node.
+  ASSERT_TRUE(WaitUntil([&] { return others() >= before + 2; })) << Err("wait");
+  // Mid-wait: the node stops serving (the stream ends), lets the task finish
+  // within its grace period while it still holds the dir, then closes. The
+  // wait retries the held dir, opens it itself and finds the process done.
+  StopServer();
+  EXPECT_EQ(waiter->Wait(), 0) << Err("wait");
+  EXPECT_EQ(Parse(Out("wait"))["status"], "completed") << Out("wait");
+}
+
 TEST_F(HttpTest, ControlsWithoutALiveNodeEmbedOneAndReportRefusals) {
   std::string id = RunJson({Workflow("hello.yaml", testing::kHelloYaml), "--input", "who=x"})["id"];
   EXPECT_FALSE(std::filesystem::exists(data() + "/node.json"))
