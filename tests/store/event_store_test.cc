@@ -113,8 +113,9 @@ TEST_F(EventStoreTest, AnAppendToAnIdleStoreCommitsOnTheCallersThread) {
 
   Open(Durability::kSync, /*commit_on_caller=*/false);
   std::promise<std::thread::id> writer;
-  store_->AppendAsync({"p2", 0, ProcessScript("p2").Start()},
-                      [&writer](Result<AppendResult>) { writer.set_value(std::this_thread::get_id()); });
+  store_->AppendAsync({"p2", 0, ProcessScript("p2").Start()}, [&writer](Result<AppendResult>) {
+    writer.set_value(std::this_thread::get_id());
+  });
   EXPECT_NE(writer.get_future().get(), std::this_thread::get_id());
   EXPECT_THAT(VerifyAll(), IsEmpty());
 }
@@ -274,9 +275,7 @@ TEST_F(EventStoreTest, StateSurvivesReopenAndAppendsContinueTheChain) {
 }
 
 TEST_F(EventStoreTest, SecondReadWriteOpenOfTheSameDirIsBusy) {
-  StoreOptions options;
-  options.path = dir_.path();
-  auto second = EventStore::Open(options);
+  auto second = OpenAgain();
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), Code::kBusy) << second.status().ToString();
   EXPECT_NE(second.status().message().find(dir_.path()), std::string::npos);
@@ -303,9 +302,7 @@ TEST_P(NewerFormatTest, IsRefusedAndLeftUntouched) {
     keel::testing::WriteFile(file, std::to_string(format::kFormatVersion + 1) + "\n");
   else
     std::filesystem::remove(file);
-  StoreOptions options;
-  options.path = dir_.path();
-  auto opened = EventStore::Open(options);
+  auto opened = OpenAgain();
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), Code::kNotSupported) << opened.status().ToString();
   TempDir scratch;
@@ -333,9 +330,7 @@ TEST_F(EventStoreTest, AFormatFileSayingNewerIsRefusedBeforeTheStoreIsOpened) {
     return names;
   };
   const auto before = listing();
-  StoreOptions options;
-  options.path = dir_.path();
-  auto opened = EventStore::Open(options);
+  auto opened = OpenAgain();
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), Code::kNotSupported) << opened.status().ToString();
   EXPECT_NE(opened.status().message().find(dir_.path()), std::string::npos);

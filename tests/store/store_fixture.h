@@ -34,6 +34,12 @@ class StoreFixture : public ::testing::Test {
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(opened).value();
   }
+  // A second read-write open of the same dir, beside store_ (or after it).
+  Result<std::unique_ptr<EventStore>> OpenAgain() {
+    StoreOptions options;
+    options.path = dir_.path();
+    return EventStore::Open(options);
+  }
   void Close() {
     if (store_) {
       ASSERT_TRUE(store_->Close().ok());
