@@ -279,7 +279,7 @@ void OnPersisted(Self self) {
   for (const auto& task : st.inflight.launch) Launch(self, task);
   st.inflight = Plan();
   if (st.creation) {
-    st.creation->done(events::ToJson(st.state));
+    st.creation->done(st.creation->snapshot ? events::ToJson(st.state) : Json());
     st.creation.reset();
   }
   if (SnapshotDue(st, st.host->options().snapshot_every)) SaveSnapshot(st);

@@ -55,6 +55,7 @@ process_actor SpawnProcess(caf::actor_system& system, Host& host, events::Proces
 struct Creation {
   events::Draft created;
   std::function<void(Result<Json>)> done;
+  bool snapshot = true;  // done gets the snapshot; else null (Node::Submit)
 };
 
 // Spawns the actor of a new process `id` (see Creation).

@@ -162,22 +162,23 @@ struct Outcome {
   std::optional<uint64_t> fsyncs;
 };
 
-// What Drive does with one instance after Start; returns whether it is right.
-using Check = std::function<bool(Node&, const Json& started, int64_t x)>;
+// What Drive does with instance `id` once submitted; returns whether it is right.
+using Check = std::function<bool(Node&, const std::string& id, int64_t x)>;
 
 // Awaits the instance and checks its result: completed with outputs.result
 // == expect(x).
 Check ResultIs(std::function<int64_t(int64_t)> expect) {
-  return [expect](Node& node, const Json& started, int64_t x) {
-    auto done = node.Wait(started["id"].get<std::string>(), kWaitTimeout);
+  return [expect](Node& node, const std::string& id, int64_t x) {
+    auto done = node.Await(id, kWaitTimeout);
     if (!done.ok()) {
-      std::fprintf(stderr, "wait: %s\n", done.status().ToString().c_str());
+      std::fprintf(stderr, "await: %s\n", done.status().ToString().c_str());
       return false;
     }
-    const Json& result = (*done)["outputs"]["result"];
-    if ((*done)["status"] != "completed" || !result.is_number_integer() ||
+    const Json& result = done->outputs["result"];
+    if (done->status != "completed" || !result.is_number_integer() ||
         result.get<int64_t>() != expect(x)) {
-      std::fprintf(stderr, "wrong result for x=%ld: %s\n", x, done->dump().c_str());
+      std::fprintf(stderr, "wrong result for x=%ld: %s %s %s\n", x, done->status.c_str(),
+                   done->outputs.dump().c_str(), done->error.dump().c_str());
       return false;
     }
     return true;
@@ -204,9 +205,9 @@ Outcome Drive(Node& node, const Workflow& wf, int count, int in_flight, int64_t 
       for (int i = next++; i < count; i = next++) {
         const int64_t x = base + i;
         const auto start = Clock::now();
-        auto started = node.Start(wf, {{"x", x}});
+        auto started = node.Submit(wf, {{"x", x}});
         bool ok = started.ok();
-        if (!ok) std::fprintf(stderr, "start: %s\n", started.status().ToString().c_str());
+        if (!ok) std::fprintf(stderr, "submit: %s\n", started.status().ToString().c_str());
         if (ok) ok = check(node, *started, x);
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
         if (!ok) errors++;
@@ -285,7 +286,7 @@ int RunPeer(const Reporter& out, const Flags& flags, bool sync) {
     errors += o.errors;
   }
   if (flags.Wants("fanout100")) {
-    const int n = smoke ? 4 : 100;
+    const int n = smoke ? 4 : (getenv("FANN") ? atoi(getenv("FANN")) : 100);
     Outcome o = Drive(*node, fan, n, 8, 3'000'000,
                       ResultIs([](int64_t x) { return 100 * x + 5050; }), true);
     emit_load("fanout100", o, n, 100);
@@ -392,7 +393,7 @@ int ParkChild(const Reporter& out, const std::string& dir, bool report_rest) {
   const uint64_t rss0 = RssBytes();
   // The check does not wait: a parked process never rests.
   int errors = Populate(*node, ParkOnActivity(), n, 5'000'000,
-                        [](Node&, const Json&, int64_t) { return true; });
+                        [](Node&, const std::string&, int64_t) { return true; });
   if (errors || !parking.WaitFor(n)) {
     std::fprintf(stderr, "park: not every process reached its parking step\n");
     std::_Exit(1);  // Close would wait for the parked tasks
@@ -482,11 +483,10 @@ int RunHundredK(const Reporter& out, const Flags& flags) {
       auto node = OpenNode(dir, false);
       const uint64_t rss0 = RssBytes();
       errors +=
-          Populate(*node, on_signal, n, 6'000'000, [&](Node& nd, const Json& started, int64_t x) {
-            std::string id = started["id"];
+          Populate(*node, on_signal, n, 6'000'000, [&](Node& nd, const std::string& id, int64_t x) {
             ids[x - 6'000'000] = id;
-            auto rest = nd.Wait(id, kWaitTimeout);
-            return rest.ok() && (*rest)["status"] == "waiting";
+            auto rest = nd.Await(id, kWaitTimeout);
+            return rest.ok() && rest->status == "waiting";
           });
       if (flags.Wants("rest-100k")) {
         out.Line(peer, "rest-100k", "rss_bytes", static_cast<double>(RssBytes()), "bytes");

@@ -162,6 +162,8 @@ Status CheckTransition(const ProcessState& state, EventType type, std::string_vi
 nlohmann::json ToJson(const ProcessState& state);
 // The summary of `ls`: ToJson without branches, tasks and variables.
 nlohmann::json SummaryJson(const ProcessState& state);
+// The snapshot's `error`: why the process failed, as a JSON string, or null.
+nlohmann::json ProcessErrorJson(const ProcessState& state);
 // Rebuilds the state from ToJson() output (snapshots); Corruption on bad shape.
 Result<ProcessState> StateFromJson(const nlohmann::json& json);
 

@@ -79,6 +79,10 @@ Status FromCode(int32_t code, std::string message) {
   return Status::Internal(std::move(message));
 }
 
+ProcessOutcome OutcomeOf(const events::ProcessState& s) {
+  return {s.id, events::Name(s.status), s.outputs, events::ProcessErrorJson(s)};
+}
+
 bool AtRestStatus(ProcessStatus s) {
   return s == ProcessStatus::kCompleted || s == ProcessStatus::kFailed ||
          s == ProcessStatus::kCancelled || s == ProcessStatus::kWaiting ||
@@ -189,9 +193,12 @@ class Node::Impl : public actors::Host {
       // Only a rest wakes a waiter, and only the waiters of this process.
       auto w = watched_.find(state.id);
       if (w != watched_.end() && AtRestStatus(state.status)) {
-        // The waiters take the state from here: no read of the store.
-        w->second.rest = std::make_shared<Json>(events::ToJson(state));
-        w->second.rests++;
+        // The waiters take the state from here, in the forms they wait for:
+        // no read of the store.
+        Watch& watch = w->second;
+        if (watch.snapshot_waiters) watch.snapshot = std::make_shared<Json>(events::ToJson(state));
+        if (watch.outcome_waiters) watch.outcome = std::make_shared<ProcessOutcome>(OutcomeOf(state));
+        watch.rests++;
         w->second.cv.notify_all();
       }
       auto s = subscribers_.find(state.id);
@@ -403,9 +410,15 @@ class Node::Impl : public actors::Host {
     return Status::OK();
   }
 
+  // Start and Submit: `id` receives the process's id; its snapshot is built
+  // and returned only when `snapshot` is set (else null).
   Result<Json> Start(const Workflow& wf, const Json& inputs, const StartOptions& opts,
-                     bool* started) {
+                     bool* started, std::string* id_out, bool snapshot) {
     if (started) *started = false;
+    auto existing_process = [&](const std::string& existing) -> Result<Json> {
+      *id_out = existing;
+      return snapshot ? Get(existing) : Result<Json>(Json());
+    };
     auto resolved = ResolveInputs(wf, inputs);
     if (!resolved.ok()) return resolved.status();
     std::vector<const Step*> steps;
@@ -423,7 +436,7 @@ class Node::Impl : public actors::Host {
     if (!opts.idempotency_key.empty()) {
       auto existing = store_->FindByIdempotencyKey(opts.idempotency_key);
       if (!existing.ok()) return existing.status();
-      if (*existing) return Get(**existing);
+      if (*existing) return existing_process(**existing);
     }
     std::string id = opts.id.empty() ? NewProcessId() : opts.id;
     std::string hash = wf.Hash();
@@ -444,7 +457,7 @@ class Node::Impl : public actors::Host {
     actors::Creation creation{
         events::ProcessCreated({id, id, opts.actor}, wf.name, hash, resolved->dump(),
                                wf.vars.dump(), opts.idempotency_key),
-        [done](Result<Json> r) { done->set_value(std::move(r)); }};
+        [done](Result<Json> r) { done->set_value(std::move(r)); }, snapshot};
     {
       std::lock_guard activating(activate_mu_);
       auto definition = Definition(hash);
@@ -459,11 +472,12 @@ class Node::Impl : public actors::Host {
       if (created.status().code() != Status::Code::kConflict) return created.status();
       if (!opts.idempotency_key.empty()) {
         auto existing = store_->FindByIdempotencyKey(opts.idempotency_key);
-        if (existing.ok() && *existing) return Get(**existing);
+        if (existing.ok() && *existing) return existing_process(**existing);
       }
       return Status::Refused("a process with id '" + id + "' already exists");
     }
     if (started) *started = true;
+    *id_out = std::move(id);
     return created;
   }
 
@@ -493,18 +507,22 @@ class Node::Impl : public actors::Host {
     return list;
   }
 
-  Result<Json> Wait(const std::string& id, std::chrono::milliseconds timeout) {
+  // Wait (T = Json, the snapshot) and Await (T = ProcessOutcome).
+  template <typename T>
+  Result<T> WaitForRest(const std::string& id, std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     {
       std::lock_guard lock(watch_mu_);
-      watched_[id].waiters++;
+      Waiters<T>(watched_[id])++;
     }
     struct Unwatch {
       Impl* self;
       std::string id;
       ~Unwatch() {
         std::lock_guard lock(self->watch_mu_);
-        if (--self->watched_[id].waiters == 0) self->watched_.erase(id);
+        Watch& watch = self->watched_[id];
+        --Waiters<T>(watch);
+        if (watch.snapshot_waiters + watch.outcome_waiters == 0) self->watched_.erase(id);
       }
     } unwatch{this, id};
     // A live actor publishes its rests and says when it stops; a process
@@ -521,7 +539,7 @@ class Node::Impl : public actors::Host {
       if (read) {
         auto state = Load(id);
         if (!state.ok()) return state.status();
-        if (AtRestStatus(state->status)) return events::ToJson(*state);
+        if (AtRestStatus(state->status)) return Answer<T>(*state);
       }
       std::unique_lock lock(watch_mu_);
       Watch& watch = watched_[id];
@@ -530,12 +548,13 @@ class Node::Impl : public actors::Host {
         lock.unlock();
         auto last = Load(id);
         if (!last.ok()) return last.status();
-        if (AtRestStatus(last->status)) return events::ToJson(*last);
+        if (AtRestStatus(last->status)) return Answer<T>(*last);
         return Status::TimedOut("process '" + id + "' did not rest within the timeout");
       }
       if (watch.rests != rests) {
-        if (watch.waiters == 1) return std::move(*watch.rest);  // the last waiter takes it
-        return *watch.rest;
+        auto& rest = Rest<T>(watch);
+        if (Waiters<T>(watch) == 1) return std::move(*rest);  // the last waiter takes it
+        return *rest;
       }
       // Stopped without a rest seen here (it rested before this wait began,
       // or it failed): the store has its state.
@@ -590,12 +609,29 @@ class Node::Impl : public actors::Host {
   // The waiters of one process. Nodes of an unordered_map do not move, so a
   // waiter may hold a reference while others come and go.
   struct Watch {
-    int waiters = 0;
+    int snapshot_waiters = 0;  // in Wait
+    int outcome_waiters = 0;   // in Await
     uint64_t rests = 0;  // times the process came to rest since watched
     uint64_t stops = 0;  // times its actor stopped since watched
-    std::shared_ptr<Json> rest;  // its snapshot at the latest rest
+    std::shared_ptr<Json> snapshot;  // at the latest rest, if a Wait waits
+    std::shared_ptr<ProcessOutcome> outcome;  // at the latest rest, if an Await waits
     std::condition_variable cv;
   };
+  template <typename T>
+  static int& Waiters(Watch& w) {
+    if constexpr (std::is_same_v<T, Json>) return w.snapshot_waiters;
+    else return w.outcome_waiters;
+  }
+  template <typename T>
+  static std::shared_ptr<T>& Rest(Watch& w) {
+    if constexpr (std::is_same_v<T, Json>) return w.snapshot;
+    else return w.outcome;
+  }
+  template <typename T>
+  static T Answer(const events::ProcessState& state) {
+    if constexpr (std::is_same_v<T, Json>) return events::ToJson(state);
+    else return OutcomeOf(state);
+  }
 
   Options options_;
   std::unique_ptr<store::EventStore> store_;
@@ -658,12 +694,23 @@ Status Node::RegisterAsyncActivity(const std::string& name, AsyncActivityFn fn) 
 Status Node::Resume() { return impl_->ResumeAll(); }
 Result<Json> Node::Start(const Workflow& workflow, const Json& inputs, const StartOptions& options,
                          bool* started) {
-  return impl_->Start(workflow, inputs, options, started);
+  std::string id;
+  return impl_->Start(workflow, inputs, options, started, &id, /*snapshot=*/true);
+}
+Result<std::string> Node::Submit(const Workflow& workflow, const Json& inputs,
+                                 const StartOptions& options) {
+  std::string id;
+  auto started = impl_->Start(workflow, inputs, options, nullptr, &id, /*snapshot=*/false);
+  if (!started.ok()) return started.status();
+  return id;
 }
 Result<Json> Node::Get(const std::string& id) { return impl_->Get(id); }
 Result<ProcessList> Node::List(const ListFilter& filter) { return impl_->List(filter); }
 Result<Json> Node::Wait(const std::string& id, std::chrono::milliseconds timeout) {
-  return impl_->Wait(id, timeout);
+  return impl_->WaitForRest<Json>(id, timeout);
+}
+Result<ProcessOutcome> Node::Await(const std::string& id, std::chrono::milliseconds timeout) {
+  return impl_->WaitForRest<ProcessOutcome>(id, timeout);
 }
 Result<std::function<void()>> Node::Subscribe(const std::string& id,
                                               std::function<void(const Json&)> fn) {

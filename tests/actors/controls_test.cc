@@ -146,6 +146,69 @@ steps:
   EXPECT_EQ(board_->Count("flaky"), 2);
 }
 
+// ---- Submit / Await -----------------------------------------------------------
+
+const char kHoldThenOutput[] = R"(name: ho
+inputs: {v: {required: true}}
+steps:
+  - {id: a, activity: hold, with: {key: a, value: "${inputs.v}"}, save_as: out}
+outputs: {got: "vars.out"}
+)";
+
+TEST_F(ControlsTest, SubmitAndAwaitAnswerWithTheOutcomeWhileWaitAnswersWithTheSnapshot) {
+  Open();
+  auto wf = ParseWorkflow(kHoldThenOutput, "ho.yaml");
+  ASSERT_OK(wf);
+  auto id = node_->Submit(*wf, {{"v", 7}}, {.idempotency_key = "k1"});
+  ASSERT_OK(id);
+  // The same key names the same process.
+  auto again = node_->Submit(*wf, {{"v", 8}}, {.idempotency_key = "k1"});
+  ASSERT_OK(again);
+  EXPECT_EQ(*again, *id);
+  WaitHolding("a");
+
+  // An Await and a Wait on the same live process each get their own answer.
+  Result<ProcessOutcome> outcome = Status::Internal("not set");
+  Result<Json> snapshot = Status::Internal("not set");
+  std::thread awaiting([&] { outcome = node_->Await(*id, std::chrono::seconds(60)); });
+  std::thread waiting([&] { snapshot = node_->Wait(*id, std::chrono::seconds(60)); });
+  board_->Release("a");
+  awaiting.join();
+  waiting.join();
+  ASSERT_OK(outcome);
+  EXPECT_EQ(outcome->id, *id);
+  EXPECT_EQ(outcome->status, "completed");
+  EXPECT_EQ(outcome->outputs, Json({{"got", 7}}));
+  EXPECT_TRUE(outcome->error.is_null());
+  ASSERT_OK(snapshot);
+  EXPECT_EQ((*snapshot)["status"], "completed");
+  EXPECT_EQ((*snapshot)["outputs"], outcome->outputs);
+  EXPECT_EQ(Task(*snapshot, "a")["status"], "completed");
+
+  // At rest, with no actor: read from the store.
+  auto later = node_->Await(*id, std::chrono::seconds(60));
+  ASSERT_OK(later);
+  EXPECT_EQ(later->outputs, outcome->outputs);
+  EXPECT_EQ(node_->Await("no-such-process", std::chrono::seconds(1)).status().code(),
+            Status::Code::kNotFound);
+}
+
+TEST_F(ControlsTest, AwaitGivesTheErrorOfAFailedProcess) {
+  Open();
+  auto wf = ParseWorkflow("name: t\nsteps:\n  - {id: a, activity: toggle, with: {key: off}}\n",
+                          "t.yaml");
+  ASSERT_OK(wf);
+  auto id = node_->Submit(*wf, Json::object());
+  ASSERT_OK(id);
+  auto outcome = node_->Await(*id, std::chrono::seconds(60));
+  ASSERT_OK(outcome);
+  EXPECT_EQ(outcome->status, "failed");
+  ASSERT_TRUE(outcome->error.is_string());
+  EXPECT_NE(outcome->error.get<std::string>().find("off is off"), std::string::npos)
+      << outcome->error;
+  EXPECT_EQ(node_->Get(*id).value()["error"], outcome->error);
+}
+
 TEST_F(ControlsTest, PauseStepParksTheProcessUntilResumed) {
   Open();
   std::string id = Start(R"(name: ps

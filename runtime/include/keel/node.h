@@ -21,6 +21,15 @@ struct ProcessList {
   bool has_more = false;
 };
 
+// How a process came to rest, without its branches and tasks: what Await
+// returns, at a small part of a snapshot's cost for a wide process.
+struct ProcessOutcome {
+  std::string id;
+  std::string status;  // as in the snapshot: completed, failed, waitForApproval, ...
+  Json outputs;        // the workflow's outputs ({} until it completes)
+  Json error;          // the failure's message, or null
+};
+
 // Live figures of a node (Node::Metrics), cheap to read.
 struct NodeMetrics {
   // Task attempts executing now: activities started and not yet ended
@@ -64,6 +73,12 @@ class Node {
   Result<Json> Start(const Workflow& workflow, const Json& inputs, const StartOptions& options = {},
                      bool* started = nullptr);
 
+  // Starts a process like Start, but returns only its id once ProcessCreated
+  // is durable: no snapshot is built. With an idempotency key already used,
+  // returns that process's id.
+  Result<std::string> Submit(const Workflow& workflow, const Json& inputs,
+                             const StartOptions& options = {});
+
   // The snapshot of a process (INTERFACE.md); NotFound for an unknown id.
   Result<Json> Get(const std::string& id);
   Result<ProcessList> List(const ListFilter& filter);
@@ -71,6 +86,11 @@ class Node {
   // Blocks until the process rests (completed, failed, cancelled, waiting,
   // paused) or `timeout` passes (TimedOut). Returns the snapshot.
   Result<Json> Wait(const std::string& id, std::chrono::milliseconds timeout);
+
+  // Blocks like Wait; returns the process's outcome instead of its snapshot.
+  // With Submit, the call of a program that runs many processes and needs
+  // only their results.
+  Result<ProcessOutcome> Await(const std::string& id, std::chrono::milliseconds timeout);
 
   // Calls `fn` with the snapshot after each durable change of process `id`
   // until it ends (terminal) or the returned cancel function is called.
