@@ -72,9 +72,10 @@ Status NewerFormat(const std::string& path, uint32_t version) {
                               "; this keel reads up to " + std::to_string(format::kFormatVersion));
 }
 
-// OK for a store of this format or older (or with no version yet).
-Status CheckFormatVersion(Rocks& rocks, const std::string& path, bool* present) {
-  *present = false;
+// OK for a store of this format or older (or with no version yet); `current`
+// says whether the meta holds this keel's version.
+Status CheckFormatVersion(Rocks& rocks, const std::string& path, bool* current) {
+  *current = false;
   if (rocks.cf(internal::kMeta) == nullptr) return Status::OK();
   std::string value;
   rocksdb::Status s = rocks.db()->Get(rocksdb::ReadOptions(), rocks.cf(internal::kMeta),
@@ -84,7 +85,7 @@ Status CheckFormatVersion(Rocks& rocks, const std::string& path, bool* present) 
   auto version = format::DecodeU32(value);
   if (!version) return Status::Corruption("store " + path + ": malformed format version");
   if (*version > format::kFormatVersion) return NewerFormat(path, *version);
-  *present = true;
+  *current = *version == format::kFormatVersion;
   return Status::OK();
 }
 
@@ -218,14 +219,29 @@ class RocksEventStore final : public EventStore {
     KEEL_RETURN_IF_ERROR(CheckOpen());
     std::vector<events::StoredEvent> out;
     std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(read_, cf(internal::kLog)));
-    it->Seek(format::LogKey(from_global_seq));
+    // The entry holding `from_global_seq` may start before it.
+    it->SeekForPrev(format::LogKey(from_global_seq));
+    if (!it->Valid()) it->Seek(format::LogKey(from_global_seq));
+    uint64_t next_global = 0;  // within the entry at `it`
     constexpr size_t kChunk = 256;
     while (out.size() < limit && it->Valid()) {
       std::vector<std::string> keys;
       std::vector<uint64_t> global_seqs;
-      for (; it->Valid() && keys.size() < kChunk && out.size() + keys.size() < limit; it->Next()) {
-        global_seqs.push_back(format::DecodeU64(it->key().ToStringView()).value_or(0));
-        keys.push_back(it->value().ToString());
+      while (it->Valid() && keys.size() < kChunk && out.size() + keys.size() < limit) {
+        auto first = format::DecodeU64(it->key().ToStringView());
+        format::LogRun run;
+        if (!first || !format::ParseLogValue(it->value().ToStringView(), &run)) {
+          return Status::Corruption("malformed log entry " +
+                                    format::EscapeKey(it->key().ToString()));
+        }
+        const uint64_t last = *first + run.count - 1;
+        next_global = std::max({next_global, *first, from_global_seq});
+        for (; next_global <= last && keys.size() < kChunk && out.size() + keys.size() < limit;
+             ++next_global) {
+          global_seqs.push_back(next_global);
+          keys.push_back(format::StreamKey(run.stream, run.seq + (next_global - *first)));
+        }
+        if (next_global > last) it->Next();
       }
       std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
       std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), cf(internal::kEvents));
@@ -254,8 +270,8 @@ class RocksEventStore final : public EventStore {
     it->SeekToLast();
     uint64_t last = 0;
     if (it->Valid()) {
-      auto g = format::DecodeU64(it->key().ToStringView());
-      if (!g) return Status::Corruption("malformed log key");
+      auto g = format::LastGlobalSeqOf(it->key().ToStringView(), it->value().ToStringView());
+      if (!g) return Status::Corruption("malformed last log entry");
       last = *g;
     }
     KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read log"));
@@ -449,7 +465,7 @@ class RocksEventStore final : public EventStore {
 Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options) {
   if (options.path.empty()) return Status::InvalidArgument("store path is empty");
   const std::string db_path = DbPath(options.path);
-  bool present = false;
+  bool current = false;
   std::optional<uint32_t> marked;
   if (HasDb(options.path)) {
     // Look before opening read-write, which would rewrite files of a store
@@ -459,7 +475,7 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options
     if (!marked) {
       Result<std::unique_ptr<Rocks>> inspected = Rocks::OpenForInspection(db_path);
       if (!inspected.ok()) return inspected.status();
-      KEEL_RETURN_IF_ERROR(CheckFormatVersion(**inspected, options.path, &present));
+      KEEL_RETURN_IF_ERROR(CheckFormatVersion(**inspected, options.path, &current));
       KEEL_RETURN_IF_ERROR((*inspected)->Close());
     }
   } else if (!options.create_if_missing) {
@@ -472,8 +488,10 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options
   Result<std::unique_ptr<Rocks>> opened = Rocks::OpenReadWrite(db_path, options.create_if_missing);
   if (!opened.ok()) return opened.status();
   std::unique_ptr<Rocks> rocks = std::move(opened).value();
-  KEEL_RETURN_IF_ERROR(CheckFormatVersion(*rocks, options.path, &present));
-  if (!present) {
+  KEEL_RETURN_IF_ERROR(CheckFormatVersion(*rocks, options.path, &current));
+  // A new store, or an older format this keel writes on in its own (format 1
+  // differs in the log entries only, and both forms are read).
+  if (!current) {
     rocksdb::WriteOptions sync;
     sync.sync = true;
     KEEL_RETURN_IF_ERROR(
@@ -496,8 +514,8 @@ Result<std::unique_ptr<EventStore>> EventStore::OpenReadOnly(const std::string& 
   if (ec) return Status::IOError("create " + scratch_dir + ": " + ec.message());
   Result<std::unique_ptr<Rocks>> opened = Rocks::OpenSecondary(DbPath(path), scratch_dir);
   if (!opened.ok()) return opened.status();
-  bool present = false;
-  KEEL_RETURN_IF_ERROR(CheckFormatVersion(**opened, path, &present));
+  bool current = false;
+  KEEL_RETURN_IF_ERROR(CheckFormatVersion(**opened, path, &current));
   return std::unique_ptr<EventStore>(
       new RocksEventStore(std::move(opened).value(), nullptr, Durability::kAsync));
 }

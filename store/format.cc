@@ -85,6 +85,33 @@ bool ParseStreamKey(std::string_view key, std::string_view* stream, uint64_t* se
 
 std::string LogKey(uint64_t global_seq) { return EncodeU64(global_seq); }
 
+std::string LogValue(std::string_view stream, uint64_t seq, uint32_t count) {
+  std::string value(1, '\0');
+  value.append(EncodeU32(count));
+  value.append(StreamKey(stream, seq));
+  return value;
+}
+
+std::optional<uint64_t> LastGlobalSeqOf(std::string_view key, std::string_view value) {
+  auto first = DecodeU64(key);
+  LogRun run;
+  if (!first || !ParseLogValue(value, &run)) return std::nullopt;
+  return *first + run.count - 1;
+}
+
+bool ParseLogValue(std::string_view value, LogRun* run) {
+  if (!value.empty() && value[0] != '\0') {  // format 1: one event's key
+    run->count = 1;
+    return ParseStreamKey(value, &run->stream, &run->seq) && !run->stream.empty();
+  }
+  if (value.size() < 5) return false;
+  auto count = DecodeU32(value.substr(1, 4));
+  if (!count || *count == 0) return false;
+  run->count = *count;
+  return ParseStreamKey(value.substr(5), &run->stream, &run->seq) && !run->stream.empty() &&
+         run->seq > 0;
+}
+
 std::string ProcessKey(std::string_view stream) {
   std::string key(1, kIndexProcess);
   key.append(stream);

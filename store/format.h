@@ -20,7 +20,7 @@ namespace keel::store::format {
 
 // Bumped on any incompatible change below. A store whose meta says newer is
 // refused (NotSupported) and left untouched.
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;
 
 // A copy of the format version in a plain file beside db/ ("1\n"), written
 // once the meta holds it: Open reads it to decide whether it may open the
@@ -35,8 +35,13 @@ inline constexpr char kFormatFile[] = "FORMAT";
 //   seq runs 1, 2, 3, ... per stream without gaps.
 inline constexpr char kEventsCf[] = "events";
 
-// log: global_seq (u64 BE) -> stream | 0x00 | seq (u64 BE), i.e. the event's key.
+// log: global_seq (u64 BE) of the first event of an append
+//   -> 0x00 | count (u32 BE) | stream | 0x00 | seq (u64 BE) of that event:
+//   the append's `count` events, global seqs and stream seqs both consecutive.
 //   global_seq runs 1, 2, 3, ... over the whole store: the total commit order.
+//   Format 1 wrote one entry per event whose value is the event's key (a run
+//   of 1 without the prefix; stream ids never start with 0x00): both are read.
+//   One entry per append, not per event: half the memtable inserts of a commit.
 inline constexpr char kLogCf[] = "log";
 
 // snapshots: stream | 0x00 | seq (u64 BE) -> fb::Snapshot flatbuffer
@@ -122,6 +127,17 @@ std::string StreamKey(std::string_view stream, uint64_t seq);
 // Splits a StreamKey; false when malformed.
 bool ParseStreamKey(std::string_view key, std::string_view* stream, uint64_t* seq);
 std::string LogKey(uint64_t global_seq);
+// The value of a log entry: the run of `count` events from `stream`/`seq`.
+std::string LogValue(std::string_view stream, uint64_t seq, uint32_t count);
+struct LogRun {
+  std::string_view stream;
+  uint64_t seq = 0;  // of the run's first event
+  uint32_t count = 0;
+};
+// Splits a log value of either format; false when malformed.
+bool ParseLogValue(std::string_view value, LogRun* run);
+// The global seq of the last event of the log entry `key` -> `value`.
+std::optional<uint64_t> LastGlobalSeqOf(std::string_view key, std::string_view value);
 
 std::string ProcessKey(std::string_view stream);
 std::string StatusPrefix(events::ProcessStatus status);

@@ -292,26 +292,29 @@ Status Audit::End(StreamAudit& audit, Tally* tally) {
 }
 
 Status Audit::CheckLogOfStream(const StreamAudit& audit) {
-  const size_t kChunk = 1024;
-  for (size_t begin = 0; begin < audit.log_refs.size(); begin += kChunk) {
-    size_t end = std::min(begin + kChunk, audit.log_refs.size());
-    std::vector<std::string> keys;
-    for (size_t i = begin; i < end; ++i) keys.push_back(format::LogKey(audit.log_refs[i].first));
-    std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-    std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), rocks_->cf(kLog));
-    std::vector<std::string> values;
-    std::vector<rocksdb::Status> got = db_->MultiGet(ro_, cfs, slices, &values);
-    for (size_t i = begin; i < end; ++i) {
-      const auto& [global_seq, seq] = audit.log_refs[i];
-      const rocksdb::Status& s = got[i - begin];
-      if (s.IsNotFound()) {
-        Report(audit.stream, seq, "no log entry for global seq " + std::to_string(global_seq));
-      } else if (!s.ok()) {
-        return ToStatus(s, "read log");
-      } else if (values[i - begin] != format::StreamKey(audit.stream, seq)) {
-        Report(audit.stream, seq,
-               "log entry " + std::to_string(global_seq) + " points at another event");
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro_, rocks_->cf(kLog)));
+  // The entry at `it` when it holds the event's global seq: a stream's events
+  // come in runs, one entry per append.
+  uint64_t first = 0, last = 0;
+  format::LogRun run;
+  for (const auto& [global_seq, seq] : audit.log_refs) {
+    if (global_seq < first || global_seq > last) {
+      it->SeekForPrev(format::LogKey(global_seq));
+      first = last = 0;
+      if (it->Valid()) {
+        auto key = format::DecodeU64(it->key().ToStringView());
+        if (key && format::ParseLogValue(it->value().ToStringView(), &run)) {
+          first = *key;
+          last = first + run.count - 1;
+        }
       }
+      KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read log"));
+    }
+    if (global_seq < first || global_seq > last) {
+      Report(audit.stream, seq, "no log entry for global seq " + std::to_string(global_seq));
+    } else if (run.stream != audit.stream || run.seq + (global_seq - first) != seq) {
+      Report(audit.stream, seq,
+             "log entry " + std::to_string(global_seq) + " points at another event");
     }
   }
   return Status::OK();
@@ -392,36 +395,43 @@ Status Audit::CheckLog(std::vector<LogRef>& refs) {
   }
   size_t next = 0;
   uint64_t previous = 0;
+  const uint64_t last_ref = refs.empty() ? 0 : refs.back().global_seq;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro_, rocks_->cf(kLog)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto global_seq = format::DecodeU64(it->key().ToStringView());
-    std::string_view stream;
-    uint64_t seq = 0;
-    if (!global_seq || !format::ParseStreamKey(it->value().ToStringView(), &stream, &seq)) {
+    auto first = format::DecodeU64(it->key().ToStringView());
+    format::LogRun run;
+    if (!first || !format::ParseLogValue(it->value().ToStringView(), &run)) {
       Report("", 0, "malformed log entry");
       continue;
     }
-    if (*global_seq != previous + 1) {
-      Report(
-          "", 0,
-          "global log gap: " + std::to_string(previous) + " then " + std::to_string(*global_seq));
+    if (*first != previous + 1) {
+      Report("", 0,
+             "global log gap: " + std::to_string(previous) + " then " + std::to_string(*first));
     }
-    previous = *global_seq;
-    while (next < refs.size() && refs[next].global_seq < *global_seq) {
-      Report(streams_[refs[next].stream], refs[next].seq,
-             "no log entry for global seq " + std::to_string(refs[next].global_seq));
-      ++next;
+    previous = *first + run.count - 1;
+    if (previous > last_ref) {  // a damaged count: say so once, not per missing event
+      Report(std::string(run.stream), run.seq,
+             "log entry " + std::to_string(*first) + " runs to global seq " +
+                 std::to_string(previous) + ", past the last event's " + std::to_string(last_ref));
     }
-    if (next < refs.size() && refs[next].global_seq == *global_seq) {
-      if (streams_[refs[next].stream] != stream || refs[next].seq != seq) {
+    for (uint64_t global_seq = *first; global_seq <= std::min(previous, last_ref); ++global_seq) {
+      const uint64_t seq = run.seq + (global_seq - *first);
+      while (next < refs.size() && refs[next].global_seq < global_seq) {
         Report(streams_[refs[next].stream], refs[next].seq,
-               "log entry " + std::to_string(*global_seq) + " points at " + std::string(stream) +
-                   "/" + std::to_string(seq));
+               "no log entry for global seq " + std::to_string(refs[next].global_seq));
+        ++next;
       }
-      while (next < refs.size() && refs[next].global_seq == *global_seq) ++next;
-    } else {
-      Report(std::string(stream), seq,
-             "log entry " + std::to_string(*global_seq) + " points at a missing event");
+      if (next < refs.size() && refs[next].global_seq == global_seq) {
+        if (streams_[refs[next].stream] != run.stream || refs[next].seq != seq) {
+          Report(streams_[refs[next].stream], refs[next].seq,
+                 "log entry " + std::to_string(global_seq) + " points at " +
+                     std::string(run.stream) + "/" + std::to_string(seq));
+        }
+        while (next < refs.size() && refs[next].global_seq == global_seq) ++next;
+      } else {
+        Report(std::string(run.stream), seq,
+               "log entry " + std::to_string(global_seq) + " points at a missing event");
+      }
     }
   }
   KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read log"));

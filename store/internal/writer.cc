@@ -136,8 +136,8 @@ Status Writer::Start() {
       rocks_->db()->NewIterator(rocksdb::ReadOptions(), rocks_->cf(kLog)));
   it->SeekToLast();
   if (it->Valid()) {
-    auto g = format::DecodeU64(it->key().ToStringView());
-    if (!g) return Status::Corruption("malformed log key");
+    auto g = format::LastGlobalSeqOf(it->key().ToStringView(), it->value().ToStringView());
+    if (!g) return Status::Corruption("malformed last log entry");
     last_global_seq_ = *g;
   }
   KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read log"));
@@ -361,7 +361,6 @@ void Writer::Commit(std::vector<Pending>& batch) {
       std::string value = events::Seal(std::move(draft), seq, global_seq, now, state.last_hash);
       std::string key = format::StreamKey(request.stream, seq);
       wb.Put(rocks_->cf(kEvents), key, value).PermitUncheckedError();
-      wb.Put(rocks_->cf(kLog), format::LogKey(global_seq), key).PermitUncheckedError();
       const auto& sealed = *flatbuffers::GetRoot<fb::Envelope>(value.data());
       indexer.OnEvent(sealed, sealed.time_ns());
       state.last_seq = seq;
@@ -369,6 +368,12 @@ void Writer::Commit(std::vector<Pending>& batch) {
       result.values.push_back(std::move(value));
     }
     indexer.Finish();
+    if (!request.events.empty()) {
+      const auto count = static_cast<uint32_t>(request.events.size());
+      wb.Put(rocks_->cf(kLog), format::LogKey(global_seq - count + 1),
+             format::LogValue(request.stream, result.first_seq, count))
+          .PermitUncheckedError();
+    }
     result.last_seq = state.last_seq;
     result.last_global_seq = global_seq;
     result.last_hash = state.last_hash;
@@ -439,7 +444,7 @@ void Writer::Resync() {
       rocks_->db()->NewIterator(rocksdb::ReadOptions(), rocks_->cf(kLog)));
   it->SeekToLast();
   if (it->Valid()) {
-    if (auto g = format::DecodeU64(it->key().ToStringView())) {
+    if (auto g = format::LastGlobalSeqOf(it->key().ToStringView(), it->value().ToStringView())) {
       last_global_seq_ = std::max(last_global_seq_, *g);
     }
   }
