@@ -286,7 +286,7 @@ int RunPeer(const Reporter& out, const Flags& flags, bool sync) {
     errors += o.errors;
   }
   if (flags.Wants("fanout100")) {
-    const int n = smoke ? 4 : (getenv("FANN") ? atoi(getenv("FANN")) : 100);
+    const int n = smoke ? 4 : 100;
     Outcome o = Drive(*node, fan, n, 8, 3'000'000,
                       ResultIs([](int64_t x) { return 100 * x + 5050; }), true);
     emit_load("fanout100", o, n, 100);
