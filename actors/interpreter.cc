@@ -326,7 +326,7 @@ void Interpreter::PlanParked(const ProcessState& s, const BranchState& b, Batch&
 }
 
 void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const Step& step,
-                            Batch& out, const TaskState* reuse) {
+                            Batch& out, const TaskState* reuse, const TaskState* retry_of) {
   uint32_t visit = 1;
   for (const auto& t : s.tasks) {
     if (t.branch == b.id && t.step == step.id) ++visit;
@@ -472,39 +472,68 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
         }
         fork_input = Json::object({{"items", empty ? Json::array() : *list}});
       }
+      if (retry_of != nullptr && (fork_input.is_object() || fork_input.is_null())) {
+        fork_input["retry_of"] = retry_of->id;  // recorded: the log says what was carried over
+      }
       out.Add(events::TaskScheduled(out.H(task), step.id, b.id, fork_input.dump(), visit));
       out.Add(events::TaskStarted(out.H(task), attempt, key));
       std::string vars = b.vars.dump();
       if (step.kind == StepKind::kParallel) {
         for (const auto& [name, steps] : step.branches) {
           std::string first = steps.empty() ? "" : steps.front().id;
-          out.Add(events::BranchStarted(out.H(task + "/" + name), {.parent = b.id,
-                                                                   .fork_task = task,
-                                                                   .name = name,
-                                                                   .vars_json = vars,
-                                                                   .first_step = first}));
+          StartChild(s, fork_input, task + "/" + name,
+                     {.parent = b.id,
+                      .fork_task = task,
+                      .name = name,
+                      .vars_json = vars,
+                      .first_step = first},
+                     out);
         }
       } else {
         const Json& list = fork_input["items"];
         size_t limit =
             step.concurrency == 0 ? list.size() : std::min<size_t>(step.concurrency, list.size());
         std::string first = step.steps.empty() ? "" : step.steps.front().id;
-        for (size_t i = 0; i < limit; ++i) {
+        // Children carried over from a failed visit do not count against
+        // the concurrency limit.
+        for (size_t i = 0, started = 0; i < list.size() && started < limit; ++i) {
           std::string item = list[i].dump();
-          out.Add(events::BranchStarted(out.H(task + "/" + std::to_string(i)),
-                                        {.parent = b.id,
-                                         .fork_task = task,
-                                         .name = std::to_string(i),
-                                         .index = static_cast<int32_t>(i),
-                                         .item_json = item,
-                                         .vars_json = vars,
-                                         .first_step = first}));
+          started += StartChild(s, fork_input, task + "/" + std::to_string(i),
+                                {.parent = b.id,
+                                 .fork_task = task,
+                                 .name = std::to_string(i),
+                                 .index = static_cast<int32_t>(i),
+                                 .item_json = item,
+                                 .vars_json = vars,
+                                 .first_step = first},
+                                out);
         }
       }
       out.Add(events::BranchWaiting(out.H(b.id), task));
       return;
     }
   }
+}
+
+bool Interpreter::StartChild(const ProcessState& s, const Json& fork_input, const std::string& id,
+                             const events::BranchStart& start, Batch& out) {
+  const BranchState* earlier = nullptr;
+  if (auto retry_of = fork_input.find("retry_of");
+      retry_of != fork_input.end() && retry_of->is_string()) {
+    earlier = s.FindBranch(retry_of->get_ref<const std::string&>() + "/" + std::string(start.name));
+  }
+  if (earlier != nullptr && earlier->status == BranchStatus::kCompleted &&
+      earlier->item == (start.item_json.empty()
+                            ? Json()
+                            : Json::parse(start.item_json, nullptr, /*allow_exceptions=*/false))) {
+    events::BranchStart carried = start;
+    carried.first_step = "";
+    out.Add(events::BranchStarted(out.H(id), carried));
+    out.Add(events::BranchCompleted(out.H(id), Dump(earlier->output)));
+    return false;
+  }
+  out.Add(events::BranchStarted(out.H(id), start));
+  return true;
 }
 
 void Interpreter::StartActivity(const ProcessState& s, const BranchState& b, const Step& step,
@@ -676,15 +705,17 @@ void Interpreter::PlanJoin(const ProcessState& s, const BranchState& b, Batch& o
     if (failed == 0 && children.size() < total && live < limit) {
       std::string vars = b.vars.dump();
       std::string first = step->steps.empty() ? "" : step->steps.front().id;
-      for (size_t i = children.size(); i < total && live < limit; ++i, ++live) {
-        out.Add(events::BranchStarted(out.H(fork->id + "/" + std::to_string(i)),
-                                      {.parent = b.id,
-                                       .fork_task = fork->id,
-                                       .name = std::to_string(i),
-                                       .index = static_cast<int32_t>(i),
-                                       .item_json = items[i].dump(),
-                                       .vars_json = vars,
-                                       .first_step = first}));
+      for (size_t i = children.size(); i < total && live < limit; ++i) {
+        std::string item = items[i].dump();
+        live += StartChild(s, fork->input, fork->id + "/" + std::to_string(i),
+                           {.parent = b.id,
+                            .fork_task = fork->id,
+                            .name = std::to_string(i),
+                            .index = static_cast<int32_t>(i),
+                            .item_json = item,
+                            .vars_json = vars,
+                            .first_step = first},
+                           out);
       }
       return;
     }
@@ -838,10 +869,11 @@ Result<Plan> Interpreter::OnControl(const ProcessState& s, const Control& c,
       out.Add(events::BranchResumed(out.H(main->id)));
       BranchState running = *main;
       running.status = BranchStatus::kRunning;
-      // A fan-out starts over as a new visit (its child branches are over);
-      // any other step runs again as a new attempt of the same task.
+      // A fan-out starts over as a new visit (its child branches are over)
+      // that runs again only the children that did not complete; any other
+      // step runs again as a new attempt of the same task.
       bool fork = step->kind == StepKind::kParallel || step->kind == StepKind::kForEach;
-      StartStep(s, running, *step, out, fork ? nullptr : t);
+      StartStep(s, running, *step, out, fork ? nullptr : t, fork ? t : nullptr);
       return plan;
     }
     case Kind::kApprove:

@@ -98,9 +98,19 @@ class Interpreter {
                   const std::set<std::string>& executing, Batch& out);
   void PlanParked(const events::ProcessState& s, const events::BranchState& b, Batch& out);
   void PlanJoin(const events::ProcessState& s, const events::BranchState& b, Batch& out);
-  // Starts `step` in branch `b`: a new task, or `reuse` again (retry from failure).
+  // Starts `step` in branch `b`: a new task, or `reuse` again (retry from
+  // failure). `retry_of`: the failed visit of a fan-out that a retry starts
+  // again (see StartChild).
   void StartStep(const events::ProcessState& s, const events::BranchState& b, const Step& step,
-                 Batch& out, const events::TaskState* reuse = nullptr);
+                 Batch& out, const events::TaskState* reuse = nullptr,
+                 const events::TaskState* retry_of = nullptr);
+  // Starts the child branch `start` of fan-out task `fork_input`'s visit. On a
+  // retry (the input's `retry_of` names the failed visit), a child that
+  // completed in that visit with the same name and item does not run again:
+  // it starts and completes at once with its earlier output. True when the
+  // child runs.
+  bool StartChild(const events::ProcessState& s, const Json& fork_input, const std::string& id,
+                  const events::BranchStart& start, Batch& out);
   // An activity task through the policy gates: started, blocked, or waiting
   // for approval.
   void StartActivity(const events::ProcessState& s, const events::BranchState& b, const Step& step,

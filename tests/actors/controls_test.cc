@@ -536,7 +536,59 @@ steps:
   Json snap = WaitStatus(id, "completed");
   EXPECT_EQ(board_->Count("a"), 1);
   EXPECT_EQ(Task(snap, "pack#2")["status"], "completed");
+  EXPECT_EQ(Task(snap, "pack#2")["input"]["retry_of"], "pack");
   EXPECT_EQ(snap["variables"]["packed"]["bad"], "on");
+  // The branch that completed is carried over with its output, not run again.
+  EXPECT_EQ(board_->Count("g"), 1);
+  EXPECT_EQ(snap["variables"]["packed"]["good"], 1);
+  EXPECT_EQ(board_->Count("t"), 2);
+  auto events = Events(id);
+  EXPECT_EQ(CountOf(events, "BranchCompleted", "pack#2/good"), 1);
+  EXPECT_EQ(CountOf(events, "TaskScheduled", "pack#2/good/g"), 0);
+  EXPECT_EQ(CountOf(events, "TaskScheduled", "pack#2/bad/t"), 1);
+}
+
+TEST_F(ControlsTest, RetryOfAFailedForEachRunsOnlyTheItemsThatDidNotComplete) {
+  Open();
+  for (const char* key : {"t0", "t1", "t3"}) board_->Release(key);
+  std::string id = Start(R"(name: each
+steps:
+  - id: each
+    for_each: "{0, 1, 2, 3}"
+    concurrency: 2
+    steps: [{id: s, activity: toggle, with: {key: "t${item}"}}]
+    save_as: outs
+)");
+  WaitStatus(id, "failed");
+  EXPECT_EQ(board_->Count("t2"), 1);
+  board_->Release("t2");
+  ASSERT_OK(node_->Retry(id));
+  Json snap = WaitStatus(id, "completed");
+  EXPECT_EQ(snap["variables"]["outs"], Json({"on", "on", "on", "on"}));
+  // Items 0 and 1 completed before item 2 failed: carried over, within the
+  // concurrency limit's order; item 2 ran again.
+  EXPECT_EQ(board_->Count("t0"), 1);
+  EXPECT_EQ(board_->Count("t1"), 1);
+  EXPECT_EQ(board_->Count("t2"), 2);
+  auto events = Events(id);
+  EXPECT_EQ(CountOf(events, "TaskScheduled", "each#2/0/s"), 0);
+  EXPECT_EQ(CountOf(events, "TaskScheduled", "each#2/2/s"), 1);
+}
+
+TEST_F(ControlsTest, AFanOutRevisitedByALoopRunsEveryBranchAgain) {
+  Open();
+  std::string id = Start(R"(name: loop
+vars: {n: 0}
+steps:
+  - id: pack
+    parallel:
+      one: [{id: c, activity: count, with: {key: c}}]
+  - id: again
+    set: {n: "vars.n + 1"}
+    goto: {step: pack, when: "vars.n < 2"}
+)");
+  WaitStatus(id, "completed");
+  EXPECT_EQ(board_->Count("c"), 2);
 }
 
 // ---- controls on parked processes -------------------------------------------
