@@ -130,14 +130,24 @@ void Deliver(Reply& reply, const Status& status, const std::string& text) {
 
 // Answers every control that is still waiting (the actor is about to stop).
 void FailPending(ProcessActorState& st, const Status& why) {
+  // An actor whose process was never created (its id was taken) answers
+  // the controls that reached it with kAskAgain, not with its own failure.
+  const bool never_created = st.creation.has_value();  // reset by its first durable append
+  auto answer = [&](Reply& reply) {
+    if (never_created) {
+      reply.deliver(kAskAgain, std::string());
+    } else {
+      Deliver(reply, why, "");
+    }
+  };
   if (st.creation) {
     st.creation->done(why);
     st.creation.reset();
   }
-  for (auto& reply : st.replies) Deliver(reply, why, "");
+  for (auto& reply : st.replies) answer(reply);
   st.replies.clear();
   for (auto& input : st.inputs) {
-    if (auto* control = std::get_if<PendingControl>(&input)) Deliver(control->reply, why, "");
+    if (auto* control = std::get_if<PendingControl>(&input)) answer(control->reply);
   }
   st.inputs.clear();
   while (!st.executing.empty()) EndExecution(st, st.executing.begin(), true);

@@ -35,7 +35,9 @@ using timeout_atom = caf::atom_constant<caf::atom("timeout")>;      // an attemp
 // attempt (task, attempt) has passed. control_atom: replies once the control's events are durable
 // and the process has acted on them (it rests, or waits for running tasks), or at once when it is
 // refused or changes nothing, with a keel Status code (0 = OK) and the snapshot JSON, or the error
-// message.
+// message; or with kAskAgain from the actor of a new process whose creation failed (the id was
+// taken): it was never that process, so the control goes to the process's own actor.
+inline constexpr int32_t kAskAgain = -1;
 using process_actor =
     caf::typed_actor<caf::reacts_to<wake_atom>, caf::reacts_to<persisted_atom>,
                      caf::reacts_to<result_atom, std::string, uint32_t, ActivityResult>,

@@ -310,6 +310,7 @@ class Node::Impl : public actors::Host {
       self->request(*actor, caf::infinite, actors::control_atom::value, control)
           .receive(
               [&](int32_t code, std::string& text) {
+                if (code == actors::kAskAgain) return;  // not the process: go again
                 Status status = FromCode(code, text);
                 if (!status.ok()) {
                   reply.emplace(std::move(status));
@@ -323,7 +324,8 @@ class Node::Impl : public actors::Host {
               },
               [&](caf::error&) {});
       if (reply) return std::move(*reply);
-      // The actor was gone: wait until it has left live_, then go again.
+      // The actor was gone, or was a new process's that was never created:
+      // wait until it has left live_, then go again.
       std::unique_lock lock(live_mu_);
       live_cv_.wait(lock, [&] {
         auto it = live_.find(id);

@@ -231,6 +231,28 @@ TEST_F(ControlsTest, ControlsOnAnUnknownProcessAreNotFound) {
   EXPECT_EQ(node_->Signal("p_nope", "t", 1).status().code(), Status::Code::kNotFound);
 }
 
+// A Start that reuses the id of a resting process spawns an actor whose
+// creation then fails; a control sent meanwhile may reach that actor. It must
+// still reach the process, never get the failed Start's Conflict. (The window
+// is small: the loop makes it likely, not certain, to be hit.)
+TEST_F(ControlsTest, AControlRacingAStartOfATakenIdReachesTheProcess) {
+  Open();
+  const char kWaits[] = "name: w\nsteps:\n  - {id: a, wait_signal: never}\n";
+  auto wf = ParseWorkflow(kWaits, "w.yaml");
+  ASSERT_OK(wf);
+  ASSERT_OK(node_->Start(*wf, Json::object(), {.id = "taken"}));
+  WaitStatus("taken", "waiting");
+  for (int i = 0; i < 200; ++i) {
+    Result<Json> duplicate = Status::Internal("not set");
+    std::thread start([&] { duplicate = node_->Start(*wf, Json::object(), {.id = "taken"}); });
+    auto signalled = node_->Signal("taken", "other", i);
+    start.join();
+    ASSERT_TRUE(signalled.ok()) << "round " << i << ": " << signalled.status().ToString();
+    EXPECT_EQ(duplicate.status().code(), Status::Code::kRefused) << duplicate.status().ToString();
+  }
+  EXPECT_EQ(node_->Get("taken").value()["signals"].size(), 200u);
+}
+
 // ---- cancel ----------------------------------------------------------------
 
 TEST_F(ControlsTest, CancelStopsALongExecChildAndIsIdempotent) {
