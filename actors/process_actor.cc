@@ -274,7 +274,12 @@ void OnPersisted(Self self) {
   if (!r || !r->ok()) {
     // The state is ahead of the log: stop; the next actor loads the log.
     Status why = r ? r->status() : Status::Internal("no append result");
-    spdlog::error("process {}: append failed: {}", st.state.id, why.ToString());
+    if (st.creation && why.code() == Status::Code::kConflict) {
+      // A Start of a taken id or idempotency key: Start reports it.
+      spdlog::debug("process {}: not created: {}", st.state.id, why.ToString());
+    } else {
+      spdlog::error("process {}: append failed: {}", st.state.id, why.ToString());
+    }
     Stop(self, why);
     return;
   }
