@@ -104,8 +104,8 @@ class Interpreter {
   void StartStep(const events::ProcessState& s, const events::BranchState& b, const Step& step,
                  Batch& out, const events::TaskState* reuse = nullptr,
                  const events::TaskState* retry_of = nullptr);
-  // Starts the child branch `start` of fan-out task `fork_input`'s visit. On a
-  // retry (the input's `retry_of` names the failed visit), a child that
+  // Starts child branch `id` of the fan-out whose task input is `fork_input`.
+  // On a retry (that input's `retry_of` names the failed visit), a child that
   // completed in that visit with the same name and item does not run again:
   // it starts and completes at once with its earlier output. True when the
   // child runs.
