@@ -205,10 +205,10 @@ Outcome Drive(Node& node, const Workflow& wf, int count, int in_flight, int64_t 
       for (int i = next++; i < count; i = next++) {
         const int64_t x = base + i;
         const auto start = Clock::now();
-        auto started = node.Submit(wf, {{"x", x}});
-        bool ok = started.ok();
-        if (!ok) std::fprintf(stderr, "submit: %s\n", started.status().ToString().c_str());
-        if (ok) ok = check(node, *started, x);
+        auto id = node.Submit(wf, {{"x", x}});
+        bool ok = id.ok();
+        if (!ok) std::fprintf(stderr, "submit: %s\n", id.status().ToString().c_str());
+        if (ok) ok = check(node, *id, x);
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
         if (!ok) errors++;
         std::lock_guard lock(mu);
