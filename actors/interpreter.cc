@@ -24,6 +24,13 @@ ExpressionEngine& Engine() {
 
 std::string Dump(const Json& j) { return j.is_null() ? std::string() : j.dump(); }
 
+// The items of a for_each task's input.
+const Json& Items(const Json& fork_input) {
+  static const Json kNone = Json::array();
+  auto it = fork_input.find("items");
+  return it != fork_input.end() && it->is_array() ? *it : kNone;
+}
+
 bool IsTruthy(const Json& v) { return !(v.is_null() || (v.is_boolean() && !v.get<bool>())); }
 
 std::string AsText(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
@@ -457,7 +464,6 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
     case StepKind::kParallel:
     case StepKind::kForEach: {
       Json fork_input = *input;
-      std::vector<Json> items;
       if (step.kind == StepKind::kForEach) {
         auto list = engine.Evaluate(step.for_each, ctx, steps);
         // An empty Lua table has no JSON shape of its own: an empty list here.
@@ -477,8 +483,8 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       }
       out.Add(events::TaskScheduled(out.H(task), step.id, b.id, fork_input.dump(), visit));
       out.Add(events::TaskStarted(out.H(task), attempt, key));
-      std::string vars = b.vars.dump();
       if (step.kind == StepKind::kParallel) {
+        const std::string vars = b.vars.dump();
         for (const auto& [name, steps] : step.branches) {
           std::string first = steps.empty() ? "" : steps.front().id;
           StartChild(s, fork_input, task + "/" + name,
@@ -490,28 +496,32 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
                      out);
         }
       } else {
-        const Json& list = fork_input["items"];
-        size_t limit =
-            step.concurrency == 0 ? list.size() : std::min<size_t>(step.concurrency, list.size());
-        std::string first = step.steps.empty() ? "" : step.steps.front().id;
-        // Children carried over from a failed visit do not count against
-        // the concurrency limit.
-        for (size_t i = 0, started = 0; i < list.size() && started < limit; ++i) {
-          std::string item = list[i].dump();
-          started += StartChild(s, fork_input, task + "/" + std::to_string(i),
-                                {.parent = b.id,
-                                 .fork_task = task,
-                                 .name = std::to_string(i),
-                                 .index = static_cast<int32_t>(i),
-                                 .item_json = item,
-                                 .vars_json = vars,
-                                 .first_step = first},
-                                out);
-        }
+        StartItems(s, b, step, task, fork_input, 0, 0, out);
       }
       out.Add(events::BranchWaiting(out.H(b.id), task));
       return;
     }
+  }
+}
+
+void Interpreter::StartItems(const ProcessState& s, const BranchState& b, const Step& step,
+                             const std::string& fork, const Json& fork_input, size_t from,
+                             size_t running, Batch& out) {
+  const Json& items = Items(fork_input);
+  const size_t limit = step.concurrency == 0 ? items.size() : step.concurrency;
+  const std::string vars = b.vars.dump();
+  const std::string first = step.steps.empty() ? "" : step.steps.front().id;
+  for (size_t i = from; i < items.size() && running < limit; ++i) {
+    const std::string item = items[i].dump();
+    running += StartChild(s, fork_input, fork + "/" + std::to_string(i),
+                          {.parent = b.id,
+                           .fork_task = fork,
+                           .name = std::to_string(i),
+                           .index = static_cast<int32_t>(i),
+                           .item_json = item,
+                           .vars_json = vars,
+                           .first_step = first},
+                          out);
   }
 }
 
@@ -698,25 +708,11 @@ void Interpreter::PlanJoin(const ProcessState& s, const BranchState& b, Batch& o
 
   size_t total = children.size();
   if (step->kind == StepKind::kForEach) {
-    const Json& items = fork->input.contains("items") ? fork->input["items"] : Json::array();
-    total = items.size();
+    total = Items(fork->input).size();
     // Start more items while under the concurrency limit.
     size_t limit = step->concurrency == 0 ? total : step->concurrency;
     if (failed == 0 && children.size() < total && live < limit) {
-      std::string vars = b.vars.dump();
-      std::string first = step->steps.empty() ? "" : step->steps.front().id;
-      for (size_t i = children.size(); i < total && live < limit; ++i) {
-        std::string item = items[i].dump();
-        live += StartChild(s, fork->input, fork->id + "/" + std::to_string(i),
-                           {.parent = b.id,
-                            .fork_task = fork->id,
-                            .name = std::to_string(i),
-                            .index = static_cast<int32_t>(i),
-                            .item_json = item,
-                            .vars_json = vars,
-                            .first_step = first},
-                           out);
-      }
+      StartItems(s, b, *step, fork->id, fork->input, children.size(), live, out);
       return;
     }
   }

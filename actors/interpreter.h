@@ -111,6 +111,12 @@ class Interpreter {
   // child runs.
   bool StartChild(const events::ProcessState& s, const Json& fork_input, const std::string& id,
                   const events::BranchStart& start, Batch& out);
+  // Starts the children of for_each `step` (task `fork`) from item `from` on
+  // while fewer than its concurrency limit run; `running` run already.
+  // Children carried over from a failed visit do not count against the limit.
+  void StartItems(const events::ProcessState& s, const events::BranchState& b, const Step& step,
+                  const std::string& fork, const Json& fork_input, size_t from, size_t running,
+                  Batch& out);
   // An activity task through the policy gates: started, blocked, or waiting
   // for approval.
   void StartActivity(const events::ProcessState& s, const events::BranchState& b, const Step& step,
