@@ -1,7 +1,7 @@
 // peer=keel-http: the canonical workloads of shared/bench/WORKLOADS.md through
 // `keel serve`, as the peers are measured through their HTTP ingress. A client
-// on loopback submits each instance (POST /v1/processes) and awaits its result
-// on the process's SSE stream (GET /v1/processes/{id}/stream).
+// on loopback submits each instance and awaits its result in one call (POST
+// /v1/processes?wait=S, like a call of a Restate workflow through its ingress).
 //
 // `keel serve` has no C++ activity `inc`, so the durable step is the built-in
 // activity `echo` given x + 1 (computed by the step's `with`): an activity task
@@ -105,8 +105,10 @@ class Server {
   pid_t pid_ = -1;
 };
 
-// Submits one instance and awaits its terminal snapshot; the result output,
-// or nullopt on any error.
+// Submits one instance and awaits its end in the same call (POST
+// /v1/processes?wait=S answers once the process rests, as the peers' ingress
+// answers a workflow's call with its result); the result output, or nullopt
+// on any error.
 std::optional<int64_t> RunOne(httplib::Client& http, const std::string& workflow, int64_t x) {
   // The idempotency key makes a retried submission start nothing twice: a
   // burst of connects can be reset (Debian's httplib listens with a backlog
@@ -114,44 +116,24 @@ std::optional<int64_t> RunOne(httplib::Client& http, const std::string& workflow
   Json body = {{"workflow", workflow},
                {"inputs", {{"x", x}}},
                {"idempotency_key", "bench-" + std::to_string(x)}};
-  auto created = http.Post("/v1/processes", body.dump(), "application/json");
-  for (int attempt = 1; !created && attempt < 5; ++attempt) {
-    std::fprintf(stderr, "http_bench: retrying POST: %s\n",
-                 httplib::to_string(created.error()).c_str());
-    created = http.Post("/v1/processes", body.dump(), "application/json");
+  const char* path = "/v1/processes?wait=120";
+  auto done = http.Post(path, body.dump(), "application/json");
+  for (int attempt = 1; !done && attempt < 5; ++attempt) {
+    std::fprintf(stderr, "http_bench: retrying POST: %s\n", httplib::to_string(done.error()).c_str());
+    done = http.Post(path, body.dump(), "application/json");
   }
-  if (!created || (created->status != 201 && created->status != 200)) {
-    std::fprintf(stderr, "http_bench: POST /v1/processes: %s\n",
-                 created ? (std::to_string(created->status) + " " + created->body).c_str()
-                         : httplib::to_string(created.error()).c_str());
+  if (!done || (done->status != 201 && done->status != 200)) {
+    std::fprintf(stderr, "http_bench: POST %s: %s\n", path,
+                 done ? (std::to_string(done->status) + " " + done->body).c_str()
+                      : httplib::to_string(done.error()).c_str());
     return std::nullopt;
   }
-  Json snapshot = Json::parse(created->body, nullptr, false);
-  if (snapshot.is_discarded()) return std::nullopt;
-  std::string id = snapshot["id"];
-  std::string buffer, last;
-  auto streamed =
-      http.Get(("/v1/processes/" + id + "/stream").c_str(), [&](const char* data, size_t n) {
-        buffer.append(data, n);
-        size_t end;
-        while ((end = buffer.find("\n\n")) != std::string::npos) {
-          std::string event = buffer.substr(0, end);
-          buffer.erase(0, end + 2);
-          if (event.rfind("data: ", 0) == 0) last = event.substr(6);
-        }
-        return true;
-      });
-  if (!streamed) {
-    std::fprintf(stderr, "http_bench: stream of %s: %s\n", id.c_str(),
-                 httplib::to_string(streamed.error()).c_str());
+  Json snapshot = Json::parse(done->body, nullptr, false);
+  if (snapshot.is_discarded() || snapshot.value("status", "") != "completed") {
+    std::fprintf(stderr, "http_bench: x=%ld ended with %s\n", x, done->body.substr(0, 300).c_str());
     return std::nullopt;
   }
-  Json final_snapshot = Json::parse(last, nullptr, false);
-  if (final_snapshot.is_discarded() || final_snapshot.value("status", "") != "completed") {
-    std::fprintf(stderr, "http_bench: %s ended with %s\n", id.c_str(), last.substr(0, 300).c_str());
-    return std::nullopt;
-  }
-  const Json& result = final_snapshot["outputs"]["result"];
+  const Json& result = snapshot["outputs"]["result"];
   if (!result.is_number_integer()) return std::nullopt;
   return result.get<int64_t>();
 }

@@ -700,10 +700,10 @@ Result<Json> Node::Start(const Workflow& workflow, const Json& inputs, const Sta
   return impl_->Start(workflow, inputs, options, started, &id, /*snapshot=*/true);
 }
 Result<std::string> Node::Submit(const Workflow& workflow, const Json& inputs,
-                                 const StartOptions& options) {
+                                 const StartOptions& options, bool* started) {
   std::string id;
-  auto started = impl_->Start(workflow, inputs, options, nullptr, &id, /*snapshot=*/false);
-  if (!started.ok()) return started.status();
+  auto created = impl_->Start(workflow, inputs, options, started, &id, /*snapshot=*/false);
+  if (!created.ok()) return created.status();
   return id;
 }
 Result<Json> Node::Get(const std::string& id) { return impl_->Get(id); }

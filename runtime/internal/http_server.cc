@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -28,6 +29,10 @@ namespace {
 // An SSE stream writes a comment this often when nothing happens, so that
 // proxies and clients see the connection alive.
 constexpr auto kKeepAlive = std::chrono::seconds(10);
+// `POST /v1/processes?wait=S`: S is capped at a day; the wait is done in
+// slices of this many milliseconds so that a stopping server is not held up.
+constexpr uint64_t kMaxWaitS = 86400;
+constexpr int64_t kWaitSliceMs = 1000;
 // How often the global event stream looks for new events in the store.
 constexpr auto kLogPoll = std::chrono::milliseconds(100);
 constexpr size_t kLogChunk = 256;
@@ -351,14 +356,45 @@ class HttpServer::Impl {
     for (const auto* field : {&id, &key, &by}) {
       if (!field->ok()) return SendStatus(res, field->status());
     }
+    auto wait_s = NumberParam(req, "wait", 0);
+    if (!wait_s.ok()) return SendStatus(res, wait_s.status());
     StartOptions start;
     start.id = *id;
     start.idempotency_key = *key;
     if (!by->empty()) start.actor = *by;
     bool started = false;
-    auto snapshot = node_.Start(**wf, inputs, start, &started);
-    if (!snapshot.ok()) return SendStatus(res, snapshot.status(), 422);
-    SendJson(res, started ? 201 : 200, *snapshot);
+    if (!req.has_param("wait")) {
+      auto snapshot = node_.Start(**wf, inputs, start, &started);
+      if (!snapshot.ok()) return SendStatus(res, snapshot.status(), 422);
+      return SendJson(res, started ? 201 : 200, *snapshot);
+    }
+    // ?wait=S: one call that starts the process and answers once it rests
+    // (or after S seconds) with its snapshot then.
+    auto submitted = node_.Submit(**wf, inputs, start, &started);
+    if (!submitted.ok()) return SendStatus(res, submitted.status(), 422);
+    auto rested = WaitForRest(*submitted, std::chrono::seconds(std::min<uint64_t>(*wait_s, kMaxWaitS)));
+    if (!rested.ok()) return SendStatus(res, rested.status());
+    SendJson(res, started ? 201 : 200, *rested);
+  }
+
+  // The snapshot of `id` once it rests, or when `timeout` has passed or the
+  // server stops (a moving snapshot then). Waits in short slices, so that a
+  // stopping server is not held up.
+  Result<Json> WaitForRest(const std::string& id, std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      auto rested = node_.Wait(id, std::clamp(left, std::chrono::milliseconds(0),
+                                              std::chrono::milliseconds(kWaitSliceMs)));
+      if (rested.ok() || rested.status().code() != Status::Code::kTimedOut) return rested;
+      if (left.count() <= kWaitSliceMs || Stopping()) return node_.Get(id);
+    }
+  }
+
+  bool Stopping() {
+    std::lock_guard lock(streams_mu_);
+    return stopped_;
   }
 
   void List(const httplib::Request& req, httplib::Response& res) {

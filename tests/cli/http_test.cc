@@ -100,6 +100,49 @@ TEST_F(HttpTest, CreateNeedsTheTokenAndHonoursIdempotencyKeys) {
   StopServer();
 }
 
+// POST /v1/processes?wait=S (an extension): one call that starts the process
+// and answers with its snapshot once it rests, or after S seconds.
+TEST_F(HttpTest, CreateWithWaitAnswersOnceTheProcessRests) {
+  Serve();
+  Json body = {{"workflow", kEchoYaml}, {"inputs", Json::object()}, {"idempotency_key", "w1"}};
+  auto done = Post("/v1/processes?wait=30", body.dump());
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->status, 201) << done->body;
+  Json snapshot = Parse(done->body);
+  EXPECT_EQ(snapshot["status"], "completed");
+  EXPECT_EQ(snapshot["tasks"][0]["output"], "hi");
+  auto again = Post("/v1/processes?wait=30", body.dump());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+  EXPECT_EQ(Parse(again->body)["id"], snapshot["id"]);
+  EXPECT_EQ(Parse(again->body)["status"], "completed");
+
+  // At rest but unfinished: answered as soon as it waits.
+  Json waits = {{"workflow", "name: s\nsteps:\n  - {id: a, wait_signal: go}\n"}};
+  auto parked = Post("/v1/processes?wait=30", waits.dump());
+  ASSERT_TRUE(parked);
+  EXPECT_EQ(parked->status, 201);
+  EXPECT_EQ(Parse(parked->body)["status"], "waiting");
+
+  // Still moving when the time is up: the snapshot then.
+  Json slow = {{"workflow", "name: l\nsteps:\n  - {id: a, activity: exec, with: {argv: [sleep, "
+                            "\"30\"]}}\n"}};
+  auto moving = Post("/v1/processes?wait=1", slow.dump());
+  ASSERT_TRUE(moving);
+  EXPECT_EQ(moving->status, 201);
+  Json running = Parse(moving->body);
+  EXPECT_EQ(running["status"], "running");
+  auto cancelled = Post("/v1/processes/" + running["id"].get<std::string>() + "/cancel", "{}");
+  ASSERT_TRUE(cancelled);
+  EXPECT_EQ(cancelled->status, 200);
+
+  auto bad = Post("/v1/processes?wait=soon", body.dump());
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(ErrorCode(bad), "invalid");
+  StopServer();
+}
+
 TEST_F(HttpTest, MalformedInvalidOversizedAndUnknownRequestsAreRefusedWithTheirCodes) {
   Serve({"--max-body", "4096"});
   auto not_json = Post("/v1/processes", "{not json");

@@ -75,9 +75,9 @@ class Node {
 
   // Starts a process like Start, but returns only its id once ProcessCreated
   // is durable: no snapshot is built. With an idempotency key already used,
-  // returns that process's id.
+  // returns that process's id (started=false).
   Result<std::string> Submit(const Workflow& workflow, const Json& inputs,
-                             const StartOptions& options = {});
+                             const StartOptions& options = {}, bool* started = nullptr);
 
   // The snapshot of a process (INTERFACE.md); NotFound for an unknown id.
   Result<Json> Get(const std::string& id);
