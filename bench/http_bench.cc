@@ -119,7 +119,8 @@ std::optional<int64_t> RunOne(httplib::Client& http, const std::string& workflow
   const char* path = "/v1/processes?wait=120";
   auto done = http.Post(path, body.dump(), "application/json");
   for (int attempt = 1; !done && attempt < 5; ++attempt) {
-    std::fprintf(stderr, "http_bench: retrying POST: %s\n", httplib::to_string(done.error()).c_str());
+    std::fprintf(stderr, "http_bench: retrying POST: %s\n",
+                 httplib::to_string(done.error()).c_str());
     done = http.Post(path, body.dump(), "application/json");
   }
   if (!done || (done->status != 201 && done->status != 200)) {

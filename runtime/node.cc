@@ -205,7 +205,8 @@ class Node::Impl : public actors::Host {
         // no read of the store.
         Watch& watch = w->second;
         if (watch.snapshot_waiters) watch.snapshot = std::make_shared<Json>(events::ToJson(state));
-        if (watch.outcome_waiters) watch.outcome = std::make_shared<ProcessOutcome>(OutcomeOf(state));
+        if (watch.outcome_waiters)
+          watch.outcome = std::make_shared<ProcessOutcome>(OutcomeOf(state));
         watch.rests++;
         w->second.cv.notify_all();
       }
@@ -619,28 +620,34 @@ class Node::Impl : public actors::Host {
   // The waiters of one process. Nodes of an unordered_map do not move, so a
   // waiter may hold a reference while others come and go.
   struct Watch {
-    int snapshot_waiters = 0;  // in Wait
-    int outcome_waiters = 0;   // in Await
-    uint64_t rests = 0;  // times the process came to rest since watched
-    uint64_t stops = 0;  // times its actor stopped since watched
-    std::shared_ptr<Json> snapshot;  // at the latest rest, if a Wait waits
+    int snapshot_waiters = 0;                 // in Wait
+    int outcome_waiters = 0;                  // in Await
+    uint64_t rests = 0;                       // times the process came to rest since watched
+    uint64_t stops = 0;                       // times its actor stopped since watched
+    std::shared_ptr<Json> snapshot;           // at the latest rest, if a Wait waits
     std::shared_ptr<ProcessOutcome> outcome;  // at the latest rest, if an Await waits
     std::condition_variable cv;
   };
   template <typename T>
   static int& Waiters(Watch& w) {
-    if constexpr (std::is_same_v<T, Json>) return w.snapshot_waiters;
-    else return w.outcome_waiters;
+    if constexpr (std::is_same_v<T, Json>)
+      return w.snapshot_waiters;
+    else
+      return w.outcome_waiters;
   }
   template <typename T>
   static std::shared_ptr<T>& Rest(Watch& w) {
-    if constexpr (std::is_same_v<T, Json>) return w.snapshot;
-    else return w.outcome;
+    if constexpr (std::is_same_v<T, Json>)
+      return w.snapshot;
+    else
+      return w.outcome;
   }
   template <typename T>
   static T Answer(const events::ProcessState& state) {
-    if constexpr (std::is_same_v<T, Json>) return events::ToJson(state);
-    else return OutcomeOf(state);
+    if constexpr (std::is_same_v<T, Json>)
+      return events::ToJson(state);
+    else
+      return OutcomeOf(state);
   }
 
   Options options_;

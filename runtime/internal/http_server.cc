@@ -372,7 +372,8 @@ class HttpServer::Impl {
     // (or after S seconds) with its snapshot then.
     auto submitted = node_.Submit(**wf, inputs, start, &started);
     if (!submitted.ok()) return SendStatus(res, submitted.status(), 422);
-    auto rested = WaitForRest(*submitted, std::chrono::seconds(std::min<uint64_t>(*wait_s, kMaxWaitS)));
+    auto rested =
+        WaitForRest(*submitted, std::chrono::seconds(std::min<uint64_t>(*wait_s, kMaxWaitS)));
     if (!rested.ok()) return SendStatus(res, rested.status());
     SendJson(res, started ? 201 : 200, *rested);
   }

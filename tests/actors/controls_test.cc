@@ -195,8 +195,8 @@ TEST_F(ControlsTest, SubmitAndAwaitAnswerWithTheOutcomeWhileWaitAnswersWithTheSn
 
 TEST_F(ControlsTest, AwaitGivesTheErrorOfAFailedProcess) {
   Open();
-  auto wf = ParseWorkflow("name: t\nsteps:\n  - {id: a, activity: toggle, with: {key: off}}\n",
-                          "t.yaml");
+  auto wf =
+      ParseWorkflow("name: t\nsteps:\n  - {id: a, activity: toggle, with: {key: off}}\n", "t.yaml");
   ASSERT_OK(wf);
   auto id = node_->Submit(*wf, Json::object());
   ASSERT_OK(id);

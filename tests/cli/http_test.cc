@@ -125,8 +125,9 @@ TEST_F(HttpTest, CreateWithWaitAnswersOnceTheProcessRests) {
   EXPECT_EQ(Parse(parked->body)["status"], "waiting");
 
   // Still moving when the time is up: the snapshot then.
-  Json slow = {{"workflow", "name: l\nsteps:\n  - {id: a, activity: exec, with: {argv: [sleep, "
-                            "\"30\"]}}\n"}};
+  Json slow = {{"workflow",
+                "name: l\nsteps:\n  - {id: a, activity: exec, with: {argv: [sleep, "
+                "\"30\"]}}\n"}};
   auto moving = Post("/v1/processes?wait=1", slow.dump());
   ASSERT_TRUE(moving);
   EXPECT_EQ(moving->status, 201);
