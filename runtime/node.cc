@@ -554,14 +554,16 @@ class Node::Impl : public actors::Host {
       }
       std::unique_lock lock(watch_mu_);
       Watch& watch = watched_[id];
-      if (!watch.cv.wait_until(lock, deadline,
-                               [&] { return watch.rests != rests || watch.stops != stops; })) {
+      if (!watch.cv.wait_until(lock, deadline, [&] {
+            return watch.rests != rests || watch.stops != stops || waits_closed_;
+          })) {
         lock.unlock();
         auto last = Load(id);
         if (!last.ok()) return last.status();
         if (AtRestStatus(last->status)) return Answer<T>(*last);
         return Status::TimedOut("process '" + id + "' did not rest within the timeout");
       }
+      if (watch.rests == rests && waits_closed_) return Status::Aborted("the node is closing");
       if (watch.rests != rests) {
         auto& rest = Rest<T>(watch);
         if (Waiters<T>(watch) == 1) return std::move(*rest);  // the last waiter takes it
@@ -605,6 +607,12 @@ class Node::Impl : public actors::Host {
       closed_ = closing_ = true;
       for (auto& [_, actor] : live_) caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
       live_cv_.notify_all();
+    }
+    {
+      // A process stopped by the close may never rest: no wait outlasts it.
+      std::lock_guard lock(watch_mu_);
+      waits_closed_ = true;
+      for (auto& [_, watch] : watched_) watch.cv.notify_all();
     }
     if (timer_thread_.joinable()) timer_thread_.join();
     if (system_) {
@@ -678,6 +686,7 @@ class Node::Impl : public actors::Host {
 
   std::mutex watch_mu_;
   std::unordered_map<std::string, Watch> watched_;  // guarded by watch_mu_
+  bool waits_closed_ = false;                       // guarded by watch_mu_: Close ends every wait
   std::unordered_map<std::string, std::map<int, std::function<void(const Json&)>>> subscribers_;
   int next_token_ = 0;
 };

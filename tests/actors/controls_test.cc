@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <fstream>
+#include <future>
 
 #include "tests/actors/controls_fixture.h"
 
@@ -191,6 +192,22 @@ TEST_F(ControlsTest, SubmitAndAwaitAnswerWithTheOutcomeWhileWaitAnswersWithTheSn
   EXPECT_EQ(later->outputs, outcome->outputs);
   EXPECT_EQ(node_->Await("no-such-process", std::chrono::seconds(1)).status().code(),
             Status::Code::kNotFound);
+}
+
+TEST_F(ControlsTest, ClosingTheNodeEndsAWaitOnAProcessThatWillNotRest) {
+  Open();
+  std::string id = Start(kHoldThenOutput, {{"v", 1}});
+  WaitHolding("a");
+  auto awaiting =
+      std::async(std::launch::async, [&] { return node_->Await(id, std::chrono::hours(1)); });
+  // Whether the wait began before the close or after, it ends with it (the
+  // guard catches a hang; it is not a timing assertion).
+  ASSERT_OK(node_->Close());
+  ASSERT_EQ(awaiting.wait_for(std::chrono::seconds(60)), std::future_status::ready)
+      << "Await outlived Close";
+  auto outcome = awaiting.get();
+  EXPECT_EQ(outcome.status().code(), Status::Code::kAborted) << outcome.status().ToString();
+  node_.reset();
 }
 
 TEST_F(ControlsTest, AwaitGivesTheErrorOfAFailedProcess) {

@@ -84,7 +84,8 @@ class Node {
   Result<ProcessList> List(const ListFilter& filter);
 
   // Blocks until the process rests (completed, failed, cancelled, waiting,
-  // paused) or `timeout` passes (TimedOut). Returns the snapshot.
+  // paused) or `timeout` passes (TimedOut), or Close() is called (Aborted).
+  // Returns the snapshot.
   Result<Json> Wait(const std::string& id, std::chrono::milliseconds timeout);
 
   // Blocks like Wait; returns the process's outcome instead of its snapshot.
