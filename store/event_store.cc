@@ -43,15 +43,6 @@ Status CheckName(std::string_view what, std::string_view name) {
 
 std::string FormatFilePath(const std::string& path) { return path + "/" + format::kFormatFile; }
 
-// The version in DIR/FORMAT; nullopt when there is none (a store made before
-// the file existed, or a crash before it was written) or it does not parse.
-std::optional<uint32_t> ReadFormatFile(const std::string& path) {
-  std::ifstream in(FormatFilePath(path));
-  uint32_t version = 0;
-  if (!(in >> version)) return std::nullopt;
-  return version;
-}
-
 // Replaces DIR/FORMAT atomically (write, sync, rename).
 Status WriteFormatFile(const std::string& path) {
   const std::string target = FormatFilePath(path), temp = target + ".tmp";
@@ -68,8 +59,7 @@ Status WriteFormatFile(const std::string& path) {
 }
 
 Status NewerFormat(const std::string& path, uint32_t version) {
-  return Status::NotSupported("store " + path + " has format version " + std::to_string(version) +
-                              "; this keel reads up to " + std::to_string(format::kFormatVersion));
+  return format::NewerFormat(path, version, /*from_file=*/false);
 }
 
 // OK for a store of this format or older (or with no version yet); `current`
@@ -112,7 +102,7 @@ class RocksEventStore final : public EventStore {
   Status TryCatchUp() override {
     KEEL_RETURN_IF_ERROR(CheckOpen());
     if (writer_) return Status::OK();  // the primary is always current
-    return ToStatus(rocks_->db()->TryCatchUpWithPrimary(), "catch up with primary");
+    return rocks_->CatchUp();
   }
 
   Result<AppendResult> Append(AppendRequest request) override {
@@ -470,8 +460,9 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options
   if (HasDb(options.path)) {
     // Look before opening read-write, which would rewrite files of a store
     // that this keel must leave alone: at the FORMAT file, else in the meta.
-    marked = ReadFormatFile(options.path);
-    if (marked && *marked > format::kFormatVersion) return NewerFormat(options.path, *marked);
+    Result<std::optional<uint32_t>> read = format::ReadFormatFile(options.path);
+    if (!read.ok()) return read.status();
+    marked = *read;
     if (!marked) {
       Result<std::unique_ptr<Rocks>> inspected = Rocks::OpenForInspection(db_path);
       if (!inspected.ok()) return inspected.status();
@@ -509,6 +500,8 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options
 Result<std::unique_ptr<EventStore>> EventStore::OpenReadOnly(const std::string& path,
                                                              const std::string& scratch_dir) {
   if (!HasDb(path)) return Status::NotFound("no store at " + path);
+  Result<std::optional<uint32_t>> marked = format::ReadFormatFile(path);
+  if (!marked.ok()) return marked.status();
   std::error_code ec;
   std::filesystem::create_directories(scratch_dir, ec);
   if (ec) return Status::IOError("create " + scratch_dir + ": " + ec.message());

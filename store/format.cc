@@ -2,6 +2,10 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 #include "events/codec.h"
 #include "schema/keel_generated.h"
 
@@ -261,6 +265,39 @@ Status DecodeSnapshot(std::string_view value, uint64_t* seq, std::string* state_
   if (snapshot->state_json() == nullptr) return Status::Corruption("snapshot has no state_json");
   state_json->assign(snapshot->state_json()->data(), snapshot->state_json()->size());
   return Status::OK();
+}
+
+Status NewerFormat(const std::string& dir, uint32_t version, bool from_file) {
+  return Status::NotSupported("store " + dir + (from_file ? ": its FORMAT says" : ": its meta says") +
+                              " format version " + std::to_string(version) +
+                              ", newer than this keel reads (up to " +
+                              std::to_string(kFormatVersion) + "); left untouched");
+}
+
+Result<std::optional<uint32_t>> ReadFormatFile(const std::string& dir) {
+  const std::string file = dir + "/" + kFormatFile;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec) && !ec) return std::optional<uint32_t>();
+    return Status::Corruption("store " + dir + ": cannot read its FORMAT file " + file);
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string_view digits(text);
+  if (!digits.empty() && digits.back() == '\n') digits.remove_suffix(1);
+  uint64_t version = 0;
+  bool valid = !digits.empty() && digits.size() <= 9;
+  for (char c : digits) {
+    valid = valid && c >= '0' && c <= '9';
+    version = version * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (!valid || version == 0) {
+    return Status::Corruption("store " + dir + ": its FORMAT file holds '" +
+                              EscapeKey(text.substr(0, 32)) +
+                              "', not a format version; left untouched");
+  }
+  if (version > kFormatVersion) return NewerFormat(dir, static_cast<uint32_t>(version), true);
+  return std::optional<uint32_t>(static_cast<uint32_t>(version));
 }
 
 std::string EscapeKey(std::string_view key) {

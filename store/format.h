@@ -28,6 +28,16 @@ inline constexpr uint32_t kFormatVersion = 2;
 // meta (twice the recovery time). A keel that bumps the version writes both.
 inline constexpr char kFormatFile[] = "FORMAT";
 
+// The version in DIR/FORMAT; nullopt when there is no such file (a store made
+// before the file existed, or a crash before it was first written: the meta
+// says). The file is replaced by rename, never written in place, so a FORMAT
+// that does not hold a version is damage: Corruption. NotSupported for a
+// version newer than kFormatVersion. Reads only.
+Result<std::optional<uint32_t>> ReadFormatFile(const std::string& dir);
+// NotSupported: the store at `dir` has a newer format `version` (said by its
+// FORMAT file, or else by its meta).
+Status NewerFormat(const std::string& dir, uint32_t version, bool from_file);
+
 // ---- column families --------------------------------------------------------
 
 // events: stream | 0x00 | seq (u64 BE) -> stored event value

@@ -134,4 +134,9 @@ struct ControlArgs {
 };
 int Control(const Common& c, const ControlArgs& a);
 
+// Looks at a store whose WAL is damaged and says what recovery would drop
+// (exit 2); with accept_loss recovers it up to the damage (0, or 5 when the
+// result fails verify).
+int Repair(const Common& c, bool accept_loss);
+
 }  // namespace keel::cli

@@ -235,7 +235,7 @@ int Control(const Common& c, const ControlArgs& a) {
     if (payload.is_discarded())
       return ControlFail(Status::InvalidArgument("--payload must be JSON"));
   }
-  if (Status known = CheckKnown(c, a.id); !known.ok()) return ControlFail(known);
+  if (Status known = CheckKnown(c, a.id); !known.ok()) return Fail(known);  // 5: damaged or newer
   auto target = Connect(EmbeddedOptions(c), c.token);
   if (!target.ok()) return ControlFail(target.status());
   ControlOptions options;

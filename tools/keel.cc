@@ -109,6 +109,14 @@ int main(int argc, char** argv) {
   diff_cmd->add_option("B", other)->required();
   add_common(diff_cmd);
 
+  bool accept_loss = false;
+  auto* repair_cmd = app.add_subcommand(
+      "repair", "recover a store whose write-ahead log is damaged (every other command refuses\n"
+                "it); shows what would be lost, drops it only with --accept-loss");
+  repair_cmd->add_flag("--accept-loss", accept_loss,
+                       "drop the damaged record and every later one");
+  add_common(repair_cmd);
+
   ControlArgs control;
   std::vector<CLI::App*> control_cmds;
   for (const char* action : {"pause", "resume", "cancel", "retry"}) {
@@ -153,6 +161,7 @@ int main(int argc, char** argv) {
   if (*verify_cmd) return Verify(common, id);
   if (*export_cmd) return Export(common, id);
   if (*diff_cmd) return Diff(common, id, other);
+  if (*repair_cmd) return Repair(common, accept_loss);
   for (auto* cmd : control_cmds) {
     if (*cmd) {
       control.action = cmd->get_name();

@@ -395,7 +395,16 @@ void Writer::Commit(std::vector<Pending>& batch) {
     wb.Put(rocks_->cf(kMeta), format::kMetaLastGlobalSeq, format::EncodeU64(global_seq))
         .PermitUncheckedError();
     const auto started = std::chrono::steady_clock::now();
-    written = ToStatus(rocks_->db()->Write(write_options_, &wb), "write batch");
+    if (write_failed_) {
+      // RocksDB stopped writing after the failure; Resume tries again (and
+      // fails the same way while the disk is still full).
+      written = ToStatus(rocks_->db()->Resume(), "resume writing after a failed write");
+      write_failed_ = !written.ok();
+    }
+    if (written.ok()) {
+      written = ToStatus(rocks_->db()->Write(write_options_, &wb), "write batch");
+      write_failed_ = !written.ok();
+    }
     if (written.ok()) {
       uint64_t appends = 0;
       for (const auto& result : results) appends += result.ok() ? 1 : 0;

@@ -113,6 +113,9 @@ class Writer {
   std::unordered_map<std::string, uint64_t> counters_;  // index counter key -> value
   uint64_t last_global_seq_ = 0;
   int64_t last_time_ns_ = 0;
+  // A write failed (a full disk, say): RocksDB then refuses every write
+  // until DB::Resume, which the next commit calls first.
+  bool write_failed_ = false;
 };
 
 // Checks what Append can check without the stream's state: names and drafts.
