@@ -395,15 +395,19 @@ void Writer::Commit(std::vector<Pending>& batch) {
     wb.Put(rocks_->cf(kMeta), format::kMetaLastGlobalSeq, format::EncodeU64(global_seq))
         .PermitUncheckedError();
     const auto started = std::chrono::steady_clock::now();
-    if (write_failed_) {
-      // RocksDB stopped writing after the failure; Resume tries again (and
-      // fails the same way while the disk is still full).
-      written = ToStatus(rocks_->db()->Resume(), "resume writing after a failed write");
-      write_failed_ = !written.ok();
+    if (!write_error_.empty()) {
+      // RocksDB stopped writing after the failure. Resume tries again; Busy
+      // while RocksDB's own recovery from a full disk waits for free space
+      // (it polls, and wants room for a memtable flush).
+      rocksdb::Status resumed = rocks_->db()->Resume();
+      if (!resumed.ok()) {
+        written = Status::IOError("the store stopped writing after a failed write (" +
+                                  write_error_ + "); it writes again once the disk has room");
+      }
     }
     if (written.ok()) {
       written = ToStatus(rocks_->db()->Write(write_options_, &wb), "write batch");
-      write_failed_ = !written.ok();
+      write_error_ = written.ok() ? "" : written.message();
     }
     if (written.ok()) {
       uint64_t appends = 0;

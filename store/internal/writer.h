@@ -113,9 +113,10 @@ class Writer {
   std::unordered_map<std::string, uint64_t> counters_;  // index counter key -> value
   uint64_t last_global_seq_ = 0;
   int64_t last_time_ns_ = 0;
-  // A write failed (a full disk, say): RocksDB then refuses every write
-  // until DB::Resume, which the next commit calls first.
-  bool write_failed_ = false;
+  // Why the last write failed (a full disk, say), empty after a success:
+  // RocksDB then refuses every write until DB::Resume, which the next commit
+  // calls first.
+  std::string write_error_;
 };
 
 // Checks what Append can check without the stream's state: names and drafts.
