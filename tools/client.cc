@@ -44,6 +44,14 @@ Status FromHttp(int code, const std::string& body) {
 
 bool AtRest(const Json& snapshot) { return StatusExitCode(snapshot) >= 0; }
 
+// DIR/node.json as text; empty when there is none.
+std::string ReadNodeJson(const std::string& data_dir) {
+  std::ifstream in(data_dir + "/node.json");
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  return text.str();
+}
+
 }  // namespace
 
 NodeClient::NodeClient(std::string host, int port, std::string token)
@@ -98,6 +106,15 @@ Result<Json> NodeClient::Post(const std::string& path, const Json& body, int* ht
   httplib::Headers headers;
   if (!token_.empty()) headers.emplace("Authorization", "Bearer " + token_);
   auto res = http.Post(path.c_str(), headers, body.dump(), "application/json");
+  if (!res && (res.error() == httplib::Error::Connection || res.error() == httplib::Error::Read)) {
+    // The node went away since Find (a CLI node closing). httplib answers
+    // every request whose handler ran, also while it stops (stop closes only
+    // the listening socket, and a connection's next request is read only while
+    // the server runs): a connection refused, or reset unanswered, carried a
+    // request that no handler saw.
+    return Status::Busy("the node at " + address_ + " went away: " +
+                        httplib::to_string(res.error()));
+  }
   if (!res)
     return Status::IOError("cannot reach the node at " + address_ + ": " +
                            httplib::to_string(res.error()));
@@ -165,7 +182,16 @@ Result<Json> NodeClient::WaitRest(const std::string& id, std::chrono::millisecon
 
 Result<Target> Connect(const Options& options, const std::string& token) {
   auto deadline = std::chrono::steady_clock::now() + kBusyRetry;
+  std::string last_seen;
   for (;;) {
+    // Other commands' nodes taking the dir in turn (each publishes, then
+    // removes, node.json) are progress, not a stuck node: the 10 s count
+    // from the last change.
+    std::string seen = ReadNodeJson(options.data_dir);
+    if (seen != last_seen) {
+      last_seen = seen;
+      deadline = std::chrono::steady_clock::now() + kBusyRetry;
+    }
     Target target;
     target.remote = NodeClient::Find(options.data_dir, token);
     if (target.remote) return target;

@@ -16,8 +16,9 @@ namespace keel::cli {
 
 // A client of a live node's HTTP API (INTERFACE.md). Errors come back as the
 // Status the node reported (404 NotFound, 400/413/422 InvalidArgument, 409
-// Refused, 401 Unauthorized, 501 NotSupported); IOError when the node cannot
-// be reached.
+// Refused, 401 Unauthorized, 501 NotSupported, 503 Busy); Busy as well when
+// a POST could not connect (nothing was sent), IOError when the node cannot
+// be reached or the outcome of a request is unknown.
 class NodeClient {
  public:
   // The node that DIR/node.json names, if its process lives and it answers
@@ -55,7 +56,8 @@ struct Target {
 
 // Finds the live node of options.data_dir, or opens one there (embedded)
 // with `options`. A node that is shutting down (stale node.json, lock still
-// held) is retried for up to 10 s before Busy is reported.
+// held) is retried for up to 10 s before Busy is reported, counted from the
+// last change of node.json (other commands' nodes taking the dir in turn).
 Result<Target> Connect(const Options& options, const std::string& token);
 
 // Forever, for waits without a timeout.

@@ -23,6 +23,11 @@ namespace {
 // during its grace period.
 constexpr auto kServePoll = std::chrono::milliseconds(100);
 
+// How long a control keeps finding the dir's node again when the one it
+// found went away before taking the request (INTERFACE.md: up to 10 s).
+constexpr auto kRouteRetry = std::chrono::seconds(10);
+constexpr auto kRoutePause = std::chrono::milliseconds(50);
+
 // The statuses of a process that is still moving (not at rest).
 constexpr const char* kMovingStatuses[] = {"pending", "running", "pauseRequested",
                                            "resumeRequested", "cancelRequested"};
@@ -47,6 +52,9 @@ Options EmbeddedOptions(const Common& c) {
   // endpoint must not take work from other local users: a random token, found
   // by this user's CLI in DIR/node.json (readable by the owner only).
   options.http_token = RandomToken();
+  // Published in DIR/node.json, so that other commands meanwhile route to
+  // this node instead of waiting for the dir's lock.
+  options.http_listen = "127.0.0.1:0";
   return options;
 }
 
@@ -236,13 +244,18 @@ int Control(const Common& c, const ControlArgs& a) {
       return ControlFail(Status::InvalidArgument("--payload must be JSON"));
   }
   if (Status known = CheckKnown(c, a.id); !known.ok()) return Fail(known);  // 5: damaged or newer
-  auto target = Connect(EmbeddedOptions(c), c.token);
-  if (!target.ok()) return ControlFail(target.status());
   ControlOptions options;
   options.reason = a.reason;
   if (!a.by.empty()) options.by = a.by;
+  // A live node that goes away before it takes the request (a CLI node that
+  // closes; 503 while it stops) sent nothing: find the dir's node again.
+  const auto deadline = std::chrono::steady_clock::now() + kRouteRetry;
+  Result<Target> target = Status::Internal("not connected");
   Result<Json> accepted = Status::Internal("no control");
-  if (target->remote) {
+  do {
+    target = Connect(EmbeddedOptions(c), c.token);
+    if (!target.ok()) return ControlFail(target.status());
+    if (!target->remote) break;
     Json body = Json::object();
     if (!a.reason.empty()) body["reason"] = a.reason;
     if (!a.by.empty()) body["by"] = a.by;
@@ -256,7 +269,10 @@ int Control(const Common& c, const ControlArgs& a) {
       path += "/" + a.action;
     }
     accepted = target->remote->Post(path, body);
-  } else {
+    if (accepted.ok() || accepted.status().code() != Status::Code::kBusy) break;
+    std::this_thread::sleep_for(kRoutePause);
+  } while (std::chrono::steady_clock::now() < deadline);
+  if (target->local) {
     Node& node = *target->local;
     accepted = a.action == "pause"     ? node.Pause(a.id, options)
                : a.action == "resume"  ? node.Resume(a.id, options)

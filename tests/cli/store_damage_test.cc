@@ -273,7 +273,7 @@ TEST_F(StoreDamageTest, ReadersBesideOpeningAndClosingNodesNeverReportFalseDamag
 // ---- parallel controls with no live node ---------------------------------------------
 
 TEST_F(StoreDamageTest, ParallelSignalsWithNoLiveNodeAllLand) {
-  constexpr int kSignals = 30;
+  constexpr int kSignals = 50;
   Json p = RunJson({Workflow("ticks.yaml", SignalsYaml(kSignals)), "--id", "p1"}, 4);
   ASSERT_EQ(p["status"], "waiting");
   std::vector<testing::CommandResult> results(kSignals);
@@ -289,7 +289,10 @@ TEST_F(StoreDamageTest, ParallelSignalsWithNoLiveNodeAllLand) {
   }
   auto wait = Keel({"wait", "p1", "--json"});
   EXPECT_EQ(wait.exit_code, 0) << wait.out << wait.err;
-  EXPECT_EQ(Parse(wait.out)["status"], "completed");
+  Json done = Parse(wait.out);
+  EXPECT_EQ(done["status"], "completed");
+  // Each landed once: no signal is left over, none was taken twice.
+  EXPECT_TRUE(done.value("signals", Json::array()).empty()) << done["signals"].dump();
 }
 
 }  // namespace
