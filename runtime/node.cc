@@ -1,6 +1,8 @@
 #include "keel/node.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <caf/all.hpp>
@@ -97,6 +99,30 @@ void CollectActivities(const std::vector<Step>& steps, std::vector<const Step*>&
   }
 }
 
+// spdlog's own default logger writes to stdout, where the host's output goes
+// (the CLI's `--json`): unless the host set a logger of its own, keel's go
+// to stderr.
+void LogToStderr() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    auto* current = spdlog::default_logger_raw();
+    if (current && !current->name().empty()) return;  // the host's
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        "keel", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
+  });
+}
+
+// A new data dir is created readable by its owner only (0700, as PostgreSQL
+// does): it holds every process's inputs and outputs. An existing dir keeps
+// the mode its owner gave it.
+void MakePrivateDir(const std::string& path) {
+  std::error_code ec;
+  if (path.empty() || std::filesystem::exists(path, ec)) return;
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  ::mkdir(path.c_str(), 0700);  // on failure the store's open reports why
+}
+
 }  // namespace
 
 class Node::Impl : public actors::Host {
@@ -110,6 +136,8 @@ class Node::Impl : public actors::Host {
   ~Impl() override { Close().IgnoreError(); }
 
   Status Open() {
+    LogToStderr();
+    MakePrivateDir(options_.data_dir);
     store::StoreOptions so;
     so.path = options_.data_dir;
     so.durability = options_.sync ? store::Durability::kSync : store::Durability::kAsync;

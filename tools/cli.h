@@ -116,6 +116,7 @@ int Wait(const Common& c, const std::string& id, double timeout_s);
 struct ServeArgs {
   std::string listen = "127.0.0.1:7330";
   std::string token;
+  bool insecure_no_token = false;  // allow no token on a non-loopback address
   std::string exec_policy = "deny";
   std::vector<std::string> exec_allow;
   size_t max_body = 1 << 20;

@@ -3,6 +3,7 @@
 // node of the data dir when there is one (DIR/node.json), else opens the dir
 // as an embedded node, does the work, lets the process rest and closes.
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -44,10 +45,29 @@ std::string RandomToken() {
   return token;
 }
 
+// Whether the host of "host:port" is a loopback address.
+bool IsLoopback(const std::string& listen) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// Every watcher and connection of the API holds a descriptor: serve may use
+// as many as the hard limit allows.
+void RaiseFileLimit() {
+  struct rlimit limit {};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+}
+
 Options EmbeddedOptions(const Common& c) {
   Options options;
   options.data_dir = c.data;
   options.exec_policy = ExecPolicy::kFull;  // the CLI runs the user's own local files
+  // Concurrent CLI commands on this dir find this node through node.json.
+  options.http_listen = "127.0.0.1:0";
   // The node this command embeds runs exec with the full policy, so its HTTP
   // endpoint must not take work from other local users: a random token, found
   // by this user's CLI in DIR/node.json (readable by the owner only).
@@ -177,6 +197,8 @@ int Run(const Common& c, const RunArgs& a) {
   if (!wf.ok()) return Fail(wf.status());
   auto inputs = ParseInputs(a);
   if (!inputs.ok()) return Fail(inputs.status());
+  // Refused before any node opens: bad input leaves no store behind.
+  if (auto resolved = ResolveInputs(*wf, *inputs); !resolved.ok()) return Fail(resolved.status());
   auto target = Connect(EmbeddedOptions(c), c.token);
   if (!target.ok()) return Fail(target.status());
   Result<Json> started = Status::Internal("not started");
@@ -309,6 +331,15 @@ int Serve(const Common& c, const ServeArgs& a) {
     return Fail(Status::InvalidArgument("--exec-policy must be deny, allowlist or full"));
   }
   if (a.listen.empty()) return Fail(Status::InvalidArgument("--listen needs host:port"));
+  if (a.token.empty()) {
+    if (!IsLoopback(a.listen) && !a.insecure_no_token) {
+      return Fail(Status::InvalidArgument(
+          "--listen " + a.listen +
+          " is reachable from other machines: give --token (or --insecure-no-token)"));
+    }
+    options.http_no_token = true;  // INTERFACE.md: only --token protects serve's API
+  }
+  RaiseFileLimit();
   InstallStopSignals();
   auto node = Node::Open(options);
   if (!node.ok()) return Fail(node.status());

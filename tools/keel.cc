@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--listen", serve.listen, "host:port (port 0: any free port)")
       ->capture_default_str();
   serve_cmd->add_option("--token", serve.token, "mutating requests need 'Authorization: Bearer T'");
+  serve_cmd->add_flag("--insecure-no-token", serve.insecure_no_token,
+                      "serve a non-loopback address without a token");
   serve_cmd->add_option("--exec-policy", serve.exec_policy,
                         "deny|allowlist|full (default deny; --exec-allow alone means allowlist)");
   serve_cmd->add_option("--exec-allow", serve.exec_allow, "a program exec may run (repeatable)");

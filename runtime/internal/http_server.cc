@@ -1,8 +1,14 @@
 #include "runtime/internal/http_server.h"
 
+#include <fcntl.h>
 #include <httplib.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <array>
@@ -13,7 +19,6 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <list>
 #include <map>
 #include <mutex>
@@ -22,6 +27,7 @@
 
 #include "events/state.h"
 #include "runtime/duration.h"
+#include "runtime/internal/connection_threads.h"
 
 namespace keel::runtime {
 namespace {
@@ -29,6 +35,9 @@ namespace {
 // An SSE stream writes a comment this often when nothing happens, so that
 // proxies and clients see the connection alive.
 constexpr auto kKeepAlive = std::chrono::seconds(10);
+// An SSE stream with nothing to send returns to httplib this often, which
+// then checks that the client is still there: a closed one ends its stream.
+constexpr auto kLiveCheck = std::chrono::milliseconds(250);
 // `POST /v1/processes?wait=S`: S is capped at a day; the wait is done in
 // slices of this many milliseconds so that a stopping server is not held up.
 constexpr uint64_t kMaxWaitS = 86400;
@@ -132,6 +141,56 @@ Status ParseListen(const std::string& listen, std::string* host, int* port) {
   return Status::OK();
 }
 
+// 128 random bits as hex, for a node that must protect its API and was given
+// no token.
+Result<std::string> RandomToken() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return Status::IOError("no random bytes for a token");
+  std::string hex;
+  for (unsigned char b : bytes) {
+    static const char kDigits[] = "0123456789abcdef";
+    hex += kDigits[b >> 4];
+    hex += kDigits[b & 15];
+  }
+  return hex;
+}
+
+// Whether `header` is "Bearer <token>" (the scheme in any case, RFC 9110),
+// compared in constant time so that timing does not leak the token.
+bool BearerMatches(const std::string& header, const std::string& token) {
+  static const char kScheme[] = "bearer ";
+  const size_t n = sizeof(kScheme) - 1;
+  if (header.size() != n + token.size()) return false;
+  if (strncasecmp(header.c_str(), kScheme, n) != 0) return false;
+  return CRYPTO_memcmp(header.data() + n, token.data(), token.size()) == 0;
+}
+
+// Writes `text` to `path` created with mode 0600 (no moment when another
+// user may read it), then renames it over `final_path`.
+Status WriteOwnerOnly(const std::string& path, const std::string& final_path,
+                      const std::string& text) {
+  ::unlink(path.c_str());  // a stale one from a killed node
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      ::unlink(path.c_str());
+      return Status::IOError("cannot write " + path + ": " + std::strerror(errno));
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  if (::rename(path.c_str(), final_path.c_str()) != 0) {
+    ::unlink(path.c_str());
+    return Status::IOError("cannot write " + final_path + ": " + std::strerror(errno));
+  }
+  return Status::OK();
+}
+
 // What one SSE connection waits on: snapshots pushed by Node::Subscribe, or
 // the server stopping.
 // A snapshot as sent: serialized once, where it is published.
@@ -158,7 +217,10 @@ struct SseQueue {
 
 class HttpServer::Impl {
  public:
-  static constexpr size_t kWorkers = 256;
+  // Connections other than event streams that are served at once; more wait
+  // for a thread.
+  static constexpr size_t kRequestThreads = 1024;
+  static constexpr size_t kIdleThreads = 16;  // kept for the next connections
   static constexpr int kListenBacklog = 1024;
 
   Impl(Node& node, store::EventStore& store, const Options& options)
@@ -168,6 +230,11 @@ class HttpServer::Impl {
     std::string host;
     int port = 0;
     KEEL_RETURN_IF_ERROR(ParseListen(options_.http_listen, &host, &port));
+    if (options_.http_token.empty() && !options_.http_no_token) {
+      auto token = RandomToken();
+      if (!token.ok()) return token.status();
+      options_.http_token = *token;
+    }
     server_.set_payload_max_length(options_.http_max_body);
     server_.set_keep_alive_max_count(100);
     // httplib waits this long for every request on a connection, the first
@@ -176,9 +243,12 @@ class HttpServer::Impl {
     server_.set_keep_alive_timeout(5);
     // Small responses and SSE frames go out at once (no Nagle delay).
     server_.set_tcp_nodelay(true);
-    // A server-sent event stream holds a worker while it is open; httplib's
-    // default pool (8 on small machines) would let eight watchers stall the API.
-    server_.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
+    // A connection holds its thread while it is open (an event stream, an
+    // idle socket until the keep-alive timeout): each has its own, so none
+    // waits behind another (see ConnectionThreads).
+    server_.new_task_queue = [max = options_.http_max_streams + kRequestThreads] {
+      return new ConnectionThreads(max, kIdleThreads);
+    };
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       return Authorize(req, res);
     });
@@ -209,13 +279,22 @@ class HttpServer::Impl {
         });
     Routes();
     int listen_fd = -1;
+    // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a
+    // second node could bind the same port and take half of the requests.
     server_.set_socket_options([&listen_fd](socket_t sock) {
-      httplib::default_socket_options(sock);
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
       listen_fd = sock;
     });
+    errno = 0;
     int bound =
         port == 0 ? server_.bind_to_any_port(host) : (server_.bind_to_port(host, port) ? port : -1);
-    if (bound <= 0) return Status::IOError("cannot listen on " + options_.http_listen);
+    if (bound <= 0) {
+      std::string why = errno == EADDRINUSE ? "address in use"
+                        : errno != 0        ? std::strerror(errno)
+                                            : "cannot bind";
+      return Status::IOError("cannot listen on " + options_.http_listen + ": " + why);
+    }
     // Debian's compiled httplib listens with a backlog of 5: a burst of new
     // clients would be dropped and reset. listen() again raises it.
     if (listen_fd >= 0) ::listen(listen_fd, kListenBacklog);
@@ -268,31 +347,48 @@ class HttpServer::Impl {
     // The token lets this user's CLI reach a protected node; the file is
     // readable by its owner only.
     if (!options_.http_token.empty()) info["token"] = options_.http_token;
-    std::string tmp = NodeJsonPath() + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::trunc);
-      std::error_code perm;
-      std::filesystem::permissions(
-          tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, perm);
-      out << info.dump() << "\n";
-      if (!out.flush()) return Status::IOError("cannot write " + tmp);
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, NodeJsonPath(), ec);
-    if (ec) return Status::IOError("cannot write " + NodeJsonPath() + ": " + ec.message());
-    return Status::OK();
+    return WriteOwnerOnly(NodeJsonPath() + ".tmp", NodeJsonPath(), info.dump() + "\n");
   }
 
   httplib::Server::HandlerResponse Authorize(const httplib::Request& req, httplib::Response& res) {
     ++requests_;
+    if (BodyRefused(req, res)) return httplib::Server::HandlerResponse::Handled;
     if (options_.http_token.empty() || req.method == "GET" || req.method == "HEAD") {
       return httplib::Server::HandlerResponse::Unhandled;
     }
-    if (req.get_header_value("Authorization") == "Bearer " + options_.http_token) {
+    if (BearerMatches(req.get_header_value("Authorization"), options_.http_token)) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     SendError(res, 401, "unauthorized", "this node needs 'Authorization: Bearer <token>'");
     return httplib::Server::HandlerResponse::Handled;
+  }
+
+  // Judges a request's body by its headers before httplib reads it, which
+  // would otherwise wait for the client: for a body without a length until
+  // the read timeout, and for an over-limit one until it is all skipped.
+  // True when `res` holds the answer (the connection is then closed).
+  bool BodyRefused(const httplib::Request& req, httplib::Response& res) {
+    if (req.has_header("Transfer-Encoding")) return false;  // chunked: read with the limit
+    if (!req.has_header("Content-Length")) {
+      if (req.method == "GET" || req.method == "HEAD") return false;
+      // RFC 9112 6.3: a request with neither header has no body; httplib
+      // 0.11 would read one until the client closes. Say it is empty.
+      const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");
+      return false;
+    }
+    std::string length = req.get_header_value("Content-Length");
+    if (length.empty() || length.size() > 19 ||
+        length.find_first_not_of("0123456789") != std::string::npos) {
+      SendError(res, 400, "invalid", "Content-Length must be a number");
+    } else if (std::stoull(length) > options_.http_max_body) {
+      SendError(res, 413, "invalid",
+                "the request body is larger than the node accepts (" +
+                    std::to_string(options_.http_max_body) + " bytes)");
+    } else {
+      return false;
+    }
+    res.set_header("Connection", "close");
+    return true;
   }
 
   void Routes() {
@@ -434,13 +530,23 @@ class HttpServer::Impl {
     res.set_content(out, "application/x-ndjson");
   }
 
+  // The queue of a new SSE stream; null when options_.http_max_streams are
+  // open (the caller answers 503). A stream counts until its provider, which
+  // holds the queue, is gone.
   std::shared_ptr<SseQueue> NewQueue() {
     auto q = std::make_shared<SseQueue>();
     std::lock_guard lock(streams_mu_);
     streams_.remove_if([](const std::weak_ptr<SseQueue>& w) { return w.expired(); });
+    if (streams_.size() >= options_.http_max_streams) return nullptr;
     if (stopped_) q->stopping = true;
     streams_.push_back(q);
     return q;
+  }
+
+  void SendTooManyStreams(httplib::Response& res) {
+    SendError(res, 503, "unavailable",
+              "the node has " + std::to_string(options_.http_max_streams) +
+                  " open event streams, its limit");
   }
 
   // SSE: the current snapshot, then one `data: <snapshot>` per durable change,
@@ -448,6 +554,7 @@ class HttpServer::Impl {
   void Stream(const httplib::Request& req, httplib::Response& res) {
     std::string id = req.matches[1];
     auto q = NewQueue();
+    if (!q) return SendTooManyStreams(res);
     auto unsubscribe = node_.Subscribe(id, [q](const Json& snapshot) {
       SseSnapshot sent(snapshot);
       std::lock_guard lock(q->mu);
@@ -467,13 +574,18 @@ class HttpServer::Impl {
     }
     res.set_header("Cache-Control", "no-cache");
     auto last_seq = std::make_shared<uint64_t>(0);
+    auto quiet_since =
+        std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
     res.set_chunked_content_provider(
         "text/event-stream",
-        [q, last_seq](size_t, httplib::DataSink& sink) {
+        [q, last_seq, quiet_since](size_t, httplib::DataSink& sink) {
           std::unique_lock lock(q->mu);
-          if (!q->cv.wait_for(lock, kKeepAlive,
+          if (!q->cv.wait_for(lock, kLiveCheck,
                               [&] { return q->stopping || !q->snapshots.empty(); })) {
             lock.unlock();
+            // Back to httplib, which looks whether the client is still there.
+            if (std::chrono::steady_clock::now() - *quiet_since < kKeepAlive) return true;
+            *quiet_since = std::chrono::steady_clock::now();
             return sink.write(": keep-alive\n\n", 14);
           }
           if (q->stopping) return false;
@@ -483,6 +595,7 @@ class HttpServer::Impl {
           for (const SseSnapshot& s : batch) {
             if (s.seq <= *last_seq) continue;  // the first snapshot may repeat a change
             *last_seq = s.seq;
+            *quiet_since = std::chrono::steady_clock::now();
             std::string event = "data: " + s.text + "\n\n";
             if (!sink.write(event.data(), event.size())) return false;
             if (s.terminal) {
@@ -503,6 +616,7 @@ class HttpServer::Impl {
     auto from = NumberParam(req, "from", *last + 1);
     if (!from.ok()) return SendStatus(res, from.status());
     auto q = NewQueue();
+    if (!q) return SendTooManyStreams(res);
     auto next = std::make_shared<uint64_t>(std::max<uint64_t>(*from, 1));
     auto idle_since =
         std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());

@@ -19,7 +19,9 @@ class HttpServer {
  public:
   // Binds options.http_listen ("host:port", port 0 = any free port), starts
   // serving on background threads and writes options.data_dir/node.json
-  // ({pid, address, started_at}). `node` and `store` must outlive the server
+  // ({pid, address, started_at, token?}, owner-only). With no http_token and
+  // no http_no_token, a random token guards mutating requests. `node` and
+  // `store` must outlive the server
   // (Node::Close stops it first). InvalidArgument for a malformed address,
   // IOError when the address cannot be bound or node.json not written.
   static Result<std::unique_ptr<HttpServer>> Start(Node& node, store::EventStore& store,

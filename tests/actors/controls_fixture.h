@@ -74,7 +74,10 @@ class Switchboard {
 
 class ControlsTest : public ::testing::Test {
  protected:
-  void SetUp() override { options_.data_dir = dir_.path(); }
+  void SetUp() override {
+    options_.data_dir = dir_.path();
+    options_.exec_policy = ExecPolicy::kFull;  // the tests run exec
+  }
 
   // Opens the node (again) with options_ and the test activities.
   void Open() {

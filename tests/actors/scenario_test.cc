@@ -79,6 +79,7 @@ TEST_P(ScenarioTest, EndsInExpectedStateAndReplaysIdentically) {
   Options options;
   options.data_dir = dir_.path();
   options.snapshot_every = 1;  // as often as the state's size allows
+  options.exec_policy = ExecPolicy::kFull;  // scenarios run exec
   Json final_snapshot;
   {
     auto node = Node::Open(options);

@@ -37,7 +37,9 @@ struct Options {
   // true: every transition is fsynced (group commit) before anyone acts on it.
   // false: written to the WAL without fsync; a machine crash may lose the newest.
   bool sync = true;
-  ExecPolicy exec_policy = ExecPolicy::kFull;
+  // Deny by default: a node runs no program unless its owner says so (the
+  // CLI's `run` of a local file asks for kFull).
+  ExecPolicy exec_policy = ExecPolicy::kDeny;
   std::vector<std::string> exec_allow;
   // Policy gates for activity tasks, first match wins (see PolicyRule).
   std::vector<PolicyRule> policy;
@@ -53,10 +55,18 @@ struct Options {
   bool resume = true;
   // The node's HTTP API (INTERFACE.md) and DIR/node.json, through which CLI
   // commands find a live node: "host:port" (port 0 = any free port).
-  // Empty = no API and no node.json.
-  std::string http_listen = "127.0.0.1:0";
-  // When set, mutating requests need "Authorization: Bearer <http_token>".
+  // Empty (the default) = no socket and no node.json.
+  std::string http_listen;
+  // Mutating requests need "Authorization: Bearer <http_token>". Empty: the
+  // node makes a random one, kept in DIR/node.json (readable by its owner
+  // only), unless http_no_token.
   std::string http_token;
+  // With no http_token, mutating requests need none (`keel serve` without
+  // --token on loopback). Anyone who can reach the address can then start
+  // work on the node.
+  bool http_no_token = false;
+  // At most this many open SSE streams; more are refused (503).
+  size_t http_max_streams = 1024;
   // Requests with a larger body are refused (413) before they are read.
   size_t http_max_body = 1 << 20;
 };
