@@ -112,12 +112,15 @@ class EventStore {
  public:
   // Opens (creating if allowed) the store read-write. Only one read-write
   // instance may hold a data dir: Busy otherwise. NotSupported for a store of
-  // a newer format (left untouched); Corruption when RocksDB says so.
+  // a newer format, Corruption for a FORMAT file without a version, a damaged
+  // write-ahead log (never cut: store/repair.h) or a missing table file; each
+  // left untouched.
   static Result<std::unique_ptr<EventStore>> Open(const StoreOptions& options);
 
   // Opens a read-only secondary instance (RocksDB OpenAsSecondary) that never
   // blocks or stops a live writer; `scratch_dir` holds its own info log.
-  // Call TryCatchUp() to see the writer's newest commits.
+  // Call TryCatchUp() to see the writer's newest commits. Refuses what Open
+  // refuses, with the same codes.
   static Result<std::unique_ptr<EventStore>> OpenReadOnly(const std::string& path,
                                                           const std::string& scratch_dir);
 

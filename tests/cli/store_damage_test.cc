@@ -248,7 +248,7 @@ TEST_F(StoreDamageTest, ReadersBesideOpeningAndClosingNodesNeverReportFalseDamag
   // writes a new manifest and deletes the old log), appends, and closes.
   std::atomic<bool> done{false};
   std::thread controls([&] {
-    for (int i = 0; i < 15; ++i) {
+    for (int i = 0; i < 10; ++i) {
       auto pause = Keel({"pause", "p1"});
       EXPECT_EQ(pause.exit_code, 0) << pause.err;
       auto resume = Keel({"resume", "p1"});
