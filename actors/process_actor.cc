@@ -60,6 +60,9 @@ void RunAttempt(Host* host, const Activity* activity, const ActivityContext& ctx
     return;
   }
   host->pool().Submit([ctx, reply, fn = activity->fn] {
+    // Cancelled or timed out while it waited for a thread: it never runs
+    // (its outcome would be dropped, its side effect would not).
+    if (ctx.cancel.cancelled()) return;
     ActivityResult r;
     try {
       r = fn(ctx);

@@ -22,6 +22,7 @@
 #include "events/state.h"
 #include "runtime/duration.h"
 #include "runtime/internal/builtin_activities.h"
+#include "runtime/internal/child_manager.h"
 #include "runtime/internal/http_server.h"
 #include "store/event_store.h"
 
@@ -123,6 +124,14 @@ void MakePrivateDir(const std::string& path) {
   ::mkdir(path.c_str(), 0700);  // on failure the store's open reports why
 }
 
+// CAF 0.17 leaves a reference to the actor system's logger in every thread
+// that spawns an actor or makes a scoped_actor, and ~actor_system waits until
+// each is dropped: a thread that keeps one (blocked in Wait, say) would hang a
+// Close made by another (a CLI's signal handler). Drops it at scope exit.
+struct ForgetCafLogger {
+  ~ForgetCafLogger() { caf::logger::set_current_actor_system(nullptr); }
+};
+
 }  // namespace
 
 class Node::Impl : public actors::Host {
@@ -148,6 +157,9 @@ class Node::Impl : public actors::Host {
     unsigned workers = options_.scheduler_threads ? options_.scheduler_threads : hw;
     unsigned pool = options_.activity_threads ? options_.activity_threads : std::max(8u, 4 * hw);
     pool_ = std::make_unique<actors::BlockingPool>(pool);
+    auto children = runtime::ChildManager::Open(options_.data_dir + "/children");
+    if (!children.ok()) return children.status();
+    children_ = std::move(*children);
     config_.set("scheduler.max-threads", static_cast<size_t>(workers));
     config_.set("scheduler.policy", caf::atom("sharing"));
     config_.set("logger.file-verbosity", caf::atom("quiet"));
@@ -171,9 +183,14 @@ class Node::Impl : public actors::Host {
     activities_["http"] = {runtime::Http, nullptr};
     ExecPolicy policy = options_.exec_policy;
     std::vector<std::string> allow = options_.exec_allow;
+    // exec children are run by the child manager's loop, not on the pool.
     activities_["exec"] = {
-        [policy, allow](const ActivityContext& c) { return runtime::Exec(c, policy, allow); },
-        nullptr};
+        nullptr, [children = children_.get(), policy, allow](
+                     const ActivityContext& c, std::function<void(ActivityResult)> done) {
+          auto command = runtime::ParseExec(c.input, policy, allow);
+          if (!command.ok()) return done(ActivityResult::Fail(command.status().message(), false));
+          children->Run(std::move(*command), c.cancel, c.idempotency_key, std::move(done));
+        }};
   }
 
   Status Register(const std::string& name, actors::Activity activity) {
@@ -329,6 +346,7 @@ class Node::Impl : public actors::Host {
     if (closing_) return Status::Aborted("the node is closing");
     if (auto it = live_.find(state.id); it != live_.end()) return it->second;
     std::string id = state.id;
+    ForgetCafLogger forget;
     auto actor = actors::SpawnProcess(*system_, *this, std::move(state), *wf, unsnapshotted);
     live_[id] = actor;
     return actor;
@@ -343,6 +361,7 @@ class Node::Impl : public actors::Host {
       auto actor = EnsureLive(id);
       if (!actor.ok()) return actor.status();
       std::optional<Result<Json>> reply;
+      ForgetCafLogger forget;  // after self is gone
       caf::scoped_actor self{*system_};
       self->request(*actor, caf::infinite, actors::control_atom::value, control)
           .receive(
@@ -504,6 +523,7 @@ class Node::Impl : public actors::Host {
       std::lock_guard lock(live_mu_);
       if (closing_) return Status::Aborted("the node is closing");
       if (live_.count(id)) return Status::Refused("a process with id '" + id + "' already exists");
+      ForgetCafLogger forget;
       live_[id] = actors::SpawnNewProcess(*system_, *this, id, *definition, std::move(creation));
     }
     Result<Json> created = result.get();
@@ -624,6 +644,9 @@ class Node::Impl : public actors::Host {
   }
 
   Status Close() {
+    // A second Close (a CLI's signal handler, its main thread) returns once
+    // the first is done.
+    std::lock_guard closing(close_mu_);
     {
       std::lock_guard lock(timer_mu_);
       timer_stop_ = true;
@@ -645,6 +668,7 @@ class Node::Impl : public actors::Host {
     if (timer_thread_.joinable()) timer_thread_.join();
     if (system_) {
       system_->await_all_actors_done();
+      children_.reset();  // stops what still runs; its last outcomes go to stopped actors
       system_.reset();
     }
     pool_.reset();
@@ -691,6 +715,7 @@ class Node::Impl : public actors::Host {
   caf::actor_system_config config_;
   std::unique_ptr<caf::actor_system> system_;
   std::unique_ptr<actors::BlockingPool> pool_;
+  std::unique_ptr<runtime::ChildManager> children_;  // exec children
   std::atomic<int64_t> tasks_running_{0};  // live attempts (TaskStarted/TaskEnded)
 
   mutable std::shared_mutex activities_mu_;
@@ -699,6 +724,7 @@ class Node::Impl : public actors::Host {
   std::mutex defs_mu_;
   std::unordered_map<std::string, std::shared_ptr<const Workflow>> defs_;  // guarded by defs_mu_
 
+  std::mutex close_mu_;     // held through Close
   std::mutex activate_mu_;  // serializes loading a process's state with spawning its actor
 
   std::mutex live_mu_;

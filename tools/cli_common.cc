@@ -45,20 +45,7 @@ Status UnknownId(const std::string& id) {
   return Status::NotFound("no process with id '" + id + "'");
 }
 
-namespace {
-std::atomic<bool> stop_requested{false};
-void OnStopSignal(int) { stop_requested.store(true); }
-}  // namespace
-
-void InstallStopSignals() {
-  struct sigaction sa {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
-
-bool StopRequested() { return stop_requested.load(); }
+// InstallStopSignals and StopRequested: tools/signals.cc.
 
 // ---- ReadOnlyStore -------------------------------------------------------------
 

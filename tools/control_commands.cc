@@ -16,6 +16,7 @@
 
 #include "tools/cli.h"
 #include "tools/client.h"
+#include "tools/signals.h"
 
 namespace keel::cli {
 namespace {
@@ -168,6 +169,7 @@ Result<Json> RestAndClose(const Common& c, Target& target, const std::string& id
     if (!next.ok()) return next.status();
     target = std::move(*next);
   }
+  CloseOnStop stop(target.local.get());
   std::function<void()> unsubscribe;
   if (on_change) {
     auto sub = target.local->Subscribe(id, on_change);
@@ -176,6 +178,7 @@ Result<Json> RestAndClose(const Common& c, Target& target, const std::string& id
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
   auto rested = target.local->Wait(id, std::max(left, std::chrono::milliseconds(0)));
+  YieldToStop();  // a stop signal ended the wait
   if (unsubscribe) unsubscribe();
   Status closed = target.local->Close();
   if (!rested.ok()) return rested;
@@ -193,6 +196,7 @@ int ControlFail(const Status& s) {
 }  // namespace
 
 int Run(const Common& c, const RunArgs& a) {
+  ExitOnStopSignals();
   auto wf = LoadWorkflowFile(a.file);
   if (!wf.ok()) return Fail(wf.status());
   auto inputs = ParseInputs(a);
@@ -201,6 +205,7 @@ int Run(const Common& c, const RunArgs& a) {
   if (auto resolved = ResolveInputs(*wf, *inputs); !resolved.ok()) return Fail(resolved.status());
   auto target = Connect(EmbeddedOptions(c), c.token);
   if (!target.ok()) return Fail(target.status());
+  CloseOnStop stop(target->local.get());
   Result<Json> started = Status::Internal("not started");
   if (target->remote) {
     auto text = ReadText(a.file);
@@ -214,6 +219,7 @@ int Run(const Common& c, const RunArgs& a) {
     so.id = a.id;
     so.idempotency_key = a.idempotency_key;
     started = target->local->Start(*wf, *inputs, so);
+    YieldToStop();
   }
   if (!started.ok()) {
     if (target->local) target->local->Close().IgnoreError();  // the start failed; nothing to lose
@@ -241,9 +247,11 @@ int Run(const Common& c, const RunArgs& a) {
 }
 
 int Wait(const Common& c, const std::string& id, double timeout_s) {
+  ExitOnStopSignals();
   if (Status known = CheckKnown(c, id); !known.ok()) return Fail(known);
   auto target = Connect(EmbeddedOptions(c), c.token);
   if (!target.ok()) return Fail(target.status());
+  CloseOnStop stop(target->local.get());
   auto timeout = timeout_s > 0 ? std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000))
                                : kNoTimeout;
   auto done = RestAndClose(c, *target, id, timeout);
@@ -265,6 +273,7 @@ int Control(const Common& c, const ControlArgs& a) {
     if (payload.is_discarded())
       return ControlFail(Status::InvalidArgument("--payload must be JSON"));
   }
+  ExitOnStopSignals();
   if (Status known = CheckKnown(c, a.id); !known.ok()) return Fail(known);  // 5: damaged or newer
   ControlOptions options;
   options.reason = a.reason;
@@ -294,6 +303,7 @@ int Control(const Common& c, const ControlArgs& a) {
     if (accepted.ok() || accepted.status().code() != Status::Code::kBusy) break;
     std::this_thread::sleep_for(kRoutePause);
   } while (std::chrono::steady_clock::now() < deadline);
+  CloseOnStop stop(target->local.get());
   if (target->local) {
     Node& node = *target->local;
     accepted = a.action == "pause"     ? node.Pause(a.id, options)
@@ -303,6 +313,7 @@ int Control(const Common& c, const ControlArgs& a) {
                : a.action == "approve" ? node.Approve(a.id, a.target, options)
                : a.action == "reject"  ? node.Reject(a.id, a.target, options)
                                        : node.Signal(a.id, a.target, payload, options);
+    YieldToStop();
   }
   if (!accepted.ok()) {
     if (target->local) target->local->Close().IgnoreError();  // refused: nothing changed
@@ -373,7 +384,8 @@ int Serve(const Common& c, const ServeArgs& a) {
     std::this_thread::sleep_for(kServePoll);
   }
   Status closed = (*node)->Close();
-  return closed.ok() ? kExitOk : Fail(closed);
+  if (!closed.ok()) return Fail(closed);
+  return StopExitCode();  // 130 or 143: stopped by SIGINT or SIGTERM
 }
 
 }  // namespace keel::cli

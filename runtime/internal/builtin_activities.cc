@@ -1,14 +1,9 @@
 #include "runtime/internal/builtin_activities.h"
 
-#include <fcntl.h>
 #include <httplib.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 
 namespace keel::runtime {
@@ -38,139 +33,43 @@ namespace {
 
 std::string AsText(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
-// Stops the child's whole process group: SIGTERM, then SIGKILL after `grace`.
-void StopGroup(pid_t pid, std::chrono::milliseconds grace) {
-  kill(-pid, SIGTERM);
-  auto deadline = std::chrono::steady_clock::now() + grace;
-  int status;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      kill(-pid, SIGKILL);  // stragglers of the group
-      return;
-    }
-    usleep(10000);
-  }
-  kill(-pid, SIGKILL);
-  waitpid(pid, &status, 0);
-}
-
 }  // namespace
 
-ActivityResult Exec(const ActivityContext& ctx, ExecPolicy policy,
-                    const std::vector<std::string>& allow) {
-  const Json& in = ctx.input;
+Result<ExecCommand> ParseExec(const Json& in, ExecPolicy policy,
+                              const std::vector<std::string>& allow) {
   if (!in.is_object() || !in.contains("argv") || !in["argv"].is_array() || in["argv"].empty()) {
-    return ActivityResult::Fail("exec: `argv` must be a non-empty list", false);
+    return Status::InvalidArgument("exec: `argv` must be a non-empty list");
   }
-  std::vector<std::string> argv;
-  for (const auto& a : in["argv"]) argv.push_back(AsText(a));
+  ExecCommand command;
+  for (const auto& a : in["argv"]) command.argv.push_back(AsText(a));
+  const std::string& program = command.argv[0];
   if (policy == ExecPolicy::kDeny) {
-    return ActivityResult::Fail("exec: denied by the node's exec policy (deny)", false);
+    return Status::Refused("exec: denied by the node's exec policy (deny)");
   }
   if (policy == ExecPolicy::kAllowlist &&
-      std::find(allow.begin(), allow.end(), argv[0]) == allow.end()) {
-    return ActivityResult::Fail("exec: '" + argv[0] + "' is not in the node's exec allowlist",
-                                false);
+      std::find(allow.begin(), allow.end(), program) == allow.end()) {
+    return Status::Refused("exec: '" + program + "' is not in the node's exec allowlist");
   }
-  std::vector<std::string> env;
   if (in.contains("env") && in["env"].is_object()) {
-    for (const auto& [k, v] : in["env"].items()) env.push_back(k + "=" + AsText(v));
+    for (const auto& [k, v] : in["env"].items()) command.env.push_back(k + "=" + AsText(v));
   }
-  std::string cwd = in.contains("cwd") ? AsText(in["cwd"]) : "";
-  std::string stdin_text = in.contains("stdin") ? AsText(in["stdin"]) : "";
-  int64_t timeout_ms = 0;
+  if (in.contains("cwd")) command.cwd = AsText(in["cwd"]);
+  if (in.contains("stdin")) command.stdin_text = AsText(in["stdin"]);
   if (in.contains("timeout") && in["timeout"].is_number())
-    timeout_ms = in["timeout"].get<int64_t>();
+    command.timeout_ms = in["timeout"].get<int64_t>();
+  return command;
+}
 
-  int pin[2], pout[2], perr[2];
-  if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC)) {
-    return ActivityResult::Fail(std::string("exec: pipe: ") + strerror(errno));
-  }
-  pid_t pid = fork();
-  if (pid < 0) return ActivityResult::Fail(std::string("exec: fork: ") + strerror(errno));
-  if (pid == 0) {
-    setpgid(0, 0);  // its own group, so cancellation reaches its children too
-    dup2(pin[0], 0);
-    dup2(pout[1], 1);
-    dup2(perr[1], 2);
-    if (!cwd.empty() && chdir(cwd.c_str()) != 0) {
-      dprintf(2, "exec: cannot chdir to %s: %s\n", cwd.c_str(), strerror(errno));
-      _exit(127);
-    }
-    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    dprintf(2, "exec: %s: %s\n", args[0], strerror(errno));
-    _exit(127);
-  }
-  setpgid(pid, pid);
-  close(pin[0]);
-  close(pout[1]);
-  close(perr[1]);
-  fcntl(pin[1], F_SETFL, O_NONBLOCK);
-  size_t written = 0;
-  bool in_open = true;
-  if (stdin_text.empty()) {
-    close(pin[1]);
-    in_open = false;
-  }
-  std::string out, err;
-  bool out_open = true, err_open = true;
-  auto start = std::chrono::steady_clock::now();
-  std::string stopped;
-  char buf[65536];
-  while (out_open || err_open) {
-    if (ctx.cancel.cancelled()) stopped = "cancelled";
-    if (timeout_ms > 0 &&
-        std::chrono::steady_clock::now() - start > std::chrono::milliseconds(timeout_ms)) {
-      stopped = "timed out after " + std::to_string(timeout_ms) + "ms";
-    }
-    if (!stopped.empty()) break;
-    std::vector<pollfd> fds;
-    if (out_open) fds.push_back({pout[0], POLLIN, 0});
-    if (err_open) fds.push_back({perr[0], POLLIN, 0});
-    if (in_open) fds.push_back({pin[1], POLLOUT, 0});
-    int n = poll(fds.data(), fds.size(), 50);
-    if (n <= 0) continue;
-    for (const auto& p : fds) {
-      if (!p.revents) continue;
-      if (p.fd == pin[1]) {
-        ssize_t w = write(pin[1], stdin_text.data() + written, stdin_text.size() - written);
-        if (w > 0) written += static_cast<size_t>(w);
-        if (w < 0 || written == stdin_text.size()) {
-          close(pin[1]);
-          in_open = false;
-        }
-        continue;
-      }
-      ssize_t r = read(p.fd, buf, sizeof buf);
-      if (r <= 0) {
-        close(p.fd);
-        (p.fd == pout[0] ? out_open : err_open) = false;
-      } else {
-        (p.fd == pout[0] ? out : err).append(buf, static_cast<size_t>(r));
-      }
-    }
-  }
-  if (in_open) close(pin[1]);
-  if (!stopped.empty()) {
-    StopGroup(pid, std::chrono::milliseconds(2000));
-    if (out_open) close(pout[0]);
-    if (err_open) close(perr[0]);
-    return ActivityResult::Fail("exec: " + argv[0] + ": " + stopped, stopped != "cancelled");
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
+ActivityResult ExecExited(const ExecCommand& command, int status, std::string out,
+                          std::string err) {
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   Json output = {{"exit_code", code}, {"stdout", out}, {"stderr", err}};
   Json parsed = Json::parse(out, nullptr, false);
   if (!parsed.is_discarded()) output["json"] = parsed;
   if (code != 0) {
     std::string first = err.substr(0, err.find('\n'));
-    return ActivityResult::Fail("exec: " + argv[0] + " exited with " + std::to_string(code) +
-                                    (first.empty() ? "" : ": " + first),
+    return ActivityResult::Fail("exec: " + command.argv[0] + " exited with " +
+                                    std::to_string(code) + (first.empty() ? "" : ": " + first),
                                 true, output);
   }
   return ActivityResult::Ok(output);

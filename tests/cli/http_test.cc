@@ -49,7 +49,7 @@ class HttpTest : public testing::KeelCliTest {
 
   void StopServer() {
     server_->Signal(SIGTERM);
-    EXPECT_EQ(server_->Wait(), 0) << Err("serve");
+    EXPECT_EQ(server_->Wait(), 128 + SIGTERM) << Err("serve");
     EXPECT_FALSE(std::filesystem::exists(data() + "/node.json"));
   }
 
@@ -427,9 +427,10 @@ TEST_F(HttpTest, SigtermStopsAcceptingThenLetsRunningWorkFinish) {
   ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(data() + "/node.json"); }));
   EXPECT_FALSE(Post("/v1/processes", Json{{"workflow", kEchoYaml}}.dump()));
   EXPECT_FALSE(server_->Exited()) << "the running task holds the shutdown";
-  // Then the running task finishes inside the grace period, and serve exits 0.
+  // Then the running task finishes inside the grace period, and serve exits
+  // 143 (stopped by SIGTERM).
   testing::WriteFile(gate, "");
-  EXPECT_EQ(server_->Wait(), 0) << Err("serve");
+  EXPECT_EQ(server_->Wait(), 128 + SIGTERM) << Err("serve");
   EXPECT_EQ(Parse(Keel({"show", "p_drain", "--json"}).out)["status"], "completed");
 }
 
