@@ -83,10 +83,10 @@ std::optional<std::vector<Reference>> PlainReferences(std::string_view e) {
       continue;
     }
     if (c >= '0' && c <= '9') {  // a number, with its exponent and fraction
-      while (i < e.size() && (IdentChar(e[i]) || e[i] == '.' ||
-                              ((e[i] == '+' || e[i] == '-') &&
-                               (e[i - 1] == 'e' || e[i - 1] == 'E' || e[i - 1] == 'p' ||
-                                e[i - 1] == 'P')))) {
+      while (i < e.size() &&
+             (IdentChar(e[i]) || e[i] == '.' ||
+              ((e[i] == '+' || e[i] == '-') &&
+               (e[i - 1] == 'e' || e[i - 1] == 'E' || e[i - 1] == 'p' || e[i - 1] == 'P')))) {
         ++i;
       }
       before = '0';

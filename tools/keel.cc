@@ -156,7 +156,8 @@ int main(int argc, char** argv) {
   if (*serve_cmd) return Serve(common, serve);
   if (*show_cmd) return Show(common, id);
   if (*events_cmd) return Events(common, id, from, follow);
-  if (*tail_cmd) return Tail(common, tail_from->count() ? std::optional(from) : std::nullopt, follow);
+  if (*tail_cmd)
+    return Tail(common, tail_from->count() ? std::optional(from) : std::nullopt, follow);
   if (*ls_cmd) return Ls(common, ls);
   if (*replay_cmd) return Replay(common, id, to);
   if (*verify_cmd) return Verify(common, id);

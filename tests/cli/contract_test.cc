@@ -120,9 +120,8 @@ TEST_F(ContractTest, WaitFiresTimersThatAreAlreadyDueBeforeItJudges) {
   ASSERT_EQ(resting["status"], "waiting");
   ASSERT_EQ(resting["waiting_on"].size(), 8u);
   std::string id = resting["id"];
-  ASSERT_TRUE(WaitUntil([&] {
-    return std::chrono::system_clock::now() > due + std::chrono::milliseconds(100);
-  }));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return std::chrono::system_clock::now() > due + std::chrono::milliseconds(100); }));
   auto waited = Keel({"wait", id, "--json"});
   EXPECT_EQ(waited.exit_code, 0) << waited.err << waited.out;
   Json done = Parse(waited.out);

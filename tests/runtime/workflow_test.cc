@@ -538,8 +538,7 @@ steps:
                            "    approval: {prompt: \"${inputs.q}?\"}\n",
                            "    wait_signal: {topic: \"t-${inputs.q}\"}\n",
                            "    for_each: \"inputs.q\"\n    steps: [{id: c, activity: echo}]\n",
-                           "    set: {x: \"inputs.q + 1\"}\n",
-                           "    pause: \"${inputs.q}\"\n",
+                           "    set: {x: \"inputs.q + 1\"}\n", "    pause: \"${inputs.q}\"\n",
                            "    activity: echo\n    goto: {step: a, when: \"!inputs.q\"}\n"}) {
     EXPECT_HAS(ErrorOf(OneStep(step)), "wf.yaml:3: step 'a': ");
     EXPECT_HAS(ErrorOf(OneStep(step)), "'inputs.q'");
@@ -560,8 +559,9 @@ steps:
   - {id: c, activity: echo, with: {text: "${vars.n} ${vars.error.message} ${vars.got}"}}
 outputs: {n: vars.n}
 )"));
-  EXPECT_HAS(ErrorOf("name: t\nsteps:\n  - {id: a, activity: echo, with: {m: \"${vars.error}\"}}\n"),
-             "'vars.error'");
+  EXPECT_HAS(
+      ErrorOf("name: t\nsteps:\n  - {id: a, activity: echo, with: {m: \"${vars.error}\"}}\n"),
+      "'vars.error'");
 }
 
 TEST_F(WorkflowTest, OnlyCertainReferencesAreRefused) {
