@@ -847,7 +847,9 @@ Result<Plan> Interpreter::OnControl(const ProcessState& s, const Control& c,
       out.Add(events::ProcessResumeRequested(out.As(pid, c.by), c.reason));
       return plan;
     case Kind::kCancel:
-      if (events::IsTerminal(s.status) || s.status == ProcessStatus::kCancelRequested) return plan;
+      if (events::IsTerminal(s.status)) return Refuse(s, "it has already ended");
+      if (s.status == ProcessStatus::kCancelRequested)
+        return Refuse(s, "it is already being cancelled");
       out.Add(events::ProcessCancelRequested(out.As(pid, c.by), c.reason));
       return plan;
     case Kind::kRetry: {

@@ -81,8 +81,8 @@ class Interpreter {
   Plan OnTimer(const events::ProcessState& state, const std::string& timer);
 
   // Records a control (not kTimer). Refused with the reason when the state
-  // does not allow it, NotFound for an unknown step; an empty plan is a no-op
-  // success (cancelling a cancelled or finished process).
+  // does not allow it (no control but retry of a failed one on a finished
+  // process), NotFound for an unknown step.
   Result<Plan> OnControl(const events::ProcessState& state, const Control& control,
                          const std::set<std::string>& executing);
 

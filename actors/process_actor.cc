@@ -296,6 +296,7 @@ void OnPersisted(Self self) {
   }
   for (const auto& task : st.inflight.launch) Launch(self, task);
   st.inflight = Plan();
+  const bool deferred = st.creation && st.creation->defer;
   if (st.creation) {
     st.creation->done(st.creation->snapshot ? events::ToJson(st.state) : Json());
     st.creation.reset();
@@ -305,6 +306,10 @@ void OnPersisted(Self self) {
   for (const auto& [_, timer] : st.state.timers) earliest = std::min(earliest, timer.due_ns);
   if (earliest != INT64_MAX) st.host->TimerArmed(earliest);
   st.host->Publish(st.state);
+  if (deferred && st.inputs.empty()) {
+    self->quit();  // created, not started: the next resume runs it
+    return;
+  }
   Pump(self);
 }
 
@@ -334,6 +339,7 @@ void Pump(Self self) {
     Plan create;
     create.events.push_back(std::move(st.creation->created));
     planned = batch.Add(std::move(create));
+    if (planned.ok() && st.creation->defer) return Persist(self, batch.Take());
   }
   // Inputs in arrival order. A control is planned first in a batch only, so
   // that the state it is decided on (and answered with) is the log's.

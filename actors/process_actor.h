@@ -58,6 +58,7 @@ struct Creation {
   events::Draft created;
   std::function<void(Result<Json>)> done;
   bool snapshot = true;  // done gets the snapshot; else null (Node::Submit)
+  bool defer = false;    // append ProcessCreated alone, then stop (StartOptions::defer)
 };
 
 // Spawns the actor of a new process `id` (see Creation).

@@ -257,6 +257,9 @@ json TaskJson(const TaskState& t) {
 }
 
 // What the process waits for, derived from its parked branches and its pause.
+// A parked branch's wait is listed only while its task still waits for it:
+// a branch of a paused process stays parked after the approval was decided,
+// the timer fired or the signal came, until the resume moves it on.
 json WaitingOn(const ProcessState& s) {
   json out = json::array();
   if (s.status == ProcessStatus::kPaused || s.status == ProcessStatus::kPauseRequested) {
@@ -265,11 +268,15 @@ json WaitingOn(const ProcessState& s) {
   for (const BranchState& b : s.branches) {
     if (b.status != BranchStatus::kSuspended) continue;
     const TaskState* task = s.FindTask(b.parked_on);
+    if (task != nullptr && IsTerminal(task->status)) continue;
     if (b.parked_kind == "signal") {
       json topic = nullptr;
       if (task != nullptr && task->input.is_object()) {
         if (auto it = task->input.find("topic"); it != task->input.end()) topic = *it;
       }
+      bool arrived = false;
+      for (const auto& signal : s.signals) arrived |= topic.is_string() && signal.topic == topic;
+      if (arrived) continue;
       out.push_back({{"kind", "signal"}, {"topic", topic}, {"task", Text(b.parked_on)}});
     } else if (b.parked_kind == "timer") {
       json due = nullptr;
@@ -279,8 +286,10 @@ json WaitingOn(const ProcessState& s) {
           break;
         }
       }
+      if (due.is_null()) continue;  // it fired
       out.push_back({{"kind", "timer"}, {"task", Text(b.parked_on)}, {"due", due}});
     } else if (b.parked_kind == "approval") {
+      if (task == nullptr || task->status != TaskStatus::kWaitForApproval) continue;
       json prompt = nullptr;
       if (task != nullptr && task->approval) prompt = Text(task->approval->prompt);
       out.push_back({{"kind", "approval"},

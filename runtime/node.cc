@@ -86,6 +86,18 @@ ProcessOutcome OutcomeOf(const events::ProcessState& s) {
   return {s.id, events::Name(s.status), s.outputs, events::ProcessErrorJson(s)};
 }
 
+// How long a wait lets a due timer fire before it judges the process.
+constexpr auto kDueTimerPatience = std::chrono::seconds(10);
+
+// An armed timer of `s` is due: the timer service is about to move it.
+bool HasDueTimer(const events::ProcessState& s) {
+  const int64_t now = NowNs();
+  for (const auto& [_, timer] : s.timers) {
+    if (timer.due_ns <= now) return true;
+  }
+  return false;
+}
+
 bool AtRestStatus(ProcessStatus s) {
   return s == ProcessStatus::kCompleted || s == ProcessStatus::kFailed ||
          s == ProcessStatus::kCancelled || s == ProcessStatus::kWaiting ||
@@ -473,9 +485,19 @@ class Node::Impl : public actors::Host {
   Result<Json> Start(const Workflow& wf, const Json& inputs, const StartOptions& opts,
                      bool* started, std::string* id_out, bool snapshot) {
     if (started) *started = false;
+    // The process that owns the key, when it runs the same definition (like
+    // DBOS: a key names one workflow's process, so another workflow is a
+    // conflict, not a silent answer).
     auto existing_process = [&](const std::string& existing) -> Result<Json> {
+      auto state = Load(existing);
+      if (!state.ok()) return state.status();
+      if (state->definition_hash != wf.Hash()) {
+        return Status::Conflict("idempotency key '" + opts.idempotency_key +
+                                "' is already used by process '" + existing + "' of workflow '" +
+                                state->workflow + "' (another definition)");
+      }
       *id_out = existing;
-      return snapshot ? Get(existing) : Result<Json>(Json());
+      return snapshot ? events::ToJson(*state) : Json();
     };
     auto resolved = ResolveInputs(wf, inputs);
     if (!resolved.ok()) return resolved.status();
@@ -515,7 +537,7 @@ class Node::Impl : public actors::Host {
     actors::Creation creation{
         events::ProcessCreated({id, id, opts.actor}, wf.name, hash, resolved->dump(),
                                wf.vars.dump(), opts.idempotency_key),
-        [done](Result<Json> r) { done->set_value(std::move(r)); }, snapshot};
+        [done](Result<Json> r) { done->set_value(std::move(r)); }, snapshot, opts.defer};
     {
       std::lock_guard activating(activate_mu_);
       auto definition = Definition(hash);
@@ -566,10 +588,17 @@ class Node::Impl : public actors::Host {
     return list;
   }
 
-  // Wait (T = Json, the snapshot) and Await (T = ProcessOutcome).
+  // Wait (T = Json, the snapshot) and Await (T = ProcessOutcome); with
+  // `until_done` (T = Json only), WaitUntilDone: rests on timers alone are
+  // passed by.
   template <typename T>
-  Result<T> WaitForRest(const std::string& id, std::chrono::milliseconds timeout) {
+  Result<T> WaitForRest(const std::string& id, std::chrono::milliseconds timeout,
+                        bool until_done = false) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
+    // A process resting on a timer that is already due is about to move:
+    // the timer service fires it. Waited for this long at most, in case it
+    // cannot fire.
+    const auto due_patience = std::chrono::steady_clock::now() + kDueTimerPatience;
     {
       std::lock_guard lock(watch_mu_);
       Waiters<T>(watched_[id])++;
@@ -594,34 +623,86 @@ class Node::Impl : public actors::Host {
       stops = watched_[id].stops;
     }
     bool read = !IsLive(id);
+    bool due = false;  // it rests on a timer that is already due
+    auto waits_for_timer = [&](bool has_due) {
+      return has_due && TimersRunning() && std::chrono::steady_clock::now() < due_patience;
+    };
     for (;;) {
       if (read) {
         auto state = Load(id);
         if (!state.ok()) return state.status();
-        if (AtRestStatus(state->status)) return Answer<T>(*state);
+        due = false;
+        if (AtRestStatus(state->status)) {
+          due = waits_for_timer(HasDueTimer(*state));
+          if (!due && (!until_done || Settled(events::ToJson(*state)))) return Answer<T>(*state);
+        }
       }
-      std::unique_lock lock(watch_mu_);
-      Watch& watch = watched_[id];
-      if (!watch.cv.wait_until(lock, deadline, [&] {
-            return watch.rests != rests || watch.stops != stops || waits_closed_;
-          })) {
-        lock.unlock();
-        auto last = Load(id);
-        if (!last.ok()) return last.status();
-        if (AtRestStatus(last->status)) return Answer<T>(*last);
-        return Status::TimedOut("process '" + id + "' did not rest within the timeout");
+      std::shared_ptr<T> rest;
+      bool last_waiter = false;
+      {
+        std::unique_lock lock(watch_mu_);
+        Watch& watch = watched_[id];
+        auto until = due ? std::min(deadline, due_patience) : deadline;
+        if (!watch.cv.wait_until(lock, until, [&] {
+              return watch.rests != rests || watch.stops != stops || waits_closed_;
+            })) {
+          if (until != deadline) {  // the due timer did not fire: judge the process as it is
+            read = true;
+            continue;
+          }
+          lock.unlock();
+          auto last = Load(id);
+          if (!last.ok()) return last.status();
+          if (AtRestStatus(last->status)) return Answer<T>(*last);
+          return Status::TimedOut("process '" + id + "' did not rest within the timeout");
+        }
+        if (watch.rests == rests && waits_closed_) return Status::Aborted("the node is closing");
+        if (watch.rests == rests) {
+          // Stopped without a rest seen here (it rested before this wait
+          // began, or it failed): the store has its state.
+          stops = watch.stops;
+          read = true;
+          continue;
+        }
+        rests = watch.rests;
+        rest = Rest<T>(watch);
+        last_waiter = Waiters<T>(watch) == 1;
       }
-      if (watch.rests == rests && waits_closed_) return Status::Aborted("the node is closing");
-      if (watch.rests != rests) {
-        auto& rest = Rest<T>(watch);
-        if (Waiters<T>(watch) == 1) return std::move(*rest);  // the last waiter takes it
-        return *rest;
+      // A rest that a due timer ends at once, or (until_done) a rest on
+      // timers alone: wait for the next.
+      due = waits_for_timer(RestHasDueTimer(id, *rest));
+      bool settled = true;
+      if constexpr (std::is_same_v<T, Json>) settled = !until_done || Settled(*rest);
+      if (due || !settled) {
+        read = false;
+        continue;
       }
-      // Stopped without a rest seen here (it rested before this wait began,
-      // or it failed): the store has its state.
-      stops = watch.stops;
-      read = true;
+      if (last_waiter) return std::move(*rest);  // the last waiter takes it
+      return *rest;
     }
+  }
+
+  // Whether a published rest has an armed timer that is already due: read
+  // from the snapshot's timers, or for an outcome (no timers) from the store
+  // when the process is unfinished.
+  bool RestHasDueTimer(const std::string&, const Json& snapshot) {
+    const int64_t now = NowNs();
+    auto timers = snapshot.find("timers");
+    if (timers == snapshot.end() || !timers->is_array()) return false;
+    for (const auto& t : *timers) {
+      if (t.value("due_ns", INT64_MAX) <= now) return true;
+    }
+    return false;
+  }
+  bool RestHasDueTimer(const std::string& id, const ProcessOutcome& outcome) {
+    if (outcome.status != "waiting" && outcome.status != "paused") return false;
+    auto state = Load(id);
+    return state.ok() && HasDueTimer(*state);
+  }
+
+  bool TimersRunning() {
+    std::lock_guard lock(timer_mu_);
+    return timer_thread_.joinable() && !timer_stop_;
   }
 
   bool IsLive(const std::string& id) {
@@ -789,6 +870,9 @@ Result<ProcessList> Node::List(const ListFilter& filter) { return impl_->List(fi
 Result<Json> Node::Wait(const std::string& id, std::chrono::milliseconds timeout) {
   return impl_->WaitForRest<Json>(id, timeout);
 }
+Result<Json> Node::WaitUntilDone(const std::string& id, std::chrono::milliseconds timeout) {
+  return impl_->WaitForRest<Json>(id, timeout, /*until_done=*/true);
+}
 Result<ProcessOutcome> Node::Await(const std::string& id, std::chrono::milliseconds timeout) {
   return impl_->WaitForRest<ProcessOutcome>(id, timeout);
 }
@@ -852,6 +936,18 @@ Status Node::Close() {
   // Stop accepting requests and remove node.json before the node stops.
   if (impl_->http_server) impl_->http_server->Stop();
   return impl_->Close();
+}
+
+bool Settled(const Json& snapshot) {
+  std::string status = snapshot.value("status", "");
+  if (status == "completed" || status == "failed" || status == "cancelled" || status == "paused")
+    return true;
+  if (status != "waiting") return false;
+  const Json& waiting_on = snapshot.value("waiting_on", Json::array());
+  for (const auto& w : waiting_on) {
+    if (w.value("kind", "") != "timer") return true;
+  }
+  return waiting_on.empty();  // waits for nothing it names: nothing will move it
 }
 
 int StatusExitCode(const Json& snapshot) {

@@ -18,6 +18,7 @@
 
 #include "runtime/duration.h"
 #include "runtime/expression.h"
+#include "runtime/workflow_references.h"
 
 namespace keel {
 namespace {
@@ -1346,6 +1347,7 @@ Result<Workflow> ParseWorkflow(std::string_view text, std::string source) {
     return Status::InvalidArgument(wf.source + ": cannot read the workflow: " + e.what());
   }
   KEEL_RETURN_IF_ERROR(Validator(wf, &lines).Run());
+  KEEL_RETURN_IF_ERROR(CheckReferences(wf, &lines.outputs));
   return wf;
 }
 

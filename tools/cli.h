@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -95,8 +96,9 @@ int Ls(const Common& c, const LsArgs& a);
 int Show(const Common& c, const std::string& id);
 // --follow: stream new events until the process is terminal and all is printed.
 int Events(const Common& c, const std::string& id, uint64_t from, bool follow);
-// from == 0: the last 10 events. --follow: until SIGINT/SIGTERM.
-int Tail(const Common& c, uint64_t from, bool follow);
+// Without `from`: the last 10 events (a given --from, even 0, is never the
+// default). --follow: until SIGINT/SIGTERM.
+int Tail(const Common& c, std::optional<uint64_t> from, bool follow);
 // to == 0: up to the last event.
 int Replay(const Common& c, const std::string& id, uint64_t to);
 int Verify(const Common& c, const std::string& id);
@@ -109,9 +111,11 @@ struct RunArgs {
   std::string inputs;
   std::string id, idempotency_key;
   bool detach = false;
+  bool until_done = false;  // pass rests on timers alone by (Node::WaitUntilDone)
+  double timeout_s = 0;     // 0: none
 };
 int Run(const Common& c, const RunArgs& a);
-int Wait(const Common& c, const std::string& id, double timeout_s);
+int Wait(const Common& c, const std::string& id, double timeout_s, bool until_done);
 
 struct ServeArgs {
   std::string listen = "127.0.0.1:7330";

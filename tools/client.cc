@@ -165,13 +165,15 @@ Status NodeClient::Follow(const std::string& id, const std::function<bool(const 
 }
 
 Result<Json> NodeClient::WaitRest(const std::string& id, std::chrono::milliseconds timeout,
-                                  const std::function<void(const Json&)>& on_change) {
+                                  const std::function<void(const Json&)>& on_change,
+                                  bool until_done) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   Json last;
   Status followed = Follow(id, [&](const Json& snapshot) {
     last = snapshot;
     if (on_change) on_change(snapshot);
-    return !AtRest(snapshot) && std::chrono::steady_clock::now() < deadline;
+    bool rested = until_done ? Settled(snapshot) : AtRest(snapshot);
+    return !rested && std::chrono::steady_clock::now() < deadline;
   });
   if (!followed.ok()) return followed;
   if (last.is_null())

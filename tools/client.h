@@ -37,8 +37,10 @@ class NodeClient {
 
   // The snapshot once the process rests (completed, failed, cancelled,
   // waiting, paused), or TimedOut. `on_change` sees every snapshot on the way.
+  // `until_done`: rests on timers alone are passed by (keel::Settled).
   Result<Json> WaitRest(const std::string& id, std::chrono::milliseconds timeout,
-                        const std::function<void(const Json&)>& on_change = nullptr);
+                        const std::function<void(const Json&)>& on_change = nullptr,
+                        bool until_done = false);
 
  private:
   NodeClient(std::string host, int port, std::string token);

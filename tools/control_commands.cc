@@ -154,16 +154,18 @@ Status CheckKnown(const Common& c, const std::string& id) {
 // Waits until `id` rests on whichever node the target is, then closes an
 // embedded node. Returns the resting snapshot. When a live node goes away
 // meanwhile (it closed), the wait goes on with whichever node holds the dir
-// next, or an embedded one, which resumes the process.
+// next, or an embedded one, which resumes the process. `until_done` passes
+// rests on timers alone by (Node::WaitUntilDone).
 Result<Json> RestAndClose(const Common& c, Target& target, const std::string& id,
                           std::chrono::milliseconds timeout,
-                          const std::function<void(const Json&)>& on_change = nullptr) {
+                          const std::function<void(const Json&)>& on_change = nullptr,
+                          bool until_done = false) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (target.remote) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    auto rested =
-        target.remote->WaitRest(id, std::max(left, std::chrono::milliseconds(0)), on_change);
+    auto rested = target.remote->WaitRest(id, std::max(left, std::chrono::milliseconds(0)),
+                                          on_change, until_done);
     if (rested.ok() || rested.status().code() != Status::Code::kIOError) return rested;
     auto next = Connect(EmbeddedOptions(c), c.token);
     if (!next.ok()) return next.status();
@@ -177,13 +179,28 @@ Result<Json> RestAndClose(const Common& c, Target& target, const std::string& id
   }
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
-  auto rested = target.local->Wait(id, std::max(left, std::chrono::milliseconds(0)));
+  left = std::max(left, std::chrono::milliseconds(0));
+  auto rested = until_done ? target.local->WaitUntilDone(id, left) : target.local->Wait(id, left);
   YieldToStop();  // a stop signal ended the wait
   if (unsubscribe) unsubscribe();
   Status closed = target.local->Close();
   if (!rested.ok()) return rested;
   if (!closed.ok()) return closed;
   return rested;
+}
+
+// --timeout SECONDS; 0 or less: none.
+std::chrono::milliseconds TimeoutOf(double timeout_s) {
+  return timeout_s > 0 ? std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000))
+                       : kNoTimeout;
+}
+
+// A wait that ran out leaves the process unfinished (exit 4); other
+// failures exit as Fail says.
+int TimedOutOrFail(const Status& s) {
+  if (s.code() != Status::Code::kTimedOut) return Fail(s);
+  std::cerr << "keel: " << s.message() << "\n";
+  return kExitAtRest;
 }
 
 // A control's failure: 5 for a damaged store, else 2 (refused, unknown id or
@@ -203,7 +220,11 @@ int Run(const Common& c, const RunArgs& a) {
   if (!inputs.ok()) return Fail(inputs.status());
   // Refused before any node opens: bad input leaves no store behind.
   if (auto resolved = ResolveInputs(*wf, *inputs); !resolved.ok()) return Fail(resolved.status());
-  auto target = Connect(EmbeddedOptions(c), c.token);
+  Options options = EmbeddedOptions(c);
+  // Detached with no live node: the node this command opens only records
+  // the creation and closes; it runs nothing, of this process or others.
+  if (a.detach) options.resume = false;
+  auto target = Connect(options, c.token);
   if (!target.ok()) return Fail(target.status());
   CloseOnStop stop(target->local.get());
   Result<Json> started = Status::Internal("not started");
@@ -218,6 +239,7 @@ int Run(const Common& c, const RunArgs& a) {
     StartOptions so;
     so.id = a.id;
     so.idempotency_key = a.idempotency_key;
+    so.defer = a.detach;
     started = target->local->Start(*wf, *inputs, so);
     YieldToStop();
   }
@@ -227,12 +249,16 @@ int Run(const Common& c, const RunArgs& a) {
   }
   std::string id = (*started)["id"];
   if (a.detach) {
-    // Printed as soon as it is durably created. An embedded node then lets
-    // the process run until it rests before it stops.
-    std::cout << (c.json ? started->dump() : id) << std::endl;
+    // Printed as soon as it is durably created. A live node runs it; with
+    // none, it moves when a node next opens the dir.
+    PrintSnapshot(c, *started);
+    std::cout.flush();
     if (target->remote) return kExitOk;
-    auto rested = RestAndClose(c, *target, id, kNoTimeout);
-    return rested.ok() ? kExitOk : Fail(rested.status());
+    Status closed = target->local->Close();
+    if (!closed.ok()) return Fail(closed);
+    std::cerr << "keel: no live node: " << id << " is created and moves when a node next opens "
+              << c.data << " (keel serve, or keel wait " << id << ")" << std::endl;
+    return kExitOk;
   }
   Progress progress;
   std::function<void(const Json&)> on_change;
@@ -240,28 +266,20 @@ int Run(const Common& c, const RunArgs& a) {
     std::cerr << id << "  " << wf->name << "\n";
     on_change = [&progress](const Json& s) { progress.Update(s); };
   }
-  auto done = RestAndClose(c, *target, id, kNoTimeout, on_change);
-  if (!done.ok()) return Fail(done.status());
+  auto done = RestAndClose(c, *target, id, TimeoutOf(a.timeout_s), on_change, a.until_done);
+  if (!done.ok()) return TimedOutOrFail(done.status());
   PrintSnapshot(c, *done);
   return ExitFor(*done);
 }
 
-int Wait(const Common& c, const std::string& id, double timeout_s) {
+int Wait(const Common& c, const std::string& id, double timeout_s, bool until_done) {
   ExitOnStopSignals();
   if (Status known = CheckKnown(c, id); !known.ok()) return Fail(known);
   auto target = Connect(EmbeddedOptions(c), c.token);
   if (!target.ok()) return Fail(target.status());
   CloseOnStop stop(target->local.get());
-  auto timeout = timeout_s > 0 ? std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000))
-                               : kNoTimeout;
-  auto done = RestAndClose(c, *target, id, timeout);
-  if (!done.ok()) {
-    if (done.status().code() == Status::Code::kTimedOut) {
-      std::cerr << "keel: " << done.status().message() << "\n";
-      return kExitAtRest;
-    }
-    return Fail(done.status());
-  }
+  auto done = RestAndClose(c, *target, id, TimeoutOf(timeout_s), nullptr, until_done);
+  if (!done.ok()) return TimedOutOrFail(done.status());
   PrintSnapshot(c, *done);
   return ExitFor(*done);
 }

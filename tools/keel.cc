@@ -28,7 +28,13 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--inputs", run.inputs, "inputs as a JSON object, or @file");
   run_cmd->add_option("--id", run.id, "process id");
   run_cmd->add_option("--idempotency-key", run.idempotency_key, "start at most once per key");
-  run_cmd->add_flag("--detach", run.detach, "return once the process is durably created");
+  auto* detach =
+      run_cmd->add_flag("--detach", run.detach, "return once the process is durably created");
+  run_cmd
+      ->add_flag("--until-done", run.until_done,
+                 "wait through timers and retries until the process ends or needs a person")
+      ->excludes(detach);
+  run_cmd->add_option("--timeout", run.timeout_s, "seconds");
   add_common(run_cmd);
   add_token(run_cmd);
 
@@ -38,6 +44,9 @@ int main(int argc, char** argv) {
       app.add_subcommand("wait", "wait until a process rests; exit code by its status");
   wait_cmd->add_option("ID", id)->required();
   wait_cmd->add_option("--timeout", timeout, "seconds");
+  bool until_done = false;
+  wait_cmd->add_flag("--until-done", until_done,
+                     "wait through timers and retries until the process ends or needs a person");
   add_common(wait_cmd);
   add_token(wait_cmd);
 
@@ -71,7 +80,7 @@ int main(int argc, char** argv) {
   add_common(events_cmd);
 
   auto* tail_cmd = app.add_subcommand("tail", "the global log: the last 10 events unless --from");
-  tail_cmd->add_option("--from", from, "first global seq (inclusive)");
+  auto* tail_from = tail_cmd->add_option("--from", from, "first global seq (inclusive)");
   tail_cmd->add_flag("--follow,-f", follow, "stream new events until SIGINT/SIGTERM");
   add_common(tail_cmd);
 
@@ -153,11 +162,12 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : kExitBadInput;
   }
   if (*run_cmd) return Run(common, run);
-  if (*wait_cmd) return Wait(common, id, timeout);
+  if (*wait_cmd) return Wait(common, id, timeout, until_done);
   if (*serve_cmd) return Serve(common, serve);
   if (*show_cmd) return Show(common, id);
   if (*events_cmd) return Events(common, id, from, follow);
-  if (*tail_cmd) return Tail(common, from, follow);
+  if (*tail_cmd)
+    return Tail(common, tail_from->count() ? std::optional(from) : std::nullopt, follow);
   if (*ls_cmd) return Ls(common, ls);
   if (*replay_cmd) return Replay(common, id, to);
   if (*verify_cmd) return Verify(common, id);

@@ -174,7 +174,7 @@ int Events(const Common& c, const std::string& id, uint64_t from, bool follow) {
   }
 }
 
-int Tail(const Common& c, uint64_t from, bool follow) {
+int Tail(const Common& c, std::optional<uint64_t> from, bool follow) {
   if (follow) InstallStopSignals();
   // Following a dir that a node has yet to create: wait for its store. A
   // store caught half-made (column families not all there yet) is not an
@@ -191,12 +191,12 @@ int Tail(const Common& c, uint64_t from, bool follow) {
   auto ro = ReadOnlyStore::Open(c.data);
   if (!ro.ok() && ro.status().IsNotFound()) return kExitOk;  // no data yet: nothing to print
   if (!ro.ok()) return Fail(ro.status());
-  if (from == 0) {
+  if (!from) {
     auto last = (*ro)->LastGlobalSeq();
     if (!last.ok()) return Fail(last.status());
     from = *last > 10 ? *last - 9 : 1;
   }
-  uint64_t next = from;
+  uint64_t next = *from;
   for (;;) {
     auto evs = (*ro)->ReadLog(next, kLogChunk);
     if (!evs.ok()) return Fail(evs.status());

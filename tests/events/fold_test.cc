@@ -332,6 +332,49 @@ TEST_F(FoldTest, ApprovalApproved) {
   EXPECT_EQ(Task("ship").status, TaskStatus::kCompleted);
 }
 
+// A paused process keeps its branch parked until it resumes; what it waits
+// on follows the tasks, not the parked branch (issue 14).
+TEST_F(FoldTest, WaitingOnAgreesWithTheTasksOfAPausedProcess) {
+  auto kinds = [&] {
+    std::vector<std::string> out;
+    const json snapshot = ToJson(state_);
+    for (const auto& w : snapshot["waiting_on"]) out.push_back(w["kind"]);
+    return out;
+  };
+  Start();
+  ASSERT_OK(Fold(events::TaskScheduled(H("ship"), "ship", "main", "{}")));
+  ASSERT_OK(Fold(events::TaskWaitingForApproval(H("ship"), "ship o1?", "", 0)));
+  ASSERT_OK(Fold(events::BranchSuspended(H("main"), "ship", "approval")));
+  ASSERT_OK(Fold(events::ProcessWaiting(P())));
+  EXPECT_EQ(kinds(), std::vector<std::string>({"approval"}));
+  ASSERT_OK(Fold(events::ProcessPauseRequested(P(), "look")));
+  ASSERT_OK(Fold(events::ProcessPaused(P(), "")));
+  EXPECT_EQ(kinds(), std::vector<std::string>({"pause", "approval"}));
+  ASSERT_OK(Fold(events::TaskApproved(chain_.H("ship", "alice"), "alice", "ok")));
+  EXPECT_EQ(Task("ship").status, TaskStatus::kScheduled);
+  EXPECT_EQ(Branch("main").status, BranchStatus::kSuspended);
+  EXPECT_EQ(kinds(), std::vector<std::string>({"pause"}));
+}
+
+TEST_F(FoldTest, WaitingOnDropsATimerThatFiredWhilePaused) {
+  auto kinds = [&] {
+    std::vector<std::string> out;
+    const json snapshot = ToJson(state_);
+    for (const auto& w : snapshot["waiting_on"]) out.push_back(w["kind"]);
+    return out;
+  };
+  Start();
+  ASSERT_OK(Fold(events::TaskScheduled(H("cool"), "cool", "main", "{}")));
+  ASSERT_OK(Fold(events::TimerScheduled(P(), "sleep/cool", kT0 + 5, "sleep", "cool")));
+  ASSERT_OK(Fold(events::BranchSuspended(H("main"), "cool", "timer")));
+  ASSERT_OK(Fold(events::ProcessWaiting(P())));
+  EXPECT_EQ(kinds(), std::vector<std::string>({"timer"}));
+  ASSERT_OK(Fold(events::ProcessPauseRequested(P(), "")));
+  ASSERT_OK(Fold(events::ProcessPaused(P(), "")));
+  ASSERT_OK(Fold(events::TimerFired(P(), "sleep/cool", kT0 + 5)));
+  EXPECT_EQ(kinds(), std::vector<std::string>({"pause"}));
+}
+
 TEST_F(FoldTest, ApprovalRejectedFailsTheTask) {
   Start();
   ASSERT_OK(Fold(events::TaskScheduled(H("ship"), "ship", "main", "{}")));

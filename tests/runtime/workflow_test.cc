@@ -263,6 +263,7 @@ steps:
 
 TEST_F(WorkflowTest, ShortFormsAndJoinKinds) {
   auto wf = Parse(R"(name: s
+vars: {when: "2026-12-02T00:00:00Z"}
 steps:
   - {id: r, parallel: {a: [{id: x, activity: echo}], b: [{id: y, activity: echo}]}, join: first}
   - {id: q, parallel: {a: [{id: x2, activity: echo}]}, join: any}
@@ -517,6 +518,77 @@ TEST_F(WorkflowTest, StructuralErrorsOfKinds) {
       "'concurrency' must be between 0 and");
   EXPECT_HAS(ErrorOf(OneStep("    activity: echo\n    when: [1]\n")),
              "'when' must be an expression");
+}
+
+// --- References that no run can satisfy ------------------------------------
+
+TEST_F(WorkflowTest, AnUndeclaredInputIsRefusedWithFileLineAndStep) {
+  std::string m = ErrorOf(R"(name: t
+inputs: {who: {required: true}}
+steps:
+  - {id: a, activity: echo, with: {text: "hi ${inputs.who}"}}
+  - id: b
+    activity: echo
+    with: {text: "hi ${inputs.q}"}
+)");
+  EXPECT_HAS(m, "wf.yaml:5: step 'b': with.text: reads 'inputs.q'");
+  EXPECT_HAS(m, "declares no input 'q'");
+  // The same in every place an expression or template can be.
+  for (std::string step : {"    when: \"inputs.q > 1\"\n    activity: echo\n",
+                           "    approval: {prompt: \"${inputs.q}?\"}\n",
+                           "    wait_signal: {topic: \"t-${inputs.q}\"}\n",
+                           "    for_each: \"inputs.q\"\n    steps: [{id: c, activity: echo}]\n",
+                           "    set: {x: \"inputs.q + 1\"}\n", "    pause: \"${inputs.q}\"\n",
+                           "    activity: echo\n    goto: {step: a, when: \"!inputs.q\"}\n"}) {
+    EXPECT_HAS(ErrorOf(OneStep(step)), "wf.yaml:3: step 'a': ");
+    EXPECT_HAS(ErrorOf(OneStep(step)), "'inputs.q'");
+  }
+  std::string out = ErrorOf("name: t\nsteps: [{id: a, activity: echo}]\noutputs:\n  r: inputs.q\n");
+  EXPECT_HAS(out, "wf.yaml:4: output 'r': reads 'inputs.q'");
+}
+
+TEST_F(WorkflowTest, AVariableNoStepCanSetIsRefused) {
+  std::string m = ErrorOf(OneStep("    activity: echo\n    with: {text: \"${vars.nope}\"}\n"));
+  EXPECT_HAS(m, "wf.yaml:3: step 'a': with.text: reads 'vars.nope', but no step sets 'nope'");
+  // vars:, save_as, set: and on_error's `error` are variables a step can read.
+  ASSERT_OK(Parse(R"(name: t
+vars: {tries: 0}
+steps:
+  - {id: a, activity: echo, save_as: got, on_error: c}
+  - {id: b, set: {n: "vars.tries + #vars.got"}}
+  - {id: c, activity: echo, with: {text: "${vars.n} ${vars.error.message} ${vars.got}"}}
+outputs: {n: vars.n}
+)"));
+  EXPECT_HAS(
+      ErrorOf("name: t\nsteps:\n  - {id: a, activity: echo, with: {m: \"${vars.error}\"}}\n"),
+      "'vars.error'");
+}
+
+TEST_F(WorkflowTest, OnlyCertainReferencesAreRefused) {
+  // Strings, comments, fields of other values, dynamic indexing, functions
+  // and `$${` literals are left alone.
+  ASSERT_OK(Parse(R"(name: t
+inputs: {m: {default: {}}}
+steps:
+  - id: a
+    activity: echo
+    with:
+      s: "${'inputs.q' .. \"vars.nope\"}"
+      f: "${inputs.m.vars.inputs}"
+      i: "${inputs['q']}"
+      l: "$${inputs.q}"
+      fn: "${(function() local vars = {nope = 1}; return vars.nope end)()}"
+      c: "${1 --[[ vars.nope ]] + 2}"
+      n: "${1e+5 + 2}"
+)"));
+}
+
+TEST_F(WorkflowTest, StoredDefinitionsAreNotCheckedForReferences) {
+  // A definition already in a store loads as it was written.
+  Json canonical = Order().ToJson();
+  canonical["steps"][0]["with"] = {{"text", "${inputs.q} ${vars.nope}"}};
+  auto wf = Workflow::FromJson(canonical);
+  EXPECT_TRUE(wf.ok()) << wf.status().ToString();
 }
 
 TEST_F(WorkflowTest, LoadWorkflowFileReportsAMissingFile) {

@@ -85,8 +85,16 @@ class Node {
 
   // Blocks until the process rests (completed, failed, cancelled, waiting,
   // paused) or `timeout` passes (TimedOut), or Close() is called (Aborted).
-  // Returns the snapshot.
+  // A process resting on a timer that is already due is not at rest yet:
+  // the node fires the timer first. Returns the snapshot.
   Result<Json> Wait(const std::string& id, std::chrono::milliseconds timeout);
+
+  // Blocks until the process ends (completed, failed, cancelled) or rests
+  // where only a person moves it on (an approval, a signal, a pause), or
+  // `timeout` passes (TimedOut, or the snapshot if it rests then). Rests on
+  // timers alone are passed by: the node fires them and runs retries
+  // meanwhile. Returns the snapshot.
+  Result<Json> WaitUntilDone(const std::string& id, std::chrono::milliseconds timeout);
 
   // Blocks like Wait; returns the process's outcome instead of its snapshot.
   // With Submit, the call of a program that runs many processes and needs
@@ -103,8 +111,8 @@ class Node {
   // process has acted on it (it rests again, or waits for its running tasks:
   // call Wait() for the end); NotFound for an unknown id, Refused (with the
   // reason) when the process's state does not allow it: pausing a paused process, resuming a
-  // running one, approving a task that does not wait for approval, any control but cancel (a no-op
-  // success) on a finished process.
+  // running one, approving a task that does not wait for approval, cancelling a cancelled one,
+  // any control but retry of a failed process on a finished one.
   Result<Json> Pause(const std::string& id, const ControlOptions& options = {});
   Result<Json> Resume(const std::string& id, const ControlOptions& options = {});
   Result<Json> Cancel(const std::string& id, const ControlOptions& options = {});
@@ -138,6 +146,11 @@ class Node {
   explicit Node(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// True when a snapshot's process has ended or rests where only a person
+// moves it on (an approval, a signal, a pause); false while it moves or
+// waits only for its timers. What WaitUntilDone waits for.
+bool Settled(const Json& snapshot);
 
 // Exit-style classification of a snapshot's status used by the CLI:
 // 0 completed, 1 failed, 3 cancelled, 4 at rest unfinished, -1 still moving.

@@ -67,6 +67,10 @@ struct StartOptions {
   std::string id;                // empty = generate "p_" + ULID
   std::string idempotency_key;   // a second start with the same key returns the first process
   std::string actor = "system";  // who started it (recorded)
+  // Records the creation only: the process starts when a node next resumes
+  // the dir's unfinished processes (Node::Resume, the next Open). For a
+  // command that opens a node just to create a process and then closes it.
+  bool defer = false;
 };
 
 // Who asks for a control and why (both recorded in the log).
