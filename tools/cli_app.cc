@@ -181,6 +181,18 @@ std::string NearestCommand(const CLI::App& app, const std::string& typed) {
   return best_distance <= reach ? best : "";
 }
 
+int ParseFailed(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+  int code = app.exit(e);
+  if (code == 0) return kExitOk;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) != "--json") continue;
+    Json error = {{"error", {{"code", "invalid"}, {"message", e.what()}}}};
+    std::cout << error.dump(-1, ' ', false, Json::error_handler_t::replace) << std::endl;
+    break;
+  }
+  return kExitBadInput;
+}
+
 int RefuseUnknownCommand(const CLI::App& app, int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') return -1;
   std::string typed = argv[1];

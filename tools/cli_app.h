@@ -20,6 +20,11 @@ std::string NearestCommand(const CLI::App& app, const std::string& typed);
 // (with the nearest command) and returns the exit code 2; -1 otherwise.
 int RefuseUnknownCommand(const CLI::App& app, int argc, char** argv);
 
+// The exit code for a command line CLI11 refused (0 for --help and
+// --version, else 2), after CLI11 printed why; with --json among the
+// arguments the reason also goes to stdout as a JSON error object.
+int ParseFailed(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv);
+
 // Adds `--version`, and the commands `version` (also --json) and
 // `completion bash|zsh`, which print and end the parse with CLI::Success.
 // Call it after every other command is added: completion names them all.

@@ -147,8 +147,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : kExitBadInput;
+    return ParseFailed(app, e, argc, argv);
   }
   SetJsonErrors(common.json);
   if (*run_cmd) return Run(common, run);

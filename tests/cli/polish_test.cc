@@ -172,6 +172,10 @@ TEST_F(PolishTest, RefusalsWithJsonPrintAnErrorObjectOnStdout) {
   auto status = Keel({"ls", "--status", "sleepy", "--json"});
   EXPECT_EQ(status.exit_code, 2);
   EXPECT_EQ(JsonError(status)["code"], "invalid");
+  auto usage = Keel({"show", "--json"});  // no ID
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_EQ(JsonError(usage)["code"], "invalid");
+  EXPECT_NE(usage.err.find("ID"), std::string::npos) << usage.err;
   // Without --json, stdout stays empty.
   EXPECT_EQ(Keel({"show", "p_nope"}).out, "");
 }
