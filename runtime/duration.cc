@@ -219,6 +219,17 @@ Result<int64_t> ParseTimeNs(std::string_view raw) {
   return static_cast<int64_t>(ns);
 }
 
+Result<int64_t> ParseTimeOrAgoNs(std::string_view text, int64_t now_ns) {
+  if (auto ago = ParseDurationMs(text); ago.ok()) {
+    return *ago >= now_ns / 1000000 ? int64_t{0} : now_ns - *ago * 1000000;  // before 1970: all
+  }
+  auto at = ParseTimeNs(text);
+  if (at.ok() || text.find(':') != std::string_view::npos) return at;  // a time, maybe bad
+  return Status::InvalidArgument("'" + std::string(text) +
+                                 "' is neither an RFC 3339 time (2026-12-01T09:00:00Z) nor a "
+                                 "duration ago (90m, 2h, 1d)");
+}
+
 std::string FormatTimeNs(int64_t ns) {
   int64_t secs = ns / 1'000'000'000, frac = ns % 1'000'000'000;
   if (frac < 0) {

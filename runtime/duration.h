@@ -30,6 +30,11 @@ std::string FormatDurationMs(int64_t ms);
 // required). InvalidArgument for anything else or outside 1678..2261.
 Result<int64_t> ParseTimeNs(std::string_view text);
 
+// A point in time as a filter spells it: an RFC 3339 time (ParseTimeNs), or
+// a duration before `now_ns` ("90m": ninety minutes ago). InvalidArgument
+// naming the text otherwise.
+Result<int64_t> ParseTimeOrAgoNs(std::string_view text, int64_t now_ns);
+
 // RFC 3339 in UTC: "2026-12-01T00:00:00Z", with the fraction when non-zero
 // ("...:00.123Z", "...:00.000000001Z").
 std::string FormatTimeNs(int64_t ns);

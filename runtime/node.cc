@@ -574,7 +574,12 @@ class Node::Impl : public actors::Host {
       status = events::ParseProcessStatus(filter.status);
       if (!status) return Status::InvalidArgument("unknown status '" + filter.status + "'");
     }
-    auto ids = store_->ListProcesses(status, filter.workflow, {filter.limit, filter.offset});
+    store::ListNarrowing narrow;
+    narrow.idempotency_key = filter.idempotency_key;
+    if (filter.created_since_ns != 0) narrow.since_ns = filter.created_since_ns;
+    if (filter.created_until_ns != 0) narrow.until_ns = filter.created_until_ns;
+    auto ids =
+        store_->ListProcesses(status, filter.workflow, {filter.limit, filter.offset}, narrow);
     if (!ids.ok()) return ids.status();
     ProcessList list;
     list.total = ids->total;

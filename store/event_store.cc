@@ -298,8 +298,10 @@ class RocksEventStore final : public EventStore {
   }
 
   Result<IdList> ListProcesses(std::optional<events::ProcessStatus> status,
-                               std::string_view workflow, Page page) override {
+                               std::string_view workflow, Page page,
+                               const ListNarrowing& narrow) override {
     KEEL_RETURN_IF_ERROR(CheckOpen());
+    if (!narrow.idempotency_key.empty()) return ListByKey(status, workflow, page, narrow);
     std::string prefix, counter_prefix;
     size_t fixed = 0;  // key bytes before ~created
     if (status && !workflow.empty()) {
@@ -320,20 +322,54 @@ class RocksEventStore final : public EventStore {
     // One iterator: the counters and the ids come from the same implicit snapshot.
     std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(read_, cf(internal::kIndex)));
     IdList list;
-    for (it->Seek(counter_prefix); it->Valid() && it->key().starts_with(counter_prefix);
-         it->Next()) {
+    if (narrow.until_ns < 0 || narrow.until_ns < narrow.since_ns) return list;
+    for (it->Seek(counter_prefix);
+         narrow.all_times() && it->Valid() && it->key().starts_with(counter_prefix); it->Next()) {
       list.total += format::DecodeU64(it->value().ToStringView()).value_or(0);
     }
+    // Newest first: the range starts at `until` and ends before `since`.
+    std::string start = prefix;
+    format::PutBigEndian64(&start, UINT64_MAX - static_cast<uint64_t>(narrow.until_ns));
     size_t skipped = 0;
-    for (it->Seek(prefix);
-         it->Valid() && it->key().starts_with(prefix) && list.ids.size() < page.limit; it->Next()) {
+    for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (!narrow.all_times()) {
+        if (format::CreatedAt(it->key().ToStringView(), fixed) < narrow.since_ns) break;
+        ++list.total;
+      } else if (list.ids.size() >= page.limit) {
+        break;
+      }
       if (skipped < page.offset) {
         ++skipped;
         continue;
       }
-      list.ids.emplace_back(format::StreamAfterCreated(it->key().ToStringView(), fixed));
+      if (list.ids.size() < page.limit) {
+        list.ids.emplace_back(format::StreamAfterCreated(it->key().ToStringView(), fixed));
+      }
     }
     KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read index"));
+    return list;
+  }
+
+  // ListProcesses of the one process an idempotency key names, if it matches.
+  Result<IdList> ListByKey(std::optional<events::ProcessStatus> status, std::string_view workflow,
+                           Page page, const ListNarrowing& narrow) {
+    IdList list;
+    auto stream = FindByIdempotencyKey(narrow.idempotency_key);
+    if (!stream.ok()) return stream.status();
+    if (!*stream) return list;
+    std::string value;
+    rocksdb::Status s =
+        rocks_->db()->Get(read_, cf(internal::kIndex), format::ProcessKey(**stream), &value);
+    if (s.IsNotFound()) return list;
+    KEEL_RETURN_IF_ERROR(ToStatus(s, "read index"));
+    auto record = format::DecodeProcessRecord(value);
+    if (!record) return Status::Corruption("malformed index record of " + **stream);
+    if ((status && record->status != *status) || (!workflow.empty() && record->workflow != workflow) ||
+        record->created_ns < narrow.since_ns || record->created_ns > narrow.until_ns) {
+      return list;
+    }
+    list.total = 1;
+    if (page.offset == 0 && page.limit > 0) list.ids.push_back(**stream);
     return list;
   }
 

@@ -59,6 +59,19 @@ struct Page {
   size_t offset = 0;
 };
 
+// What narrows a listing beyond status and workflow.
+struct ListNarrowing {
+  // Creation times kept: since_ns <= created_ns <= until_ns.
+  int64_t since_ns = std::numeric_limits<int64_t>::min();
+  int64_t until_ns = std::numeric_limits<int64_t>::max();
+  std::string idempotency_key;  // "" = any; else at most the process it started
+
+  bool all_times() const {
+    return since_ns == std::numeric_limits<int64_t>::min() &&
+           until_ns == std::numeric_limits<int64_t>::max();
+  }
+};
+
 struct IdList {
   std::vector<std::string> ids;  // newest first
   uint64_t total = 0;            // all matches, ignoring the page
@@ -180,8 +193,11 @@ class EventStore {
   virtual Result<std::optional<std::string>> GetDefinition(std::string_view hash) = 0;
 
   // Index lookups (kept in step with the log by Append). Empty filter = all.
+  // A creation range is read from the index's time order, its total counted
+  // over the range; an idempotency key is looked up.
   virtual Result<IdList> ListProcesses(std::optional<events::ProcessStatus> status,
-                                       std::string_view workflow, Page page) = 0;
+                                       std::string_view workflow, Page page,
+                                       const ListNarrowing& narrow = {}) = 0;
   // Processes whose status is not terminal (resume on start), oldest first.
   virtual Result<std::vector<std::string>> UnfinishedProcesses() = 0;
   virtual Result<std::optional<std::string>> FindByIdempotencyKey(std::string_view key) = 0;

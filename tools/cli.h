@@ -28,6 +28,7 @@ struct Common {
   std::string data;   // --data, default $KEEL_DATA, else ./.keel
   bool json = false;  // --json
   std::string token;  // --token for a live node's API, default $KEEL_TOKEN
+  bool wide = false;  // --wide (events, tail): event lines in full
 };
 
 // $KEEL_DATA, else ".keel".
@@ -36,19 +37,36 @@ std::string DefaultDataDir();
 std::string DefaultToken();
 
 // Prints "keel: <message>" to stderr and returns the exit code for `s`:
-// 5 for Corruption / NotSupported, 2 otherwise.
+// 5 for Corruption / NotSupported, 2 otherwise. With --json (SetJsonErrors)
+// it also prints {"error": {"code": ..., "message": ...}} on stdout, the
+// shape of the HTTP API's errors.
 int Fail(const Status& s);
+// Prints a refusal as Fail does, without choosing the exit code.
+void ReportError(const Status& s);
+// Whether refusals also go to stdout as a JSON error object (--json).
+void SetJsonErrors(bool on);
+// The error code of the JSON error object for `s`: not_found, invalid,
+// conflict, unauthorized, unsupported, unavailable, corrupt or internal.
+std::string ErrorCode(const Status& s);
+
+// Every process status as spelled in JSON, joined by `separator`.
+std::string ProcessStatusNames(const std::string& separator);
 
 // The exit code of a snapshot's status: 0 completed, 1 failed, 3 cancelled,
 // 4 at rest unfinished (also for a process still moving).
 int ExitFor(const Json& snapshot);
+
+// InvalidArgument naming the dir when `data_dir` does not exist or is no
+// directory: read commands refuse it rather than show an empty store.
+Status CheckDataDir(const std::string& data_dir);
 
 // A read-only view of a data dir: a RocksDB secondary instance with its own
 // scratch dir (removed on destruction), so it never blocks or stops a live
 // node. Not thread-safe.
 class ReadOnlyStore {
  public:
-  // NotFound when the dir holds no keel data.
+  // NotFound when the dir holds no keel data; InvalidArgument when it does
+  // not exist (CheckDataDir).
   static Result<ReadOnlyStore> Open(const std::string& data_dir);
   ReadOnlyStore(ReadOnlyStore&&) = default;
   ~ReadOnlyStore();
@@ -83,13 +101,19 @@ bool StopRequested();
 // process → branches → tasks with states, attempts, durations, approvals and
 // what the process waits on, for people.
 void PrintTree(const Json& snapshot);
-// One event line (events::ToJson of an event) for people.
-void PrintEventLine(const Json& event_line);
+// Columns an event line fits in when stdout is no terminal (a terminal's
+// own width otherwise); its data is cut with an ellipsis to fit.
+inline constexpr size_t kEventLineWidth = 100;
+// One event line (events::ToJson of an event) for people: [stream] seq,
+// time, type, entity, actor unless system, data cut to fit unless `wide`.
+void PrintEventLine(const Json& event_line, bool with_stream, bool wide);
 
 // ---- commands: each returns the process exit code ----
 
 struct LsArgs {
   std::string status, workflow;
+  std::string since, until;  // RFC 3339, or a duration ago ("1h")
+  std::string idempotency_key;
   size_t limit = 50, offset = 0;
 };
 int Ls(const Common& c, const LsArgs& a);

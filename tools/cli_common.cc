@@ -2,6 +2,8 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -25,8 +27,46 @@ std::string DefaultToken() {
   return env ? env : "";
 }
 
-int Fail(const Status& s) {
+namespace {
+bool json_errors = false;
+}  // namespace
+
+void SetJsonErrors(bool on) { json_errors = on; }
+
+std::string ErrorCode(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kNotFound:
+      return "not_found";
+    case Status::Code::kInvalidArgument:
+      return "invalid";
+    case Status::Code::kRefused:
+    case Status::Code::kConflict:
+      return "conflict";
+    case Status::Code::kUnauthorized:
+      return "unauthorized";
+    case Status::Code::kNotSupported:
+      return "unsupported";
+    case Status::Code::kBusy:
+    case Status::Code::kAborted:
+    case Status::Code::kTimedOut:
+      return "unavailable";
+    case Status::Code::kCorruption:
+      return "corrupt";
+    default:
+      return "internal";
+  }
+}
+
+void ReportError(const Status& s) {
   std::cerr << "keel: " << s.message() << "\n";
+  if (json_errors) {
+    Json error = {{"error", {{"code", ErrorCode(s)}, {"message", s.message()}}}};
+    std::cout << error.dump(-1, ' ', false, Json::error_handler_t::replace) << std::endl;
+  }
+}
+
+int Fail(const Status& s) {
+  ReportError(s);
   switch (s.code()) {
     case Status::Code::kCorruption:
     case Status::Code::kNotSupported:
@@ -34,6 +74,15 @@ int Fail(const Status& s) {
     default:
       return kExitBadInput;
   }
+}
+
+std::string ProcessStatusNames(const std::string& separator) {
+  std::string out;
+  for (auto s = static_cast<int>(events::ProcessStatus::kPending);
+       s <= static_cast<int>(events::ProcessStatus::kFailed); ++s) {
+    out += (out.empty() ? "" : separator) + events::Name(static_cast<events::ProcessStatus>(s));
+  }
+  return out;
 }
 
 int ExitFor(const Json& snapshot) {
@@ -47,9 +96,20 @@ Status UnknownId(const std::string& id) {
 
 // InstallStopSignals and StopRequested: tools/signals.cc.
 
+Status CheckDataDir(const std::string& data_dir) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(data_dir, ec)) return Status::OK();
+  if (std::filesystem::exists(data_dir, ec)) {
+    return Status::InvalidArgument("data dir '" + data_dir + "' is not a directory");
+  }
+  return Status::InvalidArgument("data dir '" + data_dir +
+                                 "' does not exist (--data, else $KEEL_DATA, else ./.keel)");
+}
+
 // ---- ReadOnlyStore -------------------------------------------------------------
 
 Result<ReadOnlyStore> ReadOnlyStore::Open(const std::string& data_dir) {
+  KEEL_RETURN_IF_ERROR(CheckDataDir(data_dir));
   if (!std::filesystem::exists(data_dir + "/db")) {
     return Status::NotFound("no keel data in '" + data_dir + "'");
   }
@@ -112,6 +172,23 @@ Result<ReadOnlyStore> OpenForProcess(const std::string& data_dir, const std::str
 // ---- human output ----------------------------------------------------------------
 
 namespace {
+
+// Columns of stdout: its width on a terminal, else kEventLineWidth.
+size_t OutputColumns() {
+  struct winsize ws {};
+  if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) {
+    return ws.ws_col;
+  }
+  return kEventLineWidth;
+}
+
+// `text` cut to at most `bytes` bytes on a UTF-8 character boundary, with "…".
+std::string Ellipsize(const std::string& text, size_t bytes) {
+  if (text.size() <= bytes) return text;
+  size_t cut = bytes > 0 ? bytes - 1 : 0;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut) + "\u2026";
+}
 
 std::string Text(const Json& v) {
   if (v.is_null()) return "-";
@@ -195,15 +272,61 @@ void PrintTree(const Json& s) {
     if (b.value("parent", Json()).is_null()) PrintBranch(s, b, "  ");
   }
   for (const auto& w : s["waiting_on"]) std::cout << "  waiting on " << WaitingOn(w) << "\n";
+  for (const auto& t : s.value("timers", Json::array())) {
+    std::string kind = Text(t.value("kind", Json())), task = Text(t.value("task", Json()));
+    std::string due = Text(t.value("due", Json()));
+    if (kind == "timeout") {
+      std::cout << "  signal wait of " << task << " times out at " << due << "\n";
+    } else if (kind == "expiry") {
+      std::cout << "  approval of " << task << " expires at " << due << "\n";
+    } else if (kind == "retry") {
+      std::cout << "  " << task << " retries at " << due << "\n";
+    } else if (kind != "sleep") {  // a sleep is in "waiting on"
+      std::cout << "  timer " << Text(t.value("id", Json())) << " due " << due << "\n";
+    }
+  }
+  for (const auto& sig : s.value("signals", Json::array())) {
+    std::cout << "  signal " << Text(sig.value("topic", Json())) << " received "
+              << Text(sig.value("at", Json())) << ", not yet consumed";
+    Json payload = sig.value("payload", Json());
+    if (!payload.is_null()) {
+      std::cout << ": "
+                << Ellipsize(payload.dump(-1, ' ', false, Json::error_handler_t::replace),
+                             kEventLineWidth / 2);
+    }
+    std::cout << "\n";
+  }
   if (s["status"] == "completed") std::cout << "  outputs: " << s["outputs"].dump() << "\n";
 }
 
-void PrintEventLine(const Json& e) {
-  std::cout << Text(e["stream"]) << "  " << e["seq"] << "  " << Text(e["time"]) << "  "
-            << Text(e["type"]) << "  " << Text(e["entity"]);
-  if (e["actor"] != "system") std::cout << "  by " << Text(e["actor"]);
-  if (!e["data"].empty()) std::cout << "  " << e["data"].dump();
-  std::cout << "\n";
+namespace {
+
+// An RFC 3339 time to milliseconds: "...T17:47:37.934450974Z" -> "...T17:47:37.934Z".
+std::string Milliseconds(std::string time) {
+  auto dot = time.find('.');
+  if (dot != std::string::npos && time.size() > dot + 4 && time.back() == 'Z') {
+    time = time.substr(0, dot + 4) + "Z";
+  }
+  return time;
+}
+
+}  // namespace
+
+void PrintEventLine(const Json& e, bool with_stream, bool wide) {
+  std::ostringstream head;
+  if (with_stream) head << Text(e["stream"]) << "  ";
+  head << std::setw(4) << e.value("seq", uint64_t{0}) << "  "
+       << (wide ? Text(e["time"]) : Milliseconds(Text(e["time"]))) << "  "
+       << std::left << std::setw(22) << Text(e["type"]) << "  " << Text(e["entity"]);
+  if (e["actor"] != "system") head << "  by " << Text(e["actor"]);
+  std::string line = head.str();
+  if (!e["data"].empty()) {
+    std::string data = e["data"].dump(-1, ' ', false, Json::error_handler_t::replace);
+    size_t room = OutputColumns();
+    room = room > line.size() + 3 ? room - line.size() - 2 : 1;  // at least the ellipsis
+    line += "  " + (wide ? data : Ellipsize(data, room));
+  }
+  std::cout << line << "\n";
 }
 
 }  // namespace keel::cli

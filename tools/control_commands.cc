@@ -16,6 +16,7 @@
 
 #include "tools/cli.h"
 #include "tools/client.h"
+#include "tools/live_display.h"
 #include "tools/signals.h"
 
 namespace keel::cli {
@@ -112,27 +113,6 @@ Result<Json> ParseInputs(const RunArgs& a) {
   return inputs;
 }
 
-// Prints task state changes as they become durable (on a terminal).
-class Progress {
- public:
-  void Update(const Json& s) {
-    std::lock_guard lock(mu_);
-    for (const auto& t : s["tasks"]) {
-      std::string id = t["id"], status = t["status"];
-      if (seen_[id] == status) continue;
-      seen_[id] = status;
-      std::cerr << "  " << id << "  " << status;
-      if (t["attempts"].get<int>() > 1) std::cerr << " (attempt " << t["attempts"] << ")";
-      if (!t["error"].is_null()) std::cerr << "  " << t["error"].dump();
-      std::cerr << "\n";
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, std::string> seen_;
-};
-
 void PrintSnapshot(const Common& c, const Json& snapshot) {
   if (c.json) {
     std::cout << snapshot.dump() << "\n";
@@ -206,7 +186,7 @@ int TimedOutOrFail(const Status& s) {
 // A control's failure: 5 for a damaged store, else 2 (refused, unknown id or
 // step, bad input, a control this node does not support).
 int ControlFail(const Status& s) {
-  std::cerr << "keel: " << s.message() << "\n";
+  ReportError(s);
   return s.IsCorruption() ? kExitCorrupt : kExitBadInput;
 }
 
@@ -260,13 +240,16 @@ int Run(const Common& c, const RunArgs& a) {
               << c.data << " (keel serve, or keel wait " << id << ")" << std::endl;
     return kExitOk;
   }
-  Progress progress;
+  // Without --json, the process's events go to stderr as they become durable.
+  std::unique_ptr<LiveDisplay> display;
   std::function<void(const Json&)> on_change;
-  if (!c.json && isatty(STDERR_FILENO)) {
-    std::cerr << id << "  " << wf->name << "\n";
-    on_change = [&progress](const Json& s) { progress.Update(s); };
+  if (!c.json) {
+    std::cerr << id << "  " << wf->name << std::endl;
+    display = std::make_unique<LiveDisplay>(c.data, id, std::cerr, WantsColour(STDERR_FILENO));
+    on_change = [shown = display.get()](const Json&) { shown->Changed(); };
   }
   auto done = RestAndClose(c, *target, id, TimeoutOf(a.timeout_s), on_change, a.until_done);
+  if (display) display->Finish();
   if (!done.ok()) return TimedOutOrFail(done.status());
   PrintSnapshot(c, *done);
   return ExitFor(*done);

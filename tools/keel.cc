@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "tools/cli.h"
+#include "tools/cli_app.h"
 
 int main(int argc, char** argv) {
   using namespace keel::cli;
@@ -77,17 +78,22 @@ int main(int argc, char** argv) {
   events_cmd->add_option("ID", id)->required();
   events_cmd->add_option("--from", from, "first seq (inclusive)");
   events_cmd->add_flag("--follow,-f", follow, "stream new events until the process ends");
+  events_cmd->add_flag("--wide", common.wide, "event lines in full (default: cut to fit)");
   add_common(events_cmd);
 
   auto* tail_cmd = app.add_subcommand("tail", "the global log: the last 10 events unless --from");
   auto* tail_from = tail_cmd->add_option("--from", from, "first global seq (inclusive)");
   tail_cmd->add_flag("--follow,-f", follow, "stream new events until SIGINT/SIGTERM");
+  tail_cmd->add_flag("--wide", common.wide, "event lines in full (default: cut to fit)");
   add_common(tail_cmd);
 
   LsArgs ls;
   auto* ls_cmd = app.add_subcommand("ls", "list processes, newest first");
   ls_cmd->add_option("--status", ls.status, "only this status (completed, waiting, ...)");
   ls_cmd->add_option("--workflow", ls.workflow, "only this workflow");
+  ls_cmd->add_option("--since", ls.since, "created at or after: RFC 3339, or ago (90m, 2h, 1d)");
+  ls_cmd->add_option("--until", ls.until, "created at or before: RFC 3339, or ago (90m, 2h, 1d)");
+  ls_cmd->add_option("--idempotency-key", ls.idempotency_key, "the process started with this key");
   ls_cmd->add_option("--limit", ls.limit, "page size")->capture_default_str();
   ls_cmd->add_option("--offset", ls.offset, "processes to skip")->capture_default_str();
   add_common(ls_cmd);
@@ -155,12 +161,14 @@ int main(int argc, char** argv) {
     add_token(cmd);
   }
 
+  AddInfoCommands(app);
+  if (int code = RefuseUnknownCommand(app, argc, argv); code >= 0) return code;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : kExitBadInput;
+    return ParseFailed(app, e, argc, argv);
   }
+  SetJsonErrors(common.json);
   if (*run_cmd) return Run(common, run);
   if (*wait_cmd) return Wait(common, id, timeout, until_done);
   if (*serve_cmd) return Serve(common, serve);

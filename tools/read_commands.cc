@@ -9,7 +9,9 @@
 #include <cstdio>
 #include <iostream>
 #include <thread>
+#include <tuple>
 
+#include "runtime/duration.h"
 #include "tools/cli.h"
 
 namespace keel::cli {
@@ -20,12 +22,12 @@ constexpr auto kFollowPoll = std::chrono::milliseconds(100);
 // Events read per ReadLog call while tailing.
 constexpr size_t kLogChunk = 1024;
 
-void PrintEvent(const Common& c, const events::StoredEvent& e) {
+void PrintEvent(const Common& c, const events::StoredEvent& e, bool with_stream) {
   Json line = events::ToJson(e);
   if (c.json) {
     std::cout << line.dump() << "\n";
   } else {
-    PrintEventLine(line);
+    PrintEventLine(line, with_stream, c.wide);
   }
 }
 
@@ -85,6 +87,21 @@ Json DiffKey(const Json& line) {
           {"data", Comparable(line["data"], stream)}};
 }
 
+// The time and key filters of `ls`.
+Result<store::ListNarrowing> LsNarrowing(const LsArgs& a) {
+  store::ListNarrowing narrow;
+  narrow.idempotency_key = a.idempotency_key;
+  const int64_t now = NowNs();
+  for (auto [flag, text, bound] : {std::tuple{"--since", &a.since, &narrow.since_ns},
+                                   std::tuple{"--until", &a.until, &narrow.until_ns}}) {
+    if (text->empty()) continue;
+    auto at = ParseTimeOrAgoNs(*text, now);
+    if (!at.ok()) return Status::InvalidArgument(std::string(flag) + " " + at.status().message());
+    *bound = *at;
+  }
+  return narrow;
+}
+
 }  // namespace
 
 int Ls(const Common& c, const LsArgs& a) {
@@ -96,11 +113,16 @@ int Ls(const Common& c, const LsArgs& a) {
   std::optional<events::ProcessStatus> st;
   if (!a.status.empty()) {
     st = events::ParseProcessStatus(a.status);
-    if (!st) return Fail(Status::InvalidArgument("unknown status '" + a.status + "'"));
+    if (!st) {
+      return Fail(Status::InvalidArgument("unknown status '" + a.status + "'; one of " +
+                                          ProcessStatusNames(", ")));
+    }
   }
+  auto narrow = LsNarrowing(a);
+  if (!narrow.ok()) return Fail(narrow.status());
   auto ro = ReadOnlyStore::Open(c.data);
   if (ro.ok()) {
-    auto ids = (*ro)->ListProcesses(st, a.workflow, {a.limit, a.offset});
+    auto ids = (*ro)->ListProcesses(st, a.workflow, {a.limit, a.offset}, *narrow);
     if (!ids.ok()) return Fail(ids.status());
     for (const auto& id : ids->ids) {
       auto s = ro->Load(id);
@@ -158,7 +180,7 @@ int Events(const Common& c, const std::string& id, uint64_t from, bool follow) {
     auto evs = (*ro)->ReadStream(id, next);
     if (!evs.ok()) return Fail(evs.status());
     for (const auto& e : *evs) {
-      PrintEvent(c, e);
+      PrintEvent(c, e, /*with_stream=*/false);
       next = e.seq() + 1;
     }
     std::cout.flush();
@@ -183,7 +205,8 @@ int Tail(const Common& c, std::optional<uint64_t> from, bool follow) {
   while (follow) {
     auto probe = ReadOnlyStore::Open(c.data);
     if (probe.ok()) break;
-    bool absent = probe.status().IsNotFound() || probe.status().code() == Status::Code::kIOError;
+    bool absent = probe.status().IsNotFound() || probe.status().code() == Status::Code::kIOError ||
+                  probe.status().code() == Status::Code::kInvalidArgument;
     if (!absent && std::chrono::steady_clock::now() > settle) return Fail(probe.status());
     if (StopRequested()) return kExitOk;
     std::this_thread::sleep_for(kFollowPoll);
@@ -201,7 +224,7 @@ int Tail(const Common& c, std::optional<uint64_t> from, bool follow) {
     auto evs = (*ro)->ReadLog(next, kLogChunk);
     if (!evs.ok()) return Fail(evs.status());
     for (const auto& e : *evs) {
-      PrintEvent(c, e);
+      PrintEvent(c, e, /*with_stream=*/true);
       next = e.global_seq() + 1;
     }
     std::cout.flush();

@@ -26,8 +26,10 @@
 #include <unordered_map>
 
 #include "events/state.h"
+#include "keel/version.h"
 #include "runtime/duration.h"
 #include "runtime/internal/connection_threads.h"
+#include "store/format.h"
 
 namespace keel::runtime {
 namespace {
@@ -112,6 +114,49 @@ Result<uint64_t> NumberParam(const httplib::Request& req, const char* key, uint6
     return Status::InvalidArgument(std::string("query parameter '") + key + "' must be a number");
   }
   return std::stoull(text);
+}
+
+// The query parameters an endpoint reads (by method and path): any other is
+// refused, so that a misspelt filter is not silently ignored.
+std::vector<std::string> KnownParams(const std::string& method, const std::string& path) {
+  if (path == "/v1/processes") {
+    if (method == "POST") return {"wait"};
+    return {"status", "workflow", "limit", "offset", "since", "until", "idempotency_key"};
+  }
+  if (path == "/v1/events/stream") return {"from"};
+  if (path.size() > 7 && path.compare(path.size() - 7, 7, "/events") == 0) return {"from"};
+  return {};
+}
+
+// InvalidArgument naming the first query parameter the endpoint does not
+// read. Only the URL's query counts, not a form body.
+Status CheckParams(const httplib::Request& req) {
+  auto q = req.target.find('?');
+  if (q == std::string::npos) return Status::OK();
+  httplib::Params params;
+  httplib::detail::parse_query_text(req.target.substr(q + 1), params);
+  std::vector<std::string> known = KnownParams(req.method, req.path);
+  for (const auto& [key, value] : params) {
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    std::string message = "unknown query parameter '" + key + "'";
+    if (known.empty()) return Status::InvalidArgument(message + "; this endpoint takes none");
+    std::string list;
+    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+    return Status::InvalidArgument(message + "; this endpoint takes " + list);
+  }
+  return Status::OK();
+}
+
+// A request without Content-Length or Transfer-Encoding has no body (RFC 9112
+// 6.3): httplib would wait for the client to close instead. Marks it empty.
+void NoLengthMeansNoBody(const httplib::Request& req) {
+  if (req.method != "POST" || req.has_header("Content-Length") ||
+      req.has_header("Transfer-Encoding")) {
+    return;
+  }
+  // The request is the server's own (non-const) object; the handler type
+  // only hands it out as const.
+  const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
 }
 
 ControlOptions ControlFrom(const Json& body, Status* error) {
@@ -250,7 +295,14 @@ class HttpServer::Impl {
       return new ConnectionThreads(max, kIdleThreads);
     };
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      return Authorize(req, res);
+      auto authorized = Authorize(req, res);
+      if (authorized == httplib::Server::HandlerResponse::Handled) return authorized;
+      NoLengthMeansNoBody(req);
+      if (Status params = CheckParams(req); !params.ok()) {
+        SendStatus(res, params);
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return authorized;
     });
     server_.set_error_handler(
         httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
@@ -411,7 +463,11 @@ class HttpServer::Impl {
     server_.Get("/v1/events/stream", [this](const auto& req, auto& res) { LogStream(req, res); });
     server_.Get("/v1/health", [this](const auto&, auto& res) {
       SendJson(res, 200,
-               {{"status", "ok"}, {"pid", static_cast<int64_t>(getpid())}, {"address", address_}});
+               {{"status", "ok"},
+                {"pid", static_cast<int64_t>(getpid())},
+                {"address", address_},
+                {"version", kVersion},
+                {"store_format", store::format::kFormatVersion}});
     });
     server_.Get("/v1/metrics", [this](const auto&, auto& res) { Metrics(res); });
   }
@@ -498,6 +554,17 @@ class HttpServer::Impl {
     ListFilter filter;
     filter.status = req.get_param_value("status");
     filter.workflow = req.get_param_value("workflow");
+    filter.idempotency_key = req.get_param_value("idempotency_key");
+    for (auto [key, bound] : {std::pair{"since", &filter.created_since_ns},
+                              std::pair{"until", &filter.created_until_ns}}) {
+      if (!req.has_param(key)) continue;
+      auto at = ParseTimeOrAgoNs(req.get_param_value(key), NowNs());
+      if (!at.ok()) {
+        return SendStatus(res, Status::InvalidArgument(std::string("query parameter '") + key +
+                                                       "': " + at.status().message()));
+      }
+      *bound = std::max<int64_t>(*at, 1);  // 0 means "any"
+    }
     auto limit = NumberParam(req, "limit", 50);
     auto offset = NumberParam(req, "offset", 0);
     if (!limit.ok()) return SendStatus(res, limit.status());

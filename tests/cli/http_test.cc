@@ -1,7 +1,11 @@
 // `keel serve` and the HTTP API of INTERFACE.md, node.json discovery, and the
 // CLI controls against a live node and an embedded one.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -484,6 +488,157 @@ TEST_F(HttpTest, ANodeEmbeddedByTheCliTakesWorkOnlyFromItsOwner) {
   auto cancelled = Keel({"cancel", "p_owned", "--reason", "test"});
   EXPECT_EQ(cancelled.exit_code, 0) << cancelled.err;
   EXPECT_EQ(run->Wait(), 3) << Err("run");
+}
+
+
+// One raw request (exactly these bytes, then "Connection: close"); the
+// answer's status code and body. For requests httplib's client would mend.
+std::pair<int, std::string> RawRequest(const std::string& address, const std::string& head,
+                                       const std::string& body = "") {
+  auto colon = address.rfind(':');
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  ::inet_pton(AF_INET, address.substr(0, colon).c_str(), &to.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    ::close(fd);
+    return {-1, "connect failed"};
+  }
+  std::string request = head + "Connection: close\r\n\r\n" + body;
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string answer;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) answer.append(buf, n);
+  ::close(fd);
+  if (answer.rfind("HTTP/1.1 ", 0) != 0) return {-1, answer};
+  auto body_at = answer.find("\r\n\r\n");
+  return {std::stoi(answer.substr(9, 3)),
+          body_at == std::string::npos ? "" : answer.substr(body_at + 4)};
+}
+
+TEST_F(HttpTest, HealthCarriesTheVersionAndTheStoreFormat) {
+  Serve();
+  auto health = client_->Get("/v1/health");
+  ASSERT_TRUE(health);
+  Json h = Parse(health->body);
+  Json v = Parse(testing::Run({testing::KeelBinary(), "version", "--json"}).out);
+  EXPECT_EQ(h["version"], v["version"]);
+  EXPECT_EQ(h["store_format"], v["store_format"]);
+  EXPECT_TRUE(h["store_format"].is_number_integer());
+  StopServer();
+}
+
+TEST_F(HttpTest, EveryControlTakesAnEmptyBody) {
+  Serve();
+  const std::string auth = std::string("Authorization: Bearer ") + kToken + "\r\n";
+  auto create = [&](const std::string& id, const std::string& yaml) {
+    auto res = Post("/v1/processes", Json{{"workflow", yaml}, {"id", id}}.dump() + "");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 201) << res->body;
+  };
+  // No body and no Content-Length; Content-Length 0 and no Content-Type; a
+  // form-typed "{}" as curl -d sends it.
+  auto none = [&](const std::string& path) {
+    return RawRequest(address_, "POST " + path + " HTTP/1.1\r\nHost: x\r\n" + auth);
+  };
+  auto zero = [&](const std::string& path) {
+    return RawRequest(address_,
+                      "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n" + auth);
+  };
+  auto braces = [&](const std::string& path) {
+    return RawRequest(address_,
+                      "POST " + path +
+                          " HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                          "Content-Type: application/x-www-form-urlencoded\r\n" +
+                          auth,
+                      "{}");
+  };
+  create("p_steps", "name: steps\nsteps:\n  - {id: one, approval: {prompt: a}}\n"
+                    "  - {id: two, wait_signal: go}\n  - {id: three, approval: {prompt: c}}\n"
+                    "  - {id: four, approval: {prompt: d}}\n");
+  using Send = std::function<std::pair<int, std::string>(const std::string&)>;
+  for (auto [name, send] : {std::pair<const char*, Send>{"none", none},
+                            std::pair<const char*, Send>{"zero", zero},
+                            std::pair<const char*, Send>{"braces", braces}}) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(WaitUntil([&] {
+      return Keel({"show", "p_steps", "--json"}).out.find("\"waiting\"") != std::string::npos;
+    }));
+    Json s = Parse(Keel({"show", "p_steps", "--json"}).out);
+    std::string path = "/v1/processes/p_steps/tasks/" +
+                       s["waiting_on"][0]["task"].get<std::string>() + "/approve";
+    if (s["waiting_on"][0]["kind"] == "signal") path = "/v1/processes/p_steps/signals/go";
+    auto [code, body] = send(path);
+    EXPECT_EQ(code, 200) << path << ": " << body;
+  }
+  create("p_ctl", "name: ctl\nsteps:\n  - {id: one, approval: {prompt: a}}\n");
+  EXPECT_EQ(none("/v1/processes/p_ctl/pause").first, 200);
+  EXPECT_EQ(zero("/v1/processes/p_ctl/resume").first, 200);
+  EXPECT_EQ(braces("/v1/processes/p_ctl/cancel").first, 200);
+  create("p_fail", "name: f\nsteps:\n  - {id: x, activity: fail, with: {message: no}}\n");
+  ASSERT_TRUE(WaitUntil([&] {
+    return Keel({"show", "p_fail", "--json"}).out.find("\"failed\"") != std::string::npos;
+  }));
+  EXPECT_EQ(none("/v1/processes/p_fail/retry").first, 200);
+  StopServer();
+}
+
+TEST_F(HttpTest, AnUnknownQueryParameterIsRefusedNamingIt) {
+  Serve();
+  auto list = client_->Get("/v1/processes?stauts=running");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 400);
+  EXPECT_EQ(ErrorCode(list), "invalid");
+  EXPECT_NE(list->body.find("stauts"), std::string::npos) << list->body;
+  for (const char* path : {"/v1/health?verbose=1", "/v1/processes/p_x/events?form=1",
+                           "/v1/metrics?x=", "/v1/events/stream?since=1"}) {
+    auto res = client_->Get(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->status, 400) << path << ": " << res->body;
+  }
+  auto create = Post("/v1/processes?wiat=5", Json{{"workflow", kEchoYaml}}.dump());
+  ASSERT_TRUE(create);
+  EXPECT_EQ(create->status, 400) << create->body;
+  EXPECT_NE(create->body.find("wiat"), std::string::npos) << create->body;
+  // Known ones still work.
+  auto known = client_->Get("/v1/processes?status=completed&limit=5&offset=0");
+  ASSERT_TRUE(known);
+  EXPECT_EQ(known->status, 200) << known->body;
+  StopServer();
+}
+
+TEST_F(HttpTest, ListFiltersByCreationTimeAndIdempotencyKey) {
+  Serve();
+  std::vector<Json> made;
+  for (const char* key : {"k1", "k2"}) {
+    auto res = Post("/v1/processes?wait=60",
+                    Json{{"workflow", kEchoYaml}, {"idempotency_key", key}}.dump());
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 201) << res->body;
+    made.push_back(Parse(res->body));
+  }
+  auto ids = [&](const std::string& query) {
+    auto res = client_->Get(("/v1/processes?" + query).c_str());
+    std::vector<std::string> out;
+    EXPECT_TRUE(res);
+    if (!res) return out;
+    EXPECT_EQ(res->status, 200) << query << ": " << res->body;
+    Json list = Parse(res->body);
+    for (const auto& p : list["processes"]) out.push_back(p["id"]);
+    return out;
+  };
+  std::string a = made[0]["id"], b = made[1]["id"];
+  EXPECT_EQ(ids("idempotency_key=k2"), std::vector<std::string>{b});
+  EXPECT_EQ(ids("since=1h"), (std::vector<std::string>{b, a}));
+  EXPECT_TRUE(ids("until=1h").empty());
+  EXPECT_TRUE(ids("since=2200-01-01T00:00:00Z").empty());
+  EXPECT_EQ(ids("until=2200-01-01T00:00:00Z&idempotency_key=k1"), std::vector<std::string>{a});
+  auto bad = client_->Get("/v1/processes?since=yesterday");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("since"), std::string::npos) << bad->body;
+  StopServer();
 }
 
 }  // namespace

@@ -207,6 +207,50 @@ TEST_F(EventStoreTest, ListsByWorkflowAndStatusNewestFirstWithTotals) {
   EXPECT_EQ(none->total, 0u);
 }
 
+TEST_F(EventStoreTest, ListsACreationRangeNewestFirstAndTheProcessOfAKey) {
+  std::vector<int64_t> created;
+  for (int i = 0; i < 5; ++i) {
+    std::string id = "p" + std::to_string(i);
+    auto appended = Append(id, 0, ProcessScript(id, "wf", "key" + std::to_string(i)).Start());
+    ASSERT_OK(appended);
+    created.push_back(appended->time_ns);
+    if (i > 0) ASSERT_LT(created[i - 1], created[i]);
+  }
+  ListNarrowing middle;
+  middle.since_ns = created[1];
+  middle.until_ns = created[3];
+  auto range = store_->ListProcesses(std::nullopt, "", {2, 0}, middle);
+  ASSERT_OK(range);
+  EXPECT_THAT(range->ids, ElementsAre("p3", "p2"));
+  EXPECT_EQ(range->total, 3u);  // counted over the range, not the whole index
+  auto rest = store_->ListProcesses(ProcessStatus::kRunning, "wf", {2, 2}, middle);
+  ASSERT_OK(rest);
+  EXPECT_THAT(rest->ids, ElementsAre("p1"));
+  ListNarrowing before;
+  before.until_ns = created[0] - 1;
+  auto none = store_->ListProcesses(std::nullopt, "", {}, before);
+  ASSERT_OK(none);
+  EXPECT_THAT(none->ids, IsEmpty());
+  EXPECT_EQ(none->total, 0u);
+
+  ListNarrowing key;
+  key.idempotency_key = "key2";
+  auto found = store_->ListProcesses(std::nullopt, "", {}, key);
+  ASSERT_OK(found);
+  EXPECT_THAT(found->ids, ElementsAre("p2"));
+  EXPECT_EQ(found->total, 1u);
+  for (auto [status, workflow] : {std::pair{std::optional(ProcessStatus::kCompleted), "wf"},
+                                  std::pair{std::optional<ProcessStatus>(), "other"}}) {
+    auto filtered = store_->ListProcesses(status, workflow, {}, key);
+    ASSERT_OK(filtered);
+    EXPECT_THAT(filtered->ids, IsEmpty());
+  }
+  key.since_ns = created[3];
+  auto too_old = store_->ListProcesses(std::nullopt, "", {}, key);
+  ASSERT_OK(too_old);
+  EXPECT_EQ(too_old->total, 0u);
+}
+
 TEST_F(EventStoreTest, IdempotencyKeyFindsItsProcessAndCannotBeReused) {
   Started("p1", 0, "wf", "order-42");
   auto found = store_->FindByIdempotencyKey("order-42");

@@ -84,6 +84,9 @@ struct ControlOptions {
 struct ListFilter {
   std::string status;    // "" = any; otherwise a process status as spelled in JSON
   std::string workflow;  // "" = any
+  std::string idempotency_key;   // "" = any; else only the process started with it
+  int64_t created_since_ns = 0;  // 0 = any; else created at or after (ns since the epoch)
+  int64_t created_until_ns = 0;  // 0 = any; else created at or before
   size_t limit = 50;
   size_t offset = 0;
 };
