@@ -24,6 +24,7 @@
 #include "runtime/internal/builtin_activities.h"
 #include "runtime/internal/child_manager.h"
 #include "runtime/internal/http_server.h"
+#include "runtime/validate.h"
 #include "store/event_store.h"
 
 namespace keel {
@@ -143,6 +144,34 @@ void MakePrivateDir(const std::string& path) {
 struct ForgetCafLogger {
   ~ForgetCafLogger() { caf::logger::set_current_actor_system(nullptr); }
 };
+
+// What a start brings from outside, checked before anything is stored: the
+// id and key (the alphabets of runtime/validate.h) and UTF-8 everywhere,
+// since text that is not UTF-8 could be stored but never shown as JSON.
+Status CheckStart(const Json& inputs, const StartOptions& opts) {
+  if (!opts.id.empty()) KEEL_RETURN_IF_ERROR(CheckProcessId(opts.id));
+  if (!opts.idempotency_key.empty()) KEEL_RETURN_IF_ERROR(CheckIdempotencyKey(opts.idempotency_key));
+  KEEL_RETURN_IF_ERROR(CheckUtf8(opts.actor, "the starting actor"));
+  return CheckJsonUtf8(inputs, "inputs");
+}
+
+// The workflow's hash; InvalidArgument for a Workflow built by hand (not
+// validated) whose text is not UTF-8, so cannot be stored as JSON.
+Result<std::string> HashOf(const Workflow& wf) {
+  try {
+    return wf.Hash();
+  } catch (const Json::exception&) {
+    return Status::InvalidArgument(wf.source + ": the workflow holds text that is not valid UTF-8");
+  }
+}
+
+// A control's text is recorded in the log: it must be UTF-8.
+Status CheckControl(const actors::Control& c) {
+  KEEL_RETURN_IF_ERROR(CheckUtf8(c.target, "the step or topic"));
+  KEEL_RETURN_IF_ERROR(CheckUtf8(c.reason, "the reason"));
+  KEEL_RETURN_IF_ERROR(CheckUtf8(c.by, "the actor ('by')"));
+  return CheckJsonUtf8(c.payload, "the payload");
+}
 
 }  // namespace
 
@@ -369,6 +398,7 @@ class Node::Impl : public actors::Host {
   // that stopped before it read the control (it passivated) is replaced and
   // asked again.
   Result<Json> Control(const std::string& id, const actors::Control& control) {
+    KEEL_RETURN_IF_ERROR(CheckControl(control));
     for (;;) {
       auto actor = EnsureLive(id);
       if (!actor.ok()) return actor.status();
@@ -499,6 +529,7 @@ class Node::Impl : public actors::Host {
       *id_out = existing;
       return snapshot ? events::ToJson(*state) : Json();
     };
+    KEEL_RETURN_IF_ERROR(CheckStart(inputs, opts));
     auto resolved = ResolveInputs(wf, inputs);
     if (!resolved.ok()) return resolved.status();
     std::vector<const Step*> steps;
@@ -519,7 +550,9 @@ class Node::Impl : public actors::Host {
       if (*existing) return existing_process(**existing);
     }
     std::string id = opts.id.empty() ? NewProcessId() : opts.id;
-    std::string hash = wf.Hash();
+    auto hashed = HashOf(wf);
+    if (!hashed.ok()) return hashed.status();
+    std::string hash = std::move(*hashed);
     bool stored;
     {
       std::lock_guard lock(defs_mu_);

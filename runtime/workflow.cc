@@ -14,17 +14,22 @@
 #include <fstream>
 #include <functional>
 #include <set>
-#include <sstream>
 
 #include "runtime/duration.h"
 #include "runtime/expression.h"
 #include "runtime/workflow_references.h"
+#include "runtime/validate.h"
 
 namespace keel {
 namespace {
 
 constexpr int kFormat = 1;  // version of the canonical JSON layout
 constexpr int kMaxNesting = 64;
+// Bounds of a workflow text: its size, and how many YAML values aliases may
+// add to those it holds (an alias counts its whole target each time it is
+// used, so a few anchors that refer to anchors cannot expand to gigabytes).
+constexpr size_t kMaxWorkflowBytes = 32u << 20;
+constexpr uint64_t kMaxAliasValues = 1'000'000;
 
 // ---------------------------------------------------------------------------
 // Names
@@ -66,11 +71,14 @@ constexpr const char kVarRule[] = "a name of letters, digits and '_' not startin
 // ---------------------------------------------------------------------------
 // Messages: "<source>:<line>: step '<id>': <what>"
 
+struct Budget;
+
 // Where a message points: the source, and the step (if any) being read.
 struct Scope {
   const std::string* source;
   std::string step;  // empty outside steps
   int line = 0;      // the step's line, or the line of the thing at top level
+  Budget* budget = nullptr;  // YAML reading only: the values left to read
 
   std::string Prefix(int at) const {
     std::string out = *source;
@@ -88,7 +96,26 @@ struct Scope {
     if (line > 0 && at > 0 && at != line) msg += " (line " + std::to_string(at) + ")";
     return Status::InvalidArgument(msg);
   }
-  Scope At(int l) const { return Scope{source, step, l}; }
+  Scope At(int l) const { return Scope{source, step, l, budget}; }
+};
+
+// The YAML values a document may still read (see kMaxAliasValues).
+struct Budget {
+  uint64_t limit;
+  uint64_t left;
+
+  explicit Budget(uint64_t values) : limit(values), left(values) {}
+
+  // Counts `count` values read at line `at`.
+  Status Take(const Scope& scope, int at, uint64_t count = 1) {
+    if (left >= count) {
+      left -= count;
+      return Status::OK();
+    }
+    return scope.Error("the workflow expands to more than " + std::to_string(limit) +
+                           " values: YAML aliases count their whole target each time they are used",
+                       at);
+  }
 };
 
 // ---------------------------------------------------------------------------
@@ -112,6 +139,11 @@ const char* TypeName(const YAML::Node& n) {
 }
 
 bool IsQuoted(const YAML::Node& n) { return n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str"; }
+
+// Counts `n` against the document's budget (YAML reading only).
+Status Count(const Scope& scope, const YAML::Node& n, uint64_t values = 1) {
+  return scope.budget ? scope.budget->Take(scope, LineOf(n), values) : Status::OK();
+}
 
 // A plain YAML scalar as JSON, by YAML 1.2's core schema: null, booleans,
 // decimal / 0x / 0o integers and floats; anything else is a string.
@@ -185,6 +217,7 @@ Result<std::vector<Entry>> Entries(const YAML::Node& map, const Scope& scope,
   if (!map.IsMap()) {
     return scope.Error(what + " must be a map, not " + TypeName(map), LineOf(map));
   }
+  KEEL_RETURN_IF_ERROR(Count(scope, map, 1 + map.size()));
   std::vector<Entry> out;
   std::set<std::string> seen;
   for (auto it = map.begin(); it != map.end(); ++it) {
@@ -202,6 +235,7 @@ Result<std::vector<Entry>> Entries(const YAML::Node& map, const Scope& scope,
 Result<Json> ToJsonValue(const YAML::Node& n, const Scope& scope, const std::string& what,
                          int depth = 0) {
   if (depth > kMaxNesting) return scope.Error(what + " is nested too deeply", LineOf(n));
+  if (!n.IsMap()) KEEL_RETURN_IF_ERROR(Count(scope, n));  // a map counts in Entries
   switch (n.Type()) {
     case YAML::NodeType::Null:
       return Json(nullptr);
@@ -333,10 +367,10 @@ std::optional<StepKind> OwnerKind(std::string_view key) {
 
 class YamlParser {
  public:
-  explicit YamlParser(const std::string& source) : source_(source) {}
+  YamlParser(const std::string& source, uint64_t budget) : source_(source), budget_(budget) {}
 
   Status Parse(const YAML::Node& root, Workflow& wf, SourceLines& lines) {
-    Scope top{&source_, "", 0};
+    Scope top{&source_, "", 0, &budget_};
     if (!root.IsMap()) {
       return top.Error(
           "a workflow must be a map with 'name' and 'steps', not " + std::string(TypeName(root)),
@@ -387,12 +421,12 @@ class YamlParser {
 
  private:
   Status ParseInputs(const Entry& e, Workflow& wf, SourceLines& lines) {
-    Scope at{&source_, "", e.line};
+    Scope at{&source_, "", e.line, &budget_};
     if (e.value.IsNull()) return Status::OK();
     auto inputs = Entries(e.value, at, "'inputs'");
     if (!inputs.ok()) return inputs.status();
     for (const auto& in : *inputs) {
-      Scope is{&source_, "", in.line};
+      Scope is{&source_, "", in.line, &budget_};
       lines.inputs[in.key] = in.line;
       InputSpec spec;
       if (!in.value.IsNull()) {
@@ -424,6 +458,8 @@ class YamlParser {
     if (!n.IsSequence()) {
       return at.Error("'" + what + "' must be a list of steps, not " + TypeName(n), LineOf(n));
     }
+    KEEL_RETURN_IF_ERROR(Count(at, n, 1 + n.size()));
+    out.reserve(out.size() + n.size());  // a Step is large: no moves while growing
     for (size_t i = 0; i < n.size(); ++i) {
       Step step;
       KEEL_RETURN_IF_ERROR(ParseStep(n[i], at, step, depth));
@@ -434,7 +470,7 @@ class YamlParser {
 
   Status ParseStep(const YAML::Node& n, const Scope& parent, Step& step, int depth) {
     int line = LineOf(n);
-    Scope unnamed{&source_, "", line > 0 ? line : parent.line};
+    Scope unnamed{&source_, "", line > 0 ? line : parent.line, &budget_};
     if (!n.IsMap()) return unnamed.Error(std::string("a step must be a map, not ") + TypeName(n));
     // The id names the step in messages, even those about its other keys.
     Scope named = unnamed;
@@ -453,7 +489,7 @@ class YamlParser {
     }
     if (id == nullptr) return unnamed.Error("a step has no 'id'");
     KEEL_RETURN_IF_ERROR(Reader(unnamed.At(id->line)).Text(id->value, "id", step.id));
-    Scope st{&source_, step.id, unnamed.line};
+    Scope st{&source_, step.id, unnamed.line, &budget_};
     Reader r(st);
 
     // Unknown keys first, then the kind.
@@ -708,14 +744,57 @@ class YamlParser {
   }
 
   const std::string& source_;
+  Budget budget_;
 };
+
+}  // namespace
+
+// Each step's line and position: its index in its step list, preceded, for a
+// nested list, by the position of the step that holds it and the list's
+// number there (0: the for_each body, k + 1: branch k).
+struct StepIndex {
+  struct Where {
+    int line = 0;
+    std::vector<uint32_t> path;
+  };
+  std::map<std::string, Where, std::less<>> steps;
+
+  // The step at the position recorded for `id`, when it still has that id.
+  const Step* Find(const std::vector<Step>& top, std::string_view id) const {
+    auto it = steps.find(id);
+    if (it == steps.end()) return nullptr;
+    const std::vector<Step>* list = &top;
+    const auto& path = it->second.path;
+    const Step* step = nullptr;
+    for (size_t i = 0; i < path.size(); i += 2) {
+      if (path[i] >= list->size()) return nullptr;
+      step = &(*list)[path[i]];
+      if (i + 1 == path.size()) break;
+      uint32_t sub = path[i + 1];
+      if (sub == 0) {
+        list = &step->steps;
+      } else if (sub - 1 < step->branches.size()) {
+        list = &step->branches[sub - 1].second;
+      } else {
+        return nullptr;
+      }
+    }
+    return step != nullptr && step->id == id ? step : nullptr;
+  }
+};
+
+namespace {
 
 // ---------------------------------------------------------------------------
 // Validation, shared by every way in.
 
 class Validator {
  public:
-  Validator(const Workflow& wf, const SourceLines* lines) : wf_(wf), lines_(lines) {}
+  Validator(const Workflow& wf, const SourceLines* lines)
+      : wf_(wf), lines_(lines), index_(std::make_shared<StepIndex>()), ids_(index_->steps) {}
+
+  // Where each step sits, once Run() succeeded.
+  std::shared_ptr<const StepIndex> Index() const { return index_; }
 
   Status Run() {
     Scope top{&wf_.source, "", 0};
@@ -736,7 +815,8 @@ class Validator {
     if (wf_.steps.empty()) {
       return top.At(lines_ ? lines_->steps : 0).Error("the workflow has no steps");
     }
-    KEEL_RETURN_IF_ERROR(CollectIds(wf_.steps));
+    std::vector<uint32_t> path;
+    KEEL_RETURN_IF_ERROR(CollectIds(wf_.steps, path));
     KEEL_RETURN_IF_ERROR(List(wf_.steps));
     std::set<std::string> outputs;
     for (const auto& [name, expr] : wf_.outputs) {
@@ -758,19 +838,30 @@ class Validator {
     return it == lines->end() ? 0 : it->second;
   }
 
-  Status CollectIds(const std::vector<Step>& steps) {
-    for (const auto& s : steps) {
+  // `path`: the position of the list `steps` (see StepIndex).
+  Status CollectIds(const std::vector<Step>& steps, std::vector<uint32_t>& path) {
+    for (uint32_t i = 0; i < steps.size(); ++i) {
+      const Step& s = steps[i];
       Scope st{&wf_.source, s.id, s.line};
       if (s.id.empty()) return Scope{&wf_.source, "", s.line}.Error("a step has no 'id'");
       if (!ValidStepId(s.id)) return st.Error(std::string("a step id must be ") + kStepIdRule);
-      auto [it, fresh] = ids_.emplace(s.id, s.line);
+      path.push_back(i);
+      auto [it, fresh] = ids_.try_emplace(s.id, StepIndex::Where{s.line, path});
       if (!fresh) {
+        int first = it->second.line;
         return st.Error("duplicate step id" +
-                        (it->second > 0 ? " (first at line " + std::to_string(it->second) + ")"
-                                        : std::string()));
+                        (first > 0 ? " (first at line " + std::to_string(first) + ")"
+                                   : std::string()));
       }
-      for (const auto& [name, branch] : s.branches) KEEL_RETURN_IF_ERROR(CollectIds(branch));
-      KEEL_RETURN_IF_ERROR(CollectIds(s.steps));
+      for (uint32_t k = 0; k < s.branches.size(); ++k) {
+        path.push_back(k + 1);
+        KEEL_RETURN_IF_ERROR(CollectIds(s.branches[k].second, path));
+        path.pop_back();
+      }
+      path.push_back(0);
+      KEEL_RETURN_IF_ERROR(CollectIds(s.steps, path));
+      path.pop_back();
+      path.pop_back();
     }
     return Status::OK();
   }
@@ -786,7 +877,7 @@ class Validator {
   Status Target(const Scope& st, const std::string& what, const std::string& target,
                 const std::set<std::string>& here) {
     if (here.count(target)) return Status::OK();
-    if (ids_.count(target)) {
+    if (ids_.find(target) != ids_.end()) {
       return st.Error(what + " '" + target + "' is a step of another branch: " + what +
                       " can only name a step of the same step list");
     }
@@ -951,7 +1042,8 @@ class Validator {
 
   const Workflow& wf_;
   const SourceLines* lines_;
-  std::map<std::string, int> ids_;  // every step id -> its line
+  std::shared_ptr<StepIndex> index_;
+  std::map<std::string, StepIndex::Where, std::less<>>& ids_;  // every step id -> where it is
 };
 
 // ---------------------------------------------------------------------------
@@ -1130,6 +1222,7 @@ class CanonicalReader {
 
   Status Steps(const Scope& at, const Json& j, std::vector<Step>& out) {
     if (!j.is_array()) return at.Error("'steps' must be a list");
+    out.reserve(out.size() + j.size());
     for (const auto& sj : j) {
       Step s;
       KEEL_RETURN_IF_ERROR(One(at, sj, s));
@@ -1311,19 +1404,38 @@ std::string Workflow::Hash() const {
   return hex;
 }
 
-const Step* Workflow::FindStep(std::string_view id) const { return Find(steps, id); }
+const Step* Workflow::FindStep(std::string_view id) const {
+  if (step_index) {
+    if (const Step* step = step_index->Find(steps, id)) return step;
+  }
+  return Find(steps, id);
+}
 
 Result<Workflow> Workflow::FromJson(const Json& canonical, std::string source) {
   Workflow wf;
   wf.source = std::move(source);
+  KEEL_RETURN_IF_ERROR(CheckJsonUtf8(canonical, wf.source + ": the workflow"));
   KEEL_RETURN_IF_ERROR(CanonicalReader(wf.source).Workflow(canonical, wf));
-  KEEL_RETURN_IF_ERROR(Validator(wf, nullptr).Run());
+  Validator validator(wf, nullptr);
+  KEEL_RETURN_IF_ERROR(validator.Run());
+  wf.step_index = validator.Index();
   return wf;
 }
 
 Result<Workflow> ParseWorkflow(std::string_view text, std::string source) {
   Workflow wf;
   wf.source = std::move(source);
+  if (text.size() > kMaxWorkflowBytes) {
+    return Status::InvalidArgument(wf.source + ": the workflow is " + std::to_string(text.size()) +
+                                   " bytes, more than the " + std::to_string(kMaxWorkflowBytes) +
+                                   " a workflow may have");
+  }
+  if (size_t bad = InvalidUtf8At(text); bad != std::string_view::npos) {
+    size_t line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n');
+    return Status::InvalidArgument(wf.source + ":" + std::to_string(line) +
+                                   ": the workflow is not valid UTF-8 (byte " +
+                                   std::to_string(bad + 1) + " of the text)");
+  }
   SourceLines lines;
   try {
     std::string doc(text);
@@ -1339,14 +1451,16 @@ Result<Workflow> ParseWorkflow(std::string_view text, std::string source) {
                                      ": a workflow file holds one YAML document");
     }
     YAML::Node root = docs.empty() ? YAML::Node() : docs[0];
-    KEEL_RETURN_IF_ERROR(YamlParser(wf.source).Parse(root, wf, lines));
+    KEEL_RETURN_IF_ERROR(YamlParser(wf.source, text.size() + kMaxAliasValues).Parse(root, wf, lines));
   } catch (const YAML::Exception& e) {
     std::string line = e.mark.is_null() ? "" : std::to_string(e.mark.line + 1) + ":";
     return Status::InvalidArgument(wf.source + ":" + line + " malformed YAML: " + e.msg);
   } catch (const std::exception& e) {
     return Status::InvalidArgument(wf.source + ": cannot read the workflow: " + e.what());
   }
-  KEEL_RETURN_IF_ERROR(Validator(wf, &lines).Run());
+  Validator validator(wf, &lines);
+  KEEL_RETURN_IF_ERROR(validator.Run());
+  wf.step_index = validator.Index();
   KEEL_RETURN_IF_ERROR(CheckReferences(wf, &lines.outputs));
   return wf;
 }
@@ -1356,10 +1470,19 @@ Result<Workflow> LoadWorkflowFile(const std::string& path) {
   if (!in) {
     return Status::IOError("cannot open workflow file '" + path + "': " + std::strerror(errno));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
+  // Reads at most one byte past the limit, so that a huge file (or an endless
+  // one, /dev/zero) is refused without being read whole.
+  std::string text;
+  char chunk[1 << 16];
+  while (text.size() <= kMaxWorkflowBytes && in.read(chunk, sizeof chunk).gcount() > 0) {
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+  }
   if (in.bad()) return Status::IOError("cannot read workflow file '" + path + "'");
-  return ParseWorkflow(text.str(), path);
+  if (text.size() > kMaxWorkflowBytes) {
+    return Status::InvalidArgument(path + ": the workflow is larger than the " +
+                                   std::to_string(kMaxWorkflowBytes) + " bytes a workflow may have");
+  }
+  return ParseWorkflow(text, path);
 }
 
 Result<Json> ResolveInputs(const Workflow& wf, const Json& given) {

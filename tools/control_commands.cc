@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "runtime/validate.h"
 #include "tools/cli.h"
 #include "tools/client.h"
 #include "tools/live_display.h"
@@ -97,12 +98,14 @@ Result<Json> ParseInputs(const RunArgs& a) {
       if (!file.ok()) return file.status();
       text = *file;
     }
+    KEEL_RETURN_IF_ERROR(CheckUtf8(text, "--inputs"));
     inputs = Json::parse(text, nullptr, false);
     if (inputs.is_discarded() || !inputs.is_object()) {
       return Status::InvalidArgument("--inputs must be a JSON object");
     }
   }
   for (const auto& kv : a.input) {
+    KEEL_RETURN_IF_ERROR(CheckUtf8(kv, "--input " + Printable(kv)));
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
       return Status::InvalidArgument("--input expects k=v, got '" + kv + "'");
@@ -194,6 +197,10 @@ int ControlFail(const Status& s) {
 
 int Run(const Common& c, const RunArgs& a) {
   ExitOnStopSignals();
+  // Refused before the file is read and before any node opens the dir.
+  Status names = a.id.empty() ? Status::OK() : CheckProcessId(a.id);
+  if (names.ok() && !a.idempotency_key.empty()) names = CheckIdempotencyKey(a.idempotency_key);
+  if (!names.ok()) return Fail(names);
   auto wf = LoadWorkflowFile(a.file);
   if (!wf.ok()) return Fail(wf.status());
   auto inputs = ParseInputs(a);
@@ -268,6 +275,10 @@ int Wait(const Common& c, const std::string& id, double timeout_s, bool until_do
 }
 
 int Control(const Common& c, const ControlArgs& a) {
+  for (const auto& [text, what] : {std::pair{&a.id, "the process id"}, {&a.target, "the step or topic"},
+                                   {&a.reason, "--reason"}, {&a.by, "--by"}}) {
+    if (Status s = CheckUtf8(*text, what); !s.ok()) return ControlFail(s);
+  }
   Json payload;
   if (!a.payload.empty()) {
     payload = Json::parse(a.payload, nullptr, false);

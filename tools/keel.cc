@@ -3,6 +3,8 @@
 // as a read-only secondary instance, so they never stop or block a live node.
 
 #include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdlib>
 
 #include "tools/cli.h"
 #include "tools/cli_app.h"
@@ -159,6 +161,25 @@ int main(int argc, char** argv) {
   for (auto* cmd : control_cmds) {
     add_common(cmd);
     add_token(cmd);
+  }
+
+  // Counts, seqs and seconds are never negative: CLI11 would wrap "-1" into
+  // 2^64-1 (a limit of everything, a seq past every event).
+  const CLI::Validator non_negative(
+      [](std::string& text) {
+        char* end = nullptr;
+        double v = std::strtod(text.c_str(), &end);
+        bool ok = !text.empty() && end == text.c_str() + text.size() && v >= 0 && std::isfinite(v);
+        return ok ? std::string() : "must be a number, 0 or more, not '" + text + "'";
+      },
+      "NUMBER >= 0");
+  for (auto* cmd : app.get_subcommands([](CLI::App*) { return true; })) {
+    for (auto* opt : cmd->get_options()) {
+      for (const char* name : {"--limit", "--offset", "--from", "--to", "--timeout", "--max-body",
+                               "--grace"}) {
+        if (opt->check_name(name)) opt->check(non_negative);
+      }
+    }
   }
 
   AddInfoCommands(app);

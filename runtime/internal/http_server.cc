@@ -4,6 +4,7 @@
 #include <httplib.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 #include "runtime/duration.h"
 #include "runtime/internal/connection_threads.h"
 #include "store/format.h"
+#include "runtime/validate.h"
 
 namespace keel::runtime {
 namespace {
@@ -54,7 +56,18 @@ const char kJson[] = "application/json";
 
 void SendJson(httplib::Response& res, int code, const Json& body) {
   res.status = code;
-  res.set_content(body.dump() + "\n", kJson);
+  // Never throws: text that is not UTF-8 (a message quoting a request) is replaced.
+  res.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n", kJson);
+}
+
+// A request whose path or query is not UTF-8 names nothing keel can hold.
+Status CheckRequestText(const httplib::Request& req) {
+  KEEL_RETURN_IF_ERROR(CheckUtf8(req.path, "the request path"));
+  for (const auto& [key, value] : req.params) {
+    KEEL_RETURN_IF_ERROR(CheckUtf8(key, "a query parameter"));
+    KEEL_RETURN_IF_ERROR(CheckUtf8(value, "query parameter '" + key + "'"));
+  }
+  return Status::OK();
 }
 
 void SendError(httplib::Response& res, int code, const std::string& error,
@@ -295,6 +308,10 @@ class HttpServer::Impl {
       return new ConnectionThreads(max, kIdleThreads);
     };
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (Status text = CheckRequestText(req); !text.ok()) {
+        SendStatus(res, text);
+        return httplib::Server::HandlerResponse::Handled;
+      }
       auto authorized = Authorize(req, res);
       if (authorized == httplib::Server::HandlerResponse::Handled) return authorized;
       NoLengthMeansNoBody(req);
@@ -318,16 +335,18 @@ class HttpServer::Impl {
           }
           return httplib::Server::HandlerResponse::Handled;
         }));
+    // A bug's exception goes to the log, never to the client.
     server_.set_exception_handler(
-        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-          std::string what = "unexpected error";
+        [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+          std::string what = "unknown exception";
           try {
             if (ep) std::rethrow_exception(ep);
           } catch (const std::exception& e) {
             what = e.what();
           } catch (...) {
           }
-          SendError(res, 500, "internal", what);
+          spdlog::error("http {} {}: {}", req.method, Printable(req.path), what);
+          SendError(res, 500, "internal", "the node failed to answer; its log says why");
         });
     Routes();
     int listen_fd = -1;
@@ -510,6 +529,9 @@ class HttpServer::Impl {
     }
     auto wait_s = NumberParam(req, "wait", 0);
     if (!wait_s.ok()) return SendStatus(res, wait_s.status());
+    Status names = !id->empty() ? CheckProcessId(*id) : Status::OK();
+    if (names.ok() && !key->empty()) names = CheckIdempotencyKey(*key);
+    if (!names.ok()) return SendStatus(res, names);
     StartOptions start;
     start.id = *id;
     start.idempotency_key = *key;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "runtime/duration.h"
+#include "runtime/validate.h"
 #include "tests/support/test_util.h"
 
 namespace keel {
@@ -692,6 +693,144 @@ TEST_F(WorkflowTest, BuilderNestsStepListsAndValidatesLikeAFile) {
   stray.kind = StepKind::kSleep;
   stray.activity = "echo";  // a field of another kind
   EXPECT_FALSE(WorkflowBuilder("bad").AddStep(stray).Build().ok());
+}
+
+// --- Hostile input -----------------------------------------------------------------
+
+// Anchors that refer to anchors, `levels` deep with 9 uses each: 9^levels
+// values from a few hundred bytes.
+std::string Laughs(int levels) {
+  std::string yaml = "name: lol\nvars:\n  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i <= levels; ++i) {
+    std::string prev = "*l" + std::to_string(i - 1);
+    yaml += "  l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int k = 0; k < 9; ++k) yaml += (k ? ", " : "") + prev;
+    yaml += "]\n";
+  }
+  return yaml + "steps:\n  - {id: a, activity: echo}\n";
+}
+
+TEST_F(WorkflowTest, AliasesThatExpandWithoutBoundAreRefusedEarly) {
+  std::string yaml = Laughs(9);  // 387 million values
+  ASSERT_LT(yaml.size(), 1000u);
+  std::string msg = ErrorOf(yaml);
+  EXPECT_HAS(msg, "wf.yaml:");
+  EXPECT_HAS(msg, "the workflow expands to more than");
+  EXPECT_HAS(msg, "YAML aliases");
+
+  // The same through nested step lists: each parallel step holds the
+  // anchored list of the level below nine times.
+  std::string in_steps = "name: lol\nsteps:\n  - id: p\n    parallel:\n";
+  in_steps += "      b0: &s0 [{id: leaf, activity: echo}]\n";
+  for (int i = 1; i <= 9; ++i) {
+    in_steps += "      b" + std::to_string(i) + ": &s" + std::to_string(i) + " [{id: p" +
+                std::to_string(i) + ", parallel: [";
+    for (int k = 0; k < 9; ++k) in_steps += (k ? ", " : "") + std::string("*s") + std::to_string(i - 1);
+    in_steps += "]}]\n";
+  }
+  EXPECT_HAS(ErrorOf(in_steps), "the workflow expands to more than");
+
+  // Aliases that stay small are fine: a shared retry policy.
+  auto shared = Parse(
+      "name: t\nsteps:\n"
+      "  - {id: a, activity: echo, retry: &r {max_attempts: 3, backoff: 1s}}\n"
+      "  - {id: b, activity: echo, retry: *r}\n");
+  ASSERT_OK(shared);
+  EXPECT_EQ(shared->steps[1].retry.max_attempts, 3u);
+}
+
+TEST_F(WorkflowTest, TextThatIsNotUtf8IsRefusedWithItsLine) {
+  std::string msg = ErrorOf("name: t\nsteps:\n  - {id: a, activity: echo, with: {t: \"p\xff\"}}\n");
+  EXPECT_HAS(msg, "wf.yaml:3: the workflow is not valid UTF-8");
+  // Overlong forms and surrogates are not UTF-8 either.
+  EXPECT_HAS(ErrorOf("name: \xc0\xaf\nsteps: []\n"), "wf.yaml:1: the workflow is not valid UTF-8");
+  EXPECT_HAS(ErrorOf("name: t\xed\xa0\x80\nsteps: []\n"), "not valid UTF-8");
+  // A YAML escape cannot make a surrogate either.
+  EXPECT_HAS(ErrorOf("name: t\nsteps:\n  - {id: a, activity: echo, with: {t: \"\\ud800\"}}\n"),
+             "wf.yaml:3: malformed YAML: invalid unicode");
+  // Valid multi-byte text is kept as it is.
+  auto ok = Parse("name: t\nsteps:\n  - {id: a, activity: echo, with: {t: \"gr\xc3\xbc\xc3\x9f \xf0\x9f\x91\x8b\"}}\n");
+  ASSERT_OK(ok);
+  EXPECT_EQ(ok->steps[0].with["t"], "gr\xc3\xbc\xc3\x9f \xf0\x9f\x91\x8b");
+  ok->Hash();  // dumps as JSON without throwing
+
+  // From C++: a built workflow with such text is refused, not stored.
+  auto built = WorkflowBuilder("b").Activity("a", "echo", {{"t", "p\xff"}}).Build();
+  ASSERT_FALSE(built.ok());
+  EXPECT_HAS(built.status().message(), "<builder>: the workflow.steps[0].with.t is not valid UTF-8");
+}
+
+TEST_F(WorkflowTest, AWorkflowTextHasABoundedSize) {
+  std::string big = "name: t\nsteps:\n  - {id: a, activity: echo}\n# " + std::string(33u << 20, 'x');
+  EXPECT_HAS(ErrorOf(big), "wf.yaml: the workflow is " + std::to_string(big.size()) +
+                              " bytes, more than the 33554432");
+  testing::TempDir dir;
+  testing::WriteFile(dir / "big.yaml", big);
+  auto loaded = LoadWorkflowFile(dir / "big.yaml");
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_HAS(loaded.status().message(), "big.yaml: the workflow is larger than the 33554432 bytes");
+}
+
+TEST(ValidateTest, ProcessIdsKeepToTheirAlphabet) {
+  for (const char* good : {"p_01JF3Z6Q8V5Y2K7M9N4R1T0WXA", "order-123", "user:42:sync",
+                           "job_2024.01.01", "_x", "7", "A"}) {
+    EXPECT_TRUE(CheckProcessId(good).ok()) << good;
+  }
+  EXPECT_TRUE(CheckProcessId(std::string(128, 'a')).ok());
+  for (const char* bad : {"", "a/b", "../../x", "a b\nc", ".hidden", "-rf", ":x", "p\xff",
+                          "caf\xc3\xa9", "a?b", "a#b", "a%2Fb"}) {
+    Status s = CheckProcessId(bad);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << bad;
+  }
+  Status s = CheckProcessId(std::string(129, 'a'));
+  EXPECT_FALSE(s.ok());
+  EXPECT_HAS(CheckProcessId("a b\nc").message(), "process id 'a b\\x0Ac' is not valid");
+
+  EXPECT_TRUE(CheckIdempotencyKey("order 42 / \xc3\xa9t\xc3\xa9").ok());
+  EXPECT_FALSE(CheckIdempotencyKey("").ok());
+  EXPECT_FALSE(CheckIdempotencyKey(std::string(257, 'k')).ok());
+  EXPECT_FALSE(CheckIdempotencyKey("k\xff").ok());
+  EXPECT_FALSE(CheckIdempotencyKey("k\n").ok());
+
+  EXPECT_TRUE(IsUtf8("\xf4\x8f\xbf\xbf"));    // U+10FFFF
+  EXPECT_FALSE(IsUtf8("\xf4\x90\x80\x80"));   // past it
+  EXPECT_FALSE(IsUtf8("\xe0\x80\xaf"));       // overlong
+  EXPECT_FALSE(IsUtf8("\xe2\x82"));           // cut short
+  EXPECT_EQ(InvalidUtf8At("ab\xff" "c"), 2u);
+  EXPECT_HAS(CheckJsonUtf8(Json({{"a", {1, "x\xff"}}}), "inputs").message(),
+             "inputs.a[1] is not valid UTF-8");
+}
+
+// A long workflow loads in time linear in its steps. The time is printed, not
+// asserted: the ctest timeout is the bound.
+TEST_F(WorkflowTest, TwoHundredThousandStepsLoadAndValidate) {
+  constexpr int kSteps = 200'000;
+  std::string yaml = "name: long\ninputs: {n: {default: 1}}\nsteps:\n";
+  for (int i = 0; i < kSteps; ++i) {
+    std::string id = "s" + std::to_string(i);
+    yaml += "  - id: " + id + "\n    activity: echo\n    with: {text: \"step ${inputs.n} " + id +
+            "\"}\n    save_as: v" + std::to_string(i % 100) + "\n";
+    if (i % 10 == 0) yaml += "    when: inputs.n > 0\n";
+    if (i % 1000 == 999) yaml += "    goto: {step: s" + std::to_string(i - 998) + ", when: vars.v1 == nil}\n";
+  }
+  auto start = std::chrono::steady_clock::now();
+  auto wf = Parse(yaml, "long.yaml");
+  auto parsed = std::chrono::steady_clock::now();
+  ASSERT_OK(wf);
+  ASSERT_EQ(wf->steps.size(), static_cast<size_t>(kSteps));
+  std::string hash = wf->Hash();
+  auto hashed = std::chrono::steady_clock::now();
+  auto again = Workflow::FromJson(wf->ToJson());
+  auto reread = std::chrono::steady_clock::now();
+  ASSERT_OK(again);
+  EXPECT_EQ(again->Hash(), hash);
+  EXPECT_NE(wf->FindStep("s199999"), nullptr);
+  auto ms = [](auto a, auto b) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+  };
+  std::printf("%d steps (%zu bytes): parse+validate %lld ms, hash %lld ms, FromJson %lld ms\n",
+              kSteps, yaml.size(), static_cast<long long>(ms(start, parsed)),
+              static_cast<long long>(ms(parsed, hashed)), static_cast<long long>(ms(hashed, reread)));
 }
 
 // --- Durations, times, retry delays -------------------------------------------------
