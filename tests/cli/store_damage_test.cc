@@ -112,10 +112,13 @@ TEST_F(StoreDamageTest, DamagedWalIsRefusedByEveryCommandAndRepairedOnlyOnReques
 
   // A node refuses to open it (the old code opened it and silently dropped
   // every event after the bad record).
-  auto serve = Keel({"serve", "--listen", "127.0.0.1:0"});
-  EXPECT_EQ(serve.exit_code, 5) << serve.err;
-  EXPECT_NE(serve.err.find(fs::path(wal).filename().string()), std::string::npos) << serve.err;
-  EXPECT_NE(serve.err.find("keel repair"), std::string::npos) << serve.err;
+  auto serve = Spawn("refused", {"serve", "--listen", "127.0.0.1:0"});
+  ASSERT_TRUE(WaitUntil([&] { return serve->Exited(); }, std::chrono::seconds(30)))
+      << "serve opened a store with a damaged log";
+  EXPECT_EQ(serve->Wait(), 5) << Err("refused");
+  EXPECT_NE(Err("refused").find(fs::path(wal).filename().string()), std::string::npos)
+      << Err("refused");
+  EXPECT_NE(Err("refused").find("keel repair"), std::string::npos) << Err("refused");
   std::string hello = Workflow("hello.yaml", testing::kHelloYaml);
   auto run = Keel({"run", hello, "--input", "who=x"});
   EXPECT_EQ(run.exit_code, 5) << run.err;
