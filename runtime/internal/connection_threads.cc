@@ -1,5 +1,6 @@
 #include "runtime/internal/connection_threads.h"
 
+#include <algorithm>
 #include <thread>
 
 namespace keel::runtime {

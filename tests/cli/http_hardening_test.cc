@@ -140,10 +140,9 @@ TEST_F(HttpHardeningTest, APlainEmbeddedNodeOpensNoSocketAndRunsNoProgram) {
   ASSERT_OK(node);
   EXPECT_FALSE(fs::exists(data() + "/node.json")) << "no API unless asked";
   EXPECT_TRUE(OwnerOnly(data())) << "a new data dir is 0700";
-  auto wf = ParseWorkflow(
-      "name: x\nsteps:\n  - {id: run, activity: exec, with: {argv: [touch, " + (dir_ / "ran") +
-          "]}}\n",
-      "x.yaml");
+  auto wf = ParseWorkflow("name: x\nsteps:\n  - {id: run, activity: exec, with: {argv: [touch, " +
+                              (dir_ / "ran") + "]}}\n",
+                          "x.yaml");
   ASSERT_OK(wf);
   auto started = (*node)->Start(*wf, Json::object());
   ASSERT_OK(started);
@@ -173,13 +172,13 @@ TEST_F(HttpHardeningTest, AnEmbeddedApiWhenAskedNeedsATokenOnlyItsOwnerCanRead) 
   ASSERT_TRUE(anonymous);
   EXPECT_EQ(anonymous->status, 401);
   std::string wrong(token.size(), 'x');
-  auto guessed = http.Post("/v1/processes", {{"Authorization", "Bearer " + wrong}}, body,
-                           "application/json");
+  auto guessed =
+      http.Post("/v1/processes", {{"Authorization", "Bearer " + wrong}}, body, "application/json");
   ASSERT_TRUE(guessed);
   EXPECT_EQ(guessed->status, 401);
   // The scheme in any case (RFC 9110).
-  auto owner = http.Post("/v1/processes", {{"Authorization", "bEaReR " + token}}, body,
-                         "application/json");
+  auto owner =
+      http.Post("/v1/processes", {{"Authorization", "bEaReR " + token}}, body, "application/json");
   ASSERT_TRUE(owner);
   EXPECT_EQ(owner->status, 201) << owner->body;
   ASSERT_OK((*node)->Close());
@@ -259,8 +258,9 @@ TEST_F(HttpHardeningTest, APostWithoutContentLengthHasAnEmptyBodyAndIsAnsweredAt
   Serve();
   RawConnection c(address_);
   ASSERT_TRUE(c.ok());
-  ASSERT_TRUE(c.Send(std::string("POST /v1/processes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") +
-                     kToken + "\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send(std::string("POST /v1/processes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") +
+             kToken + "\r\n\r\n"));
   std::string answer = c.Read(kBeforeTheReadTimeout, "}\n");
   EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
   EXPECT_NE(answer.find("'workflow' must be"), std::string::npos) << answer;
@@ -272,14 +272,14 @@ TEST_F(HttpHardeningTest, AnOverLimitContentLengthIsRefusedBeforeTheBody) {
   Serve();
   RawConnection c(address_);
   ASSERT_TRUE(c.ok());
-  ASSERT_TRUE(c.Send(std::string("POST /v1/processes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") +
-                     kToken + "\r\nContent-Length: 100000000\r\n\r\n{"));
+  ASSERT_TRUE(
+      c.Send(std::string("POST /v1/processes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") +
+             kToken + "\r\nContent-Length: 100000000\r\n\r\n{"));
   std::string answer = c.Read(kBeforeTheReadTimeout, "}\n");
   EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer;
   c.Close();
   StopServer();
 }
-
 
 // ---- Watchers and idle sockets cannot starve the API --------------------------
 
@@ -331,7 +331,8 @@ TEST_F(HttpHardeningTest, HealthAndControlsAnswerBesideAThousandStreamsAndIdleSo
     std::string head = open_watcher(c);
     if (head.rfind("HTTP/1.1 503", 0) == 0) {
       refused = head;
-      if (refused.find("}\n") == std::string::npos) refused += c->Read(std::chrono::seconds(30), "}\n");
+      if (refused.find("}\n") == std::string::npos)
+        refused += c->Read(std::chrono::seconds(30), "}\n");
       break;
     }
     ASSERT_NE(head.find("data: {"), std::string::npos) << "watcher " << i << ": " << head;
@@ -364,7 +365,8 @@ TEST_F(HttpHardeningTest, HealthAndControlsAnswerBesideAThousandStreamsAndIdleSo
     ASSERT_TRUE(WaitUntil([&] {
       head = open_watcher(c);
       return head.find("data: {") != std::string::npos;
-    })) << "watcher " << i << ": " << head;
+    })) << "watcher "
+        << i << ": " << head;
     streams.push_back(std::move(c));
   }
   // Each sees the process complete.
