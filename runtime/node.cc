@@ -834,7 +834,8 @@ class Node::Impl : public actors::Host {
   caf::actor_system_config config_;
   std::unique_ptr<caf::actor_system> system_;
   std::unique_ptr<actors::BlockingPool> pool_;
-  std::unique_ptr<runtime::ChildManager> children_;  // exec children
+  // Runs the exec children.
+  std::unique_ptr<runtime::ChildManager> children_;
   std::atomic<int64_t> tasks_running_{0};  // live attempts (TaskStarted/TaskEnded)
 
   mutable std::shared_mutex activities_mu_;

@@ -83,8 +83,9 @@ void KillLeftovers(const std::string& dir) {
     std::string start = StartTime(pgid);
     if (!start.empty() && start != record.value("start", "")) continue;  // its pid was reused
     if (kill(-pgid, SIGKILL) == 0) {
-      spdlog::warn("killed process group {} of {}, left running by an earlier node", pgid,
-                   record.value("owner", "?"));
+      // Debug, not warn: logs still go to stdout, where `--json` output goes.
+      spdlog::debug("killed process group {} of {}, left running by an earlier node", pgid,
+                    record.value("owner", "?"));
     }
   }
 }
@@ -277,7 +278,7 @@ class ChildManager::Impl {
 
     pid_t pid = fork();
     if (pid == 0) {
-      setpgid(0, 0);  // its own group, so that a stop reaches its children too
+      setpgid(0, 0);                     // its own group, so that a stop reaches its children too
       prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with this thread, which lives with the node
       if (getppid() != parent) _exit(127);
       sigset_t none;

@@ -3,8 +3,8 @@
 // children run concurrently without a thread each; children never outlive
 // their node (SIGINT/SIGTERM stop them, SIGKILL takes them along, and the next
 // node kills what an earlier one left behind before it runs the task again).
-#include <httplib.h>
 #include <fcntl.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,7 +46,9 @@ std::vector<pid_t> Pids(const std::string& path) {
 }
 
 // The node's activity pool: max(8, 4 x cores) threads (runtime/node.cc).
-int PoolSize() { return std::max(8, 4 * static_cast<int>(std::max(2u, std::thread::hardware_concurrency()))); }
+int PoolSize() {
+  return std::max(8, 4 * static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
+}
 
 class ExecLifecycleTest : public testing::KeelCliTest {
  protected:
@@ -148,17 +150,18 @@ TEST_F(ExecLifecycleTest, AttemptsTimedOutWhileQueuedNeverRun) {
   std::string items;
   for (int i = 0; i < slow; ++i) items += "'slow', ";
   items.resize(items.size() - 2);
-  std::string yaml = "name: pool\ninputs: {base: {required: true}}\nsteps:\n"
-         "  - id: both\n    parallel:\n"
-         "      hold:\n"
-         "        - id: each\n          for_each: \"{" +
-         items +
-         "}\"\n          steps:\n"
-         "            - {id: get, activity: http, with: {url: \"${inputs.base}/${item}\"}}\n"
-         "      late:\n"
-         "        - id: gate\n          for_each: \"{1, 2, 3, 4, 5}\"\n          steps:\n"
-         "            - {id: add, activity: http, timeout: 300ms,\n"
-         "               with: {url: \"${inputs.base}/append\"}}\n";
+  std::string yaml =
+      "name: pool\ninputs: {base: {required: true}}\nsteps:\n"
+      "  - id: both\n    parallel:\n"
+      "      hold:\n"
+      "        - id: each\n          for_each: \"{" +
+      items +
+      "}\"\n          steps:\n"
+      "            - {id: get, activity: http, with: {url: \"${inputs.base}/${item}\"}}\n"
+      "      late:\n"
+      "        - id: gate\n          for_each: \"{1, 2, 3, 4, 5}\"\n          steps:\n"
+      "            - {id: add, activity: http, timeout: 300ms,\n"
+      "               with: {url: \"${inputs.base}/append\"}}\n";
   auto run = Spawn("run", {"run", Workflow("pool.yaml", yaml), "--input", "base=" + server.base(),
                            "--id", "p_late", "--json"});
   ASSERT_TRUE(WaitUntil([&] { return server.holding() == slow; })) << Err("run");
@@ -249,9 +252,10 @@ INSTANTIATE_TEST_SUITE_P(Signals, StopSignalTest, ::testing::Values(SIGINT, SIGT
 // A second Ctrl-C does not wait for a child that ignores SIGTERM.
 TEST_F(ExecLifecycleTest, ASecondInterruptExitsAtOnce) {
   std::string d = dir_.path();
-  std::string yaml = "name: stubborn\nsteps:\n  - id: hold\n    activity: exec\n"
-                     "    with: {argv: [sh, -c, \"trap '' TERM; echo $$ > '" +
-                     d + "/sh.pid'; while :; do sleep 0.05; done\"]}\n";
+  std::string yaml =
+      "name: stubborn\nsteps:\n  - id: hold\n    activity: exec\n"
+      "    with: {argv: [sh, -c, \"trap '' TERM; echo $$ > '" +
+      d + "/sh.pid'; while :; do sleep 0.05; done\"]}\n";
   auto run = Spawn("run", {"run", Workflow("stubborn.yaml", yaml), "--id", "p_stubborn"});
   ASSERT_TRUE(WaitUntil([&] { return Pids(d + "/sh.pid").size() == 1; })) << Err("run");
   pid_t sh = Pids(d + "/sh.pid")[0];

@@ -51,8 +51,7 @@ std::string BootId() {
 ExecCommand Sh(const std::string& script) { return {{"sh", "-c", script}, {}, "", "", 0}; }
 
 // Runs one command to its outcome.
-ActivityResult RunOne(ChildManager& children, ExecCommand command,
-                      CancellationToken cancel = {}) {
+ActivityResult RunOne(ChildManager& children, ExecCommand command, CancellationToken cancel = {}) {
   std::promise<ActivityResult> outcome;
   children.Run(std::move(command), cancel, "p/t/1",
                [&](ActivityResult r) { outcome.set_value(std::move(r)); });
