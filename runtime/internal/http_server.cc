@@ -140,6 +140,13 @@ std::vector<std::string> KnownParams(const std::string& method, const std::strin
   return {};
 }
 
+// `text` with every byte outside printable ASCII as '?': a client's bytes
+// echoed in a JSON error must not break its encoding.
+std::string Printable(std::string text) {
+  for (char& ch : text) ch = (ch >= 0x20 && ch < 0x7f) ? ch : '?';
+  return text;
+}
+
 // InvalidArgument naming the first query parameter the endpoint does not
 // read. Only the URL's query counts, not a form body.
 Status CheckParams(const httplib::Request& req) {
@@ -150,7 +157,7 @@ Status CheckParams(const httplib::Request& req) {
   std::vector<std::string> known = KnownParams(req.method, req.path);
   for (const auto& [key, value] : params) {
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    std::string message = "unknown query parameter '" + key + "'";
+    std::string message = "unknown query parameter '" + Printable(key.substr(0, 64)) + "'";
     if (known.empty()) return Status::InvalidArgument(message + "; this endpoint takes none");
     std::string list;
     for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
@@ -582,7 +589,7 @@ class HttpServer::Impl {
       auto at = ParseTimeOrAgoNs(req.get_param_value(key), NowNs());
       if (!at.ok()) {
         return SendStatus(res, Status::InvalidArgument(std::string("query parameter '") + key +
-                                                       "': " + at.status().message()));
+                                                       "': " + Printable(at.status().message())));
       }
       *bound = std::max<int64_t>(*at, 1);  // 0 means "any"
     }

@@ -591,7 +591,7 @@ TEST_F(HttpTest, AnUnknownQueryParameterIsRefusedNamingIt) {
   EXPECT_EQ(list->status, 400);
   EXPECT_EQ(ErrorCode(list), "invalid");
   EXPECT_NE(list->body.find("stauts"), std::string::npos) << list->body;
-  for (const char* path : {"/v1/health?verbose=1", "/v1/processes/p_x/events?form=1",
+  for (const char* path : {"/v1/health?verbose=1", "/v1/processes?%FF%00=1", "/v1/processes/p_x/events?form=1",
                            "/v1/metrics?x=", "/v1/events/stream?since=1"}) {
     auto res = client_->Get(path);
     ASSERT_TRUE(res) << path;
@@ -634,6 +634,9 @@ TEST_F(HttpTest, ListFiltersByCreationTimeAndIdempotencyKey) {
   EXPECT_TRUE(ids("until=1h").empty());
   EXPECT_TRUE(ids("since=2200-01-01T00:00:00Z").empty());
   EXPECT_EQ(ids("until=2200-01-01T00:00:00Z&idempotency_key=k1"), std::vector<std::string>{a});
+  auto bytes = client_->Get("/v1/processes?until=%FF%FE");
+  ASSERT_TRUE(bytes);
+  EXPECT_EQ(bytes->status, 400) << bytes->body;
   auto bad = client_->Get("/v1/processes?since=yesterday");
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
