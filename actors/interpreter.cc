@@ -124,6 +124,13 @@ std::string Interpreter::NextAfter(const ProcessState& s, const BranchState& b,
                                    const Step& step) const {
   const auto* steps = StepsOf(s, b);
   if (steps == nullptr) return "";
+  // `step` is usually an element of `steps`: its position is known at once.
+  const std::less<const Step*> before;
+  if (!steps->empty() && !before(&step, steps->data()) &&
+      before(&step, steps->data() + steps->size())) {
+    size_t i = static_cast<size_t>(&step - steps->data());
+    return i + 1 < steps->size() ? (*steps)[i + 1].id : "";
+  }
   for (size_t i = 0; i < steps->size(); ++i) {
     if ((*steps)[i].id == step.id) return i + 1 < steps->size() ? (*steps)[i + 1].id : "";
   }
@@ -334,11 +341,21 @@ void Interpreter::PlanParked(const ProcessState& s, const BranchState& b, Batch&
 
 void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const Step& step,
                             Batch& out, const TaskState* reuse, const TaskState* retry_of) {
+  // Visits of a step in a branch are numbered 1, 2, ... without gaps: the
+  // next is found by searching the task ids, not by scanning every task.
+  auto seen = [&](uint32_t v) { return s.FindTask(TaskId(b.id, step.id, v)) != nullptr; };
   uint32_t visit = 1;
-  for (const auto& t : s.tasks) {
-    if (t.branch == b.id && t.step == step.id) ++visit;
+  if (reuse != nullptr) {
+    visit = reuse->visit;
+  } else if (seen(1)) {
+    uint32_t lo = 1, hi = 2;  // seen(lo); the next visit is in (lo, hi]
+    while (seen(hi)) lo = hi, hi *= 2;
+    while (hi - lo > 1) {
+      uint32_t mid = lo + (hi - lo) / 2;
+      (seen(mid) ? lo : hi) = mid;
+    }
+    visit = hi;
   }
-  if (reuse != nullptr) visit = reuse->visit;
   const std::string task = reuse ? reuse->id : TaskId(b.id, step.id, visit);
   const uint32_t attempt = reuse ? reuse->attempts + 1 : 1;
   Json ctx = Context(s, b);

@@ -64,8 +64,12 @@ using AsyncActivityFn =
 
 // How to start a process.
 struct StartOptions {
-  std::string id;                // empty = generate "p_" + ULID
-  std::string idempotency_key;   // a second start with the same key returns the first process
+  // Empty = generate "p_" + ULID. Else 1 to 128 letters, digits, '_', '-',
+  // '.' and ':', starting with a letter, a digit or '_' (InvalidArgument if not).
+  std::string id;
+  // A second start with the same key returns the first process. 1 to 256
+  // bytes of UTF-8 without control characters.
+  std::string idempotency_key;
   std::string actor = "system";  // who started it (recorded)
   // Records the creation only: the process starts when a node next resumes
   // the dir's unfinished processes (Node::Resume, the next Open). For a
