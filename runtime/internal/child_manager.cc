@@ -83,9 +83,8 @@ void KillLeftovers(const std::string& dir) {
     std::string start = StartTime(pgid);
     if (!start.empty() && start != record.value("start", "")) continue;  // its pid was reused
     if (kill(-pgid, SIGKILL) == 0) {
-      // Debug, not warn: logs still go to stdout, where `--json` output goes.
-      spdlog::debug("killed process group {} of {}, left running by an earlier node", pgid,
-                    record.value("owner", "?"));
+      spdlog::warn("killed process group {} of {}, left running by an earlier node", pgid,
+                   record.value("owner", "?"));
     }
   }
 }
