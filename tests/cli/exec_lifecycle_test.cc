@@ -199,9 +199,13 @@ TEST_F(ExecLifecycleTest, ExecChildrenRunAtOnceWithoutAThreadEach) {
                      "'; echo ${item}\"]}\n"
                      "    save_as: outs\noutputs: {count: \"#vars.outs\"}\n";
   auto run = Spawn("run", {"run", Workflow("many.yaml", yaml), "--id", "p_many", "--json"});
+  // A child's file exists before its pid is written in it: count the written.
   auto started = [&] {
-    return static_cast<int>(std::distance(std::filesystem::directory_iterator(pids),
-                                          std::filesystem::directory_iterator()));
+    int written = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(pids)) {
+      if (!Pids(entry.path()).empty()) ++written;
+    }
+    return written;
   };
   // None can finish before the gate opens: all n, more than the activity
   // pool's threads, are alive together.
