@@ -292,13 +292,20 @@ int Control(const Common& c, const ControlArgs& a) {
   if (!a.by.empty()) options.by = a.by;
   // A live node that goes away before it takes the request (a CLI node that
   // closes; 503 while it stops) sent nothing: find the dir's node again.
-  const auto deadline = std::chrono::steady_clock::now() + kRouteRetry;
+  // Each node met anew (many commands' nodes taking the dir in turn) is
+  // progress: the 10 s count from the last one.
+  auto deadline = std::chrono::steady_clock::now() + kRouteRetry;
+  std::string last_address;
   Result<Target> target = Status::Internal("not connected");
   Result<Json> accepted = Status::Internal("no control");
   do {
     target = Connect(EmbeddedOptions(c), c.token);
     if (!target.ok()) return ControlFail(target.status());
     if (!target->remote) break;
+    if (target->remote->address() != last_address) {
+      last_address = target->remote->address();
+      deadline = std::chrono::steady_clock::now() + kRouteRetry;
+    }
     Json body = Json::object();
     if (!a.reason.empty()) body["reason"] = a.reason;
     if (!a.by.empty()) body["by"] = a.by;
