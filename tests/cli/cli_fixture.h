@@ -38,6 +38,20 @@ class KeelCliTest : public ::testing::Test {
     args.push_back(data());
     return std::make_unique<Child>(args, dir_ / (name + ".out"), dir_ / (name + ".err"));
   }
+  // The address ("host:port") that DIR/node.json names once a node wrote it;
+  // empty if none did in time, or once `server` (if given) exited first.
+  std::string AwaitNodeAddress(Child* server = nullptr) {
+    std::string address;
+    WaitUntil([&] {
+      Json info = Json::parse(ReadFile(data() + "/node.json"), nullptr, false);
+      if (!info.is_discarded() && info.contains("address")) {
+        address = info["address"];
+        return true;
+      }
+      return server != nullptr && server->Exited();
+    });
+    return address;
+  }
   std::string Out(const std::string& name) { return ReadFile(dir_ / (name + ".out")); }
   std::string Err(const std::string& name) { return ReadFile(dir_ / (name + ".err")); }
 

@@ -41,12 +41,8 @@ class ContractTest : public testing::KeelCliTest {
   // `keel serve` on a free port (no token); its address once node.json names it.
   void Serve() {
     server_ = Spawn("serve", {"serve", "--listen", "127.0.0.1:0", "--exec-policy", "full"});
-    ASSERT_TRUE(WaitUntil([&] {
-      Json info = Json::parse(testing::ReadFile(data() + "/node.json"), nullptr, false);
-      if (info.is_discarded() || !info.contains("address")) return false;
-      address_ = info["address"];
-      return true;
-    })) << Err("serve");
+    address_ = AwaitNodeAddress();
+    ASSERT_FALSE(address_.empty()) << Err("serve");
     auto colon = address_.rfind(':');
     client_ = std::make_unique<httplib::Client>(address_.substr(0, colon),
                                                 std::stoi(address_.substr(colon + 1)));

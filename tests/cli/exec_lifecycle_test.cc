@@ -25,15 +25,6 @@ namespace {
 using testing::WaitUntil;
 using Json = nlohmann::json;
 
-// True while `pid` runs (a zombie, or a pid that is gone, is not running).
-bool Running(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!std::getline(stat, text)) return false;
-  auto paren = text.rfind(')');
-  return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z';
-}
-
 // The pids of a file with one per line.
 std::vector<pid_t> Pids(const std::string& path) {
   std::vector<pid_t> pids;
@@ -213,7 +204,7 @@ TEST_F(ExecLifecycleTest, ExecChildrenRunAtOnceWithoutAThreadEach) {
       << started() << " of " << n << " exec children started; " << Err("run");
   int alive = 0;
   for (const auto& entry : std::filesystem::directory_iterator(pids)) {
-    if (Running(Pids(entry.path())[0])) ++alive;
+    if (testing::ProcessRunning(Pids(entry.path())[0])) ++alive;
   }
   EXPECT_EQ(alive, n);
   std::string lines(n, '\n');
@@ -245,7 +236,7 @@ TEST_P(StopSignalTest, RunStopsItsChildrenAndExits128PlusTheSignal) {
   run->Signal(sig);
   EXPECT_EQ(run->Wait(), 128 + sig) << Err("run");
   EXPECT_FALSE(std::filesystem::exists(data() + "/node.json"));
-  EXPECT_TRUE(WaitUntil([&] { return !Running(sh) && !Running(bg); }, std::chrono::seconds(10)))
+  EXPECT_TRUE(WaitUntil([&] { return !testing::ProcessRunning(sh) && !testing::ProcessRunning(bg); }, std::chrono::seconds(10)))
       << "exec children outlived `keel run`";
   // Not finished: the next node runs the task again.
   EXPECT_EQ(Status("p_hold"), "running");
@@ -268,7 +259,7 @@ TEST_F(ExecLifecycleTest, ASecondInterruptExitsAtOnce) {
       << Err("run");
   run->Signal(SIGINT);
   EXPECT_EQ(run->Wait(), 130) << Err("run");
-  EXPECT_TRUE(WaitUntil([&] { return !Running(sh); }, std::chrono::seconds(10)))
+  EXPECT_TRUE(WaitUntil([&] { return !testing::ProcessRunning(sh); }, std::chrono::seconds(10)))
       << "the child outlived `keel run`";
 }
 
@@ -285,19 +276,19 @@ TEST_F(ExecLifecycleTest, ChildrenDieWithAKilledNodeAndTheNextNodeKillsTheirGrou
   pid_t sh = Pids(d + "/sh.pids")[0], bg = Pids(d + "/bg.pids")[0];
   serve->Signal(SIGKILL);
   serve->Wait();
-  EXPECT_TRUE(WaitUntil([&] { return !Running(sh); }, std::chrono::seconds(10)))
+  EXPECT_TRUE(WaitUntil([&] { return !testing::ProcessRunning(sh); }, std::chrono::seconds(10)))
       << "the exec child outlived its SIGKILLed node";
-  ASSERT_TRUE(Running(bg)) << "its own background child survives the node (not the leader)";
+  ASSERT_TRUE(testing::ProcessRunning(bg)) << "its own background child survives the node (not the leader)";
   // The next node resumes the task; before the new attempt runs, the group
   // of the old one is gone.
   auto waiter = Spawn("wait", {"wait", "p_orphan"});
   ASSERT_TRUE(WaitUntil([&] { return Pids(d + "/bg.pids").size() == 2; })) << Err("wait");
-  EXPECT_FALSE(Running(bg)) << "the old attempt's group ran beside the new attempt";
+  EXPECT_FALSE(testing::ProcessRunning(bg)) << "the old attempt's group ran beside the new attempt";
   auto cancelled = Keel({"cancel", "p_orphan"});
   EXPECT_EQ(cancelled.exit_code, 0) << cancelled.err;
   EXPECT_EQ(waiter->Wait(), 3) << Err("wait");
   pid_t sh2 = Pids(d + "/sh.pids")[1], bg2 = Pids(d + "/bg.pids")[1];
-  EXPECT_TRUE(WaitUntil([&] { return !Running(sh2) && !Running(bg2); }, std::chrono::seconds(10)))
+  EXPECT_TRUE(WaitUntil([&] { return !testing::ProcessRunning(sh2) && !testing::ProcessRunning(bg2); }, std::chrono::seconds(10)))
       << "a cancelled attempt's children kept running";
   EXPECT_TRUE(std::filesystem::is_empty(data() + "/children"));
 }

@@ -61,7 +61,9 @@ class FullDiskTest : public testing::KeelCliTest {
     ASSERT_EQ(errno, ENOSPC);
     while (::write(fd, chunk.data(), 1) > 0) {
     }
-    if (leave > 0) ASSERT_EQ(::ftruncate(fd, ::lseek(fd, 0, SEEK_END) - leave), 0);
+    if (leave > 0) {
+      ASSERT_EQ(::ftruncate(fd, ::lseek(fd, 0, SEEK_END) - leave), 0);
+    }
     ::close(fd);
   }
   void Free() { fs::remove(disk_ + "/filler"); }
@@ -77,10 +79,7 @@ class FullDiskTest : public testing::KeelCliTest {
 
   void Serve() {
     server_ = Spawn("serve", {"serve", "--listen", "127.0.0.1:0"});
-    ASSERT_TRUE(WaitUntil([&] {
-      Json info = Json::parse(testing::ReadFile(data() + "/node.json"), nullptr, false);
-      return !info.is_discarded() && info.contains("address");
-    })) << Err("serve");
+    ASSERT_FALSE(AwaitNodeAddress().empty()) << Err("serve");
   }
 
   std::string disk_, blob_;

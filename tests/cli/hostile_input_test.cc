@@ -42,13 +42,8 @@ class HostileInputTest : public testing::KeelCliTest {
   // Starts `keel serve` on a free port and waits for its node.json.
   void Serve() {
     server_ = Spawn("serve", {"serve", "--listen", "127.0.0.1:0", "--token", kToken});
-    std::string address;
-    ASSERT_TRUE(WaitUntil([&] {
-      Json info = Json::parse(testing::ReadFile(data() + "/node.json"), nullptr, false);
-      if (info.is_discarded() || !info.contains("address")) return false;
-      address = info["address"];
-      return true;
-    })) << Err("serve");
+    std::string address = AwaitNodeAddress();
+    ASSERT_FALSE(address.empty()) << Err("serve");
     auto colon = address.rfind(':');
     client_ = std::make_unique<httplib::Client>(address.substr(0, colon),
                                                 std::stoi(address.substr(colon + 1)));

@@ -92,12 +92,7 @@ class HttpHardeningTest : public testing::KeelCliTest {
   void Serve(std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--token", kToken}) {
     args.insert(args.begin(), "serve");
     server_ = Spawn("serve", args);
-    ASSERT_TRUE(WaitUntil([&] {
-      Json info = Json::parse(testing::ReadFile(data() + "/node.json"), nullptr, false);
-      if (info.is_discarded() || !info.contains("address")) return server_->Exited();
-      address_ = info["address"];
-      return true;
-    })) << Err("serve");
+    address_ = AwaitNodeAddress(server_.get());
     ASSERT_FALSE(address_.empty()) << Err("serve");
   }
 

@@ -30,12 +30,8 @@ class HttpTest : public testing::KeelCliTest {
                                      kToken,  "--exec-policy", "full"};
     args.insert(args.end(), extra.begin(), extra.end());
     server_ = Spawn("serve", args);
-    ASSERT_TRUE(WaitUntil([&] {
-      Json info = Json::parse(testing::ReadFile(data() + "/node.json"), nullptr, false);
-      if (info.is_discarded() || !info.contains("address")) return false;
-      address_ = info["address"];
-      return true;
-    })) << Err("serve");
+    address_ = AwaitNodeAddress();
+    ASSERT_FALSE(address_.empty()) << Err("serve");
     auto colon = address_.rfind(':');
     client_ = std::make_unique<httplib::Client>(address_.substr(0, colon),
                                                 std::stoi(address_.substr(colon + 1)));

@@ -61,10 +61,7 @@ class StoreDamageTest : public testing::KeelCliTest {
   // Starts `keel serve` on a free port and waits for its node.json.
   void Serve() {
     server_ = Spawn("serve", {"serve", "--listen", "127.0.0.1:0"});
-    ASSERT_TRUE(WaitUntil([&] {
-      Json info = Json::parse(testing::ReadFile(data() + "/node.json"), nullptr, false);
-      return !info.is_discarded() && info.contains("address");
-    })) << Err("serve");
+    ASSERT_FALSE(AwaitNodeAddress().empty()) << Err("serve");
   }
   int StopServer() {
     server_->Signal(SIGTERM);

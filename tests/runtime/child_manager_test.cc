@@ -23,14 +23,6 @@ namespace {
 using testing::TempDir;
 using testing::WaitUntil;
 
-bool Running(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!std::getline(stat, text)) return false;
-  auto paren = text.rfind(')');
-  return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z';
-}
-
 std::string StatField22(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
   std::string text;
@@ -138,7 +130,7 @@ TEST_F(ChildManagerTest, ATimeoutStopsTheWholeGroup) {
   EXPECT_TRUE(r.retryable);
   EXPECT_EQ(r.error, "exec: sh: timed out after 300ms");
   pid_t pid = std::stoi(testing::ReadFile(bg));
-  EXPECT_TRUE(WaitUntil([&] { return !Running(pid); }, std::chrono::seconds(10)));
+  EXPECT_TRUE(WaitUntil([&] { return !testing::ProcessRunning(pid); }, std::chrono::seconds(10)));
   EXPECT_TRUE(NoRecords());
 }
 
@@ -153,7 +145,7 @@ TEST_F(ChildManagerTest, ClosingStopsWhatRunsAndAnswersIt) {
   EXPECT_EQ(std::filesystem::exists(dir_ / ("children/" + std::to_string(pid))), true);
   children.reset();
   EXPECT_EQ(outcome.get_future().get().error, "exec: sh: cancelled");
-  EXPECT_FALSE(Running(pid));
+  EXPECT_FALSE(testing::ProcessRunning(pid));
   EXPECT_TRUE(NoRecords());
 }
 
@@ -183,7 +175,7 @@ TEST_F(ChildManagerTest, OpeningKillsTheGroupsAKilledNodeLeft) {
   int status = 0;
   ASSERT_EQ(waitpid(left, &status, 0), left);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-  EXPECT_TRUE(Running(reused));
+  EXPECT_TRUE(testing::ProcessRunning(reused));
   kill(reused, SIGKILL);
   waitpid(reused, &status, 0);
   EXPECT_TRUE(NoRecords());

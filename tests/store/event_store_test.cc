@@ -214,7 +214,9 @@ TEST_F(EventStoreTest, ListsACreationRangeNewestFirstAndTheProcessOfAKey) {
     auto appended = Append(id, 0, ProcessScript(id, "wf", "key" + std::to_string(i)).Start());
     ASSERT_OK(appended);
     created.push_back(appended->time_ns);
-    if (i > 0) ASSERT_LT(created[i - 1], created[i]);
+    if (i > 0) {
+      ASSERT_LT(created[i - 1], created[i]);
+    }
   }
   ListNarrowing middle;
   middle.since_ns = created[1];

@@ -73,6 +73,9 @@ class Child {
 bool WaitUntil(const std::function<bool()>& condition,
                std::chrono::milliseconds limit = std::chrono::seconds(60));
 
+// True while `pid` runs (a zombie, or a pid that is gone, is not running).
+bool ProcessRunning(pid_t pid);
+
 // Writes `text` to `path` (creating parents is the caller's job).
 void WriteFile(const std::string& path, const std::string& text);
 std::string ReadFile(const std::string& path);
