@@ -1,8 +1,10 @@
 #pragma once
 
 // What the actors need from the node that hosts them, without CAF: the store,
-// registered activities, workflow definitions, and where to report changes.
+// registered activities, workflow definitions, and where to report changes;
+// and what the node gives the actor of a new process (Creation).
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,6 +22,17 @@ class BlockingPool;
 struct Activity {
   ActivityFn fn;
   AsyncActivityFn async_fn;
+};
+
+// A process not in the log yet: its ProcessCreated goes in the same append
+// as its start and first steps (one durable write, not two, before the first
+// task runs). `done` gets the snapshot once that append is durable, or why it
+// was refused (Conflict: the id or idempotency key is taken).
+struct Creation {
+  events::Draft created;
+  std::function<void(Result<Json>)> done;
+  bool snapshot = true;  // done gets the snapshot; else null (Node::Submit)
+  bool defer = false;    // append ProcessCreated alone, then stop (StartOptions::defer)
 };
 
 class Host {

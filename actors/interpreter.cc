@@ -2,8 +2,8 @@
 
 #include <chrono>
 
-#include "runtime/duration.h"
-#include "runtime/expression.h"
+#include "base/time.h"
+#include "workflow/expression.h"
 
 namespace keel::actors {
 namespace {
@@ -437,7 +437,7 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
         return;
       }
       out.Add(events::TaskScheduled(out.H(task), step.id, b.id,
-                                    Json({{"until", FormatTimeNs(*due)}}).dump(), visit));
+                                    Json({{"until", FormatTime(*due)}}).dump(), visit));
       out.Add(events::TaskStarted(out.H(task), attempt, key));
       out.Add(events::TimerScheduled(out.H(s.id), "sleep/" + task, *due, "sleep", task));
       out.Add(events::BranchSuspended(out.H(b.id), task, "timer"));

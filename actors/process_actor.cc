@@ -12,7 +12,7 @@
 #include <variant>
 
 #include "actors/blocking_pool.h"
-#include "runtime/duration.h"
+#include "base/time.h"
 
 namespace keel::actors {
 namespace {
@@ -374,7 +374,7 @@ void Pump(Self self) {
   // Nothing runs and nothing can be planned: the process waits for its
   // timers (a retry's backoff) or for the outside, and needs no actor; the
   // timer service wakes it.
-  bool idle = st.executing.empty() && (AtRest(st.state) || !st.state.timers.empty());
+  bool idle = st.executing.empty() && (events::AtRest(st.state.status) || !st.state.timers.empty());
   if (idle) {
     // The next load replays what came after the last snapshot; a short tail
     // folds faster than a snapshot parses.
@@ -438,20 +438,6 @@ process_actor::behavior_type ProcessActor(Self self, Host* host, events::Process
 }
 
 }  // namespace
-
-bool AtRest(const events::ProcessState& s) {
-  switch (s.status) {
-    case ProcessStatus::kCompleted:
-    case ProcessStatus::kFailed:
-    case ProcessStatus::kCancelled:
-      return true;
-    case ProcessStatus::kPaused:
-    case ProcessStatus::kWaiting:
-      return true;
-    default:
-      return false;
-  }
-}
 
 process_actor SpawnProcess(caf::actor_system& system, Host& host, events::ProcessState state,
                            std::shared_ptr<const Workflow> workflow, uint64_t unsnapshotted) {

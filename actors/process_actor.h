@@ -50,23 +50,9 @@ using process_actor =
 process_actor SpawnProcess(caf::actor_system& system, Host& host, events::ProcessState state,
                            std::shared_ptr<const Workflow> workflow, uint64_t unsnapshotted);
 
-// A process not in the log yet: its ProcessCreated goes in the same append
-// as its start and first steps (one durable write, not two, before the first
-// task runs). `done` gets the snapshot once that append is durable, or why it
-// was refused (Conflict: the id or idempotency key is taken).
-struct Creation {
-  events::Draft created;
-  std::function<void(Result<Json>)> done;
-  bool snapshot = true;  // done gets the snapshot; else null (Node::Submit)
-  bool defer = false;    // append ProcessCreated alone, then stop (StartOptions::defer)
-};
 
 // Spawns the actor of a new process `id` (see Creation).
 process_actor SpawnNewProcess(caf::actor_system& system, Host& host, const std::string& id,
                               std::shared_ptr<const Workflow> workflow, Creation creation);
-
-// True when the process needs no actor: ended, paused, or waiting. Its timers
-// are kept by the node's timer service, which wakes it when one is due.
-bool AtRest(const events::ProcessState& state);
 
 }  // namespace keel::actors

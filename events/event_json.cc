@@ -3,6 +3,7 @@
 
 #include <flatbuffers/minireflect.h>
 
+#include "base/time.h"
 #include "events/internal/json_util.h"
 #include "events/state.h"
 

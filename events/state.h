@@ -172,8 +172,4 @@ Result<ProcessState> StateFromJson(const nlohmann::json& json);
 // without the suffix), hash (hex).
 nlohmann::json ToJson(const StoredEvent& event);
 
-// "2026-11-22T10:00:00.123Z" (ms) and "...00.123456789Z" (ns), UTC.
-std::string FormatTimeMs(int64_t ns);
-std::string FormatTimeNs(int64_t ns);
-
 }  // namespace keel::events

@@ -1,10 +1,10 @@
-// The snapshot JSON of a ProcessState (INTERFACE.md) and its inverse, plus the
-// time formats. Every time is written twice: RFC 3339 for people (`*_at`, ms)
+// The snapshot JSON of a ProcessState (INTERFACE.md) and its inverse. Every time is written twice: RFC 3339 for people (`*_at`, ms)
 // and integer nanoseconds (`*_ns`, a keel extension) so StateFromJson is lossless.
 
 #include <cstdio>
 #include <exception>
 
+#include "base/time.h"
 #include "events/internal/json_util.h"
 #include "events/state.h"
 
@@ -59,120 +59,7 @@ json ParseJsonField(std::string_view text, json if_empty) {
   return value;
 }
 
-namespace {
-
-// Days since 1970-01-01 <-> civil date (H. Hinnant's algorithms).
-void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
-}
-
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-constexpr int64_t kNsPerSec = 1'000'000'000;
-
-std::string FormatTime(int64_t ns, int digits) {
-  int64_t secs = ns / kNsPerSec;
-  int64_t frac = ns % kNsPerSec;
-  if (frac < 0) {  // floor, without overflowing at INT64_MIN
-    frac += kNsPerSec;
-    --secs;
-  }
-  int64_t days = secs / 86400;
-  int64_t sod = secs % 86400;
-  if (sod < 0) {
-    sod += 86400;
-    --days;
-  }
-  int64_t y;
-  unsigned m, d;
-  CivilFromDays(days, &y, &m, &d);
-  for (int i = digits; i < 9; ++i) frac /= 10;
-  // By hand: snprintf was most of a snapshot's time formatting.
-  char buf[64];
-  char* p = buf;
-  auto put = [&p](int64_t v, int width) {
-    for (int i = width - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
-    p += width;
-  };
-  if (y < 0 || y > 9999) {  // outside RFC 3339's four digits: as many as it takes
-    p += std::snprintf(p, 24, "%04lld", static_cast<long long>(y));
-  } else {
-    put(y, 4);
-  }
-  *p++ = '-';
-  put(m, 2);
-  *p++ = '-';
-  put(d, 2);
-  *p++ = 'T';
-  put(sod / 3600, 2);
-  *p++ = ':';
-  put(sod / 60 % 60, 2);
-  *p++ = ':';
-  put(sod % 60, 2);
-  *p++ = '.';
-  put(frac, digits);
-  *p++ = 'Z';
-  return std::string(buf, p);
-}
-
-}  // namespace
-
-std::optional<int64_t> ParseTime(std::string_view t) {
-  // YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z
-  auto digits = [&](size_t pos, size_t n) -> std::optional<int64_t> {
-    if (pos + n > t.size()) return std::nullopt;
-    int64_t v = 0;
-    for (size_t i = pos; i < pos + n; ++i) {
-      if (t[i] < '0' || t[i] > '9') return std::nullopt;
-      v = v * 10 + (t[i] - '0');
-    }
-    return v;
-  };
-  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' ||
-      t.back() != 'Z') {
-    return std::nullopt;
-  }
-  auto y = digits(0, 4), mo = digits(5, 2), d = digits(8, 2);
-  auto h = digits(11, 2), mi = digits(14, 2), s = digits(17, 2);
-  if (!y || !mo || !d || !h || !mi || !s || *mo < 1 || *mo > 12 || *d < 1 || *d > 31 || *h > 23 ||
-      *mi > 59 || *s > 60) {
-    return std::nullopt;
-  }
-  int64_t frac = 0;
-  size_t pos = 19;
-  if (t[pos] == '.') {
-    size_t n = t.size() - 1 - (pos + 1);
-    if (n < 1 || n > 9) return std::nullopt;
-    auto f = digits(pos + 1, n);
-    if (!f) return std::nullopt;
-    frac = *f;
-    for (size_t i = n; i < 9; ++i) frac *= 10;
-    pos += 1 + n;
-  }
-  if (pos != t.size() - 1) return std::nullopt;
-  int64_t days = DaysFromCivil(*y, static_cast<unsigned>(*mo), static_cast<unsigned>(*d));
-  return ((days * 86400 + *h * 3600 + *mi * 60 + *s) * kNsPerSec) + frac;
-}
-
 }  // namespace internal
-
-std::string FormatTimeMs(int64_t ns) { return internal::FormatTime(ns, 3); }
-std::string FormatTimeNs(int64_t ns) { return internal::FormatTime(ns, 9); }
 
 // ---- ToJson ----------------------------------------------------------------
 
@@ -390,8 +277,8 @@ int64_t Time(const json& j, const std::string& ns_key, const char* at_key) {
   if (auto it = j.find(ns_key); it != j.end() && !it->is_null()) return it->get<int64_t>();
   auto text = Str(j, at_key);
   if (text.empty()) return 0;
-  auto ns = internal::ParseTime(text);
-  if (!ns) throw BadShape(std::string("bad time in '") + at_key + "': " + text);
+  auto ns = ParseTimeNs(text);
+  if (!ns.ok()) throw BadShape(std::string("bad time in '") + at_key + "': " + text);
   return *ns;
 }
 

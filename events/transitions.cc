@@ -174,6 +174,7 @@ std::optional<TaskStatus> ParseTaskStatus(std::string_view name) {
 bool IsTerminal(ProcessStatus s) {
   return s == PS::kCompleted || s == PS::kFailed || s == PS::kCancelled;
 }
+bool AtRest(ProcessStatus s) { return IsTerminal(s) || s == PS::kWaiting || s == PS::kPaused; }
 bool IsTerminal(BranchStatus s) {
   return s == BS::kCompleted || s == BS::kFailed || s == BS::kCancelled;
 }

@@ -58,6 +58,9 @@ std::optional<TaskStatus> ParseTaskStatus(std::string_view name);
 bool IsTerminal(ProcessStatus s);  // completed, failed, cancelled
 bool IsTerminal(BranchStatus s);   // completed, failed, cancelled
 bool IsTerminal(TaskStatus s);     // completed, failed, skipped, cancelled, blocked
+// Ended, or resting until something from outside moves it (waiting, paused):
+// a process needs no actor then, and a wait for its rest returns.
+bool AtRest(ProcessStatus s);
 
 enum class EntityKind : uint8_t { kNone, kProcess, kBranch, kTask };
 // Which kind of entity an event type is about (SignalReceived, TimerScheduled,

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 
+#include "base/data_dir.h"
 #include "store/format.h"
 #include "store/internal/annotate.h"
 #include "store/internal/rocks.h"
@@ -27,11 +28,10 @@ using internal::Cf;
 using internal::Rocks;
 using internal::ToStatus;
 
-std::string DbPath(const std::string& path) { return path + "/db"; }
 
 bool HasDb(const std::string& path) {
   std::error_code ec;
-  return std::filesystem::exists(DbPath(path) + "/CURRENT", ec);
+  return std::filesystem::exists(data_dir::Db(path) + "/CURRENT", ec);
 }
 
 Status CheckName(std::string_view what, std::string_view name) {
@@ -41,11 +41,10 @@ Status CheckName(std::string_view what, std::string_view name) {
   return Status::OK();
 }
 
-std::string FormatFilePath(const std::string& path) { return path + "/" + format::kFormatFile; }
 
 // Replaces DIR/FORMAT atomically (write, sync, rename).
 Status WriteFormatFile(const std::string& path) {
-  const std::string target = FormatFilePath(path), temp = target + ".tmp";
+  const std::string target = data_dir::FormatFile(path), temp = target + ".tmp";
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::IOError("create " + temp + ": " + std::strerror(errno));
   const std::string text = std::to_string(format::kFormatVersion) + "\n";
@@ -490,7 +489,7 @@ class RocksEventStore final : public EventStore {
 
 Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options) {
   if (options.path.empty()) return Status::InvalidArgument("store path is empty");
-  const std::string db_path = DbPath(options.path);
+  const std::string db_path = data_dir::Db(options.path);
   bool current = false;
   std::optional<uint32_t> marked;
   if (HasDb(options.path)) {
@@ -541,7 +540,7 @@ Result<std::unique_ptr<EventStore>> EventStore::OpenReadOnly(const std::string& 
   std::error_code ec;
   std::filesystem::create_directories(scratch_dir, ec);
   if (ec) return Status::IOError("create " + scratch_dir + ": " + ec.message());
-  Result<std::unique_ptr<Rocks>> opened = Rocks::OpenSecondary(DbPath(path), scratch_dir);
+  Result<std::unique_ptr<Rocks>> opened = Rocks::OpenSecondary(data_dir::Db(path), scratch_dir);
   if (!opened.ok()) return opened.status();
   bool current = false;
   KEEL_RETURN_IF_ERROR(CheckFormatVersion(**opened, path, &current));

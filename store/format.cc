@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "base/data_dir.h"
 #include "events/codec.h"
 #include "schema/keel_generated.h"
 
@@ -275,7 +276,7 @@ Status NewerFormat(const std::string& dir, uint32_t version, bool from_file) {
 }
 
 Result<std::optional<uint32_t>> ReadFormatFile(const std::string& dir) {
-  const std::string file = dir + "/" + kFormatFile;
+  const std::string file = data_dir::FormatFile(dir);
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     std::error_code ec;

@@ -22,12 +22,11 @@ namespace keel::store::format {
 // refused (NotSupported) and left untouched.
 inline constexpr uint32_t kFormatVersion = 2;
 
-// A copy of the format version in a plain file beside db/ ("2\n"), written
+// A copy of the format version in DIR/FORMAT beside db/ ("2\n"), written
 // once the meta holds it: Open reads it to decide whether it may open the
 // store read-write without first replaying the WAL read-only to read the
 // meta (twice the recovery time). A keel that bumps the version writes both.
-inline constexpr char kFormatFile[] = "FORMAT";
-
+//
 // The version in DIR/FORMAT; nullopt when there is no such file (a store made
 // before the file existed, or a crash before it was first written: the meta
 // says). The file is replaced by rename, never written in place, so a FORMAT

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "base/data_dir.h"
 #include "store/format.h"
 #include "store/internal/rocks.h"
 
@@ -46,7 +47,7 @@ Result<Census> CountAs(const std::string& db_path, WalDamage damage) {
 }  // namespace
 
 Result<DamageReport> InspectDamage(const std::string& path) {
-  const std::string db_path = path + "/db";
+  const std::string db_path = data_dir::Db(path);
   std::error_code ec;
   if (!std::filesystem::exists(db_path + "/CURRENT", ec)) {
     return Status::NotFound("no store at " + path);
@@ -77,7 +78,7 @@ Result<DamageReport> RepairStore(const std::string& path) {
     // Point-in-time recovery replays the WAL up to the damage, flushes what
     // it kept to table files and retires the damaged logs: the cut is
     // durable once the open returns (the normal open below checks).
-    auto rocks = Rocks::OpenReadWrite(path + "/db", /*create_if_missing=*/false,
+    auto rocks = Rocks::OpenReadWrite(data_dir::Db(path), /*create_if_missing=*/false,
                                       WalDamage::kDropRest);
     if (!rocks.ok()) return rocks.status();
     auto kept = Count(**rocks);

@@ -13,6 +13,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "base/data_dir.h"
+#include "store/load_state.h"
 #include "tools/cli.h"
 
 namespace keel::cli {
@@ -110,7 +112,7 @@ Status CheckDataDir(const std::string& data_dir) {
 
 Result<ReadOnlyStore> ReadOnlyStore::Open(const std::string& data_dir) {
   KEEL_RETURN_IF_ERROR(CheckDataDir(data_dir));
-  if (!std::filesystem::exists(data_dir + "/db")) {
+  if (!std::filesystem::exists(data_dir::Db(data_dir))) {
     return Status::NotFound("no keel data in '" + data_dir + "'");
   }
   std::string scratch = (std::filesystem::temp_directory_path() / "keel-ro-XXXXXX").string();
@@ -135,23 +137,7 @@ ReadOnlyStore::~ReadOnlyStore() {
 }
 
 Result<events::ProcessState> ReadOnlyStore::Load(const std::string& id, uint64_t to_seq) {
-  events::ProcessState state;
-  uint64_t from = 1;
-  auto snap = store_->LatestSnapshot(id, to_seq);
-  if (!snap.ok()) return snap.status();
-  if (*snap) {
-    Json parsed = Json::parse((*snap)->state_json, nullptr, false);
-    auto restored = events::StateFromJson(parsed);
-    if (restored.ok()) {
-      state = std::move(*restored);
-      from = (*snap)->seq + 1;
-    }
-  }
-  auto tail = store_->ReadStream(id, from, to_seq);
-  if (!tail.ok()) return tail.status();
-  if (from == 1 && tail->empty()) return UnknownId(id);
-  for (const auto& e : *tail) KEEL_RETURN_IF_ERROR(events::Apply(state, e));
-  return state;
+  return store::LoadState(*store_, id, to_seq);
 }
 
 Result<events::ProcessState> ReadOnlyStore::Replay(const std::string& id, uint64_t to_seq) {

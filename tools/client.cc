@@ -7,6 +7,8 @@
 #include <sstream>
 #include <thread>
 
+#include "base/data_dir.h"
+
 namespace keel::cli {
 namespace {
 
@@ -42,11 +44,9 @@ Status FromHttp(int code, const std::string& body) {
   }
 }
 
-bool AtRest(const Json& snapshot) { return StatusExitCode(snapshot) >= 0; }
-
 // DIR/node.json as text; empty when there is none.
 std::string ReadNodeJson(const std::string& data_dir) {
-  std::ifstream in(data_dir + "/node.json");
+  std::ifstream in(data_dir::NodeJson(data_dir));
   std::stringstream text;
   if (in) text << in.rdbuf();
   return text.str();
@@ -61,7 +61,7 @@ NodeClient::NodeClient(std::string host, int port, std::string token)
       token_(std::move(token)) {}
 
 std::optional<NodeClient> NodeClient::Find(const std::string& data_dir, const std::string& token) {
-  std::ifstream in(data_dir + "/node.json");
+  std::ifstream in(data_dir::NodeJson(data_dir));
   if (!in) return std::nullopt;
   std::stringstream text;
   text << in.rdbuf();
@@ -182,7 +182,7 @@ Result<Json> NodeClient::WaitRest(const std::string& id, std::chrono::millisecon
   return Status::TimedOut("process '" + id + "' did not rest within the timeout");
 }
 
-Result<Target> Connect(const Options& options, const std::string& token) {
+Result<Target> Connect(const Options& options, const HttpOptions& http, const std::string& token) {
   auto deadline = std::chrono::steady_clock::now() + kBusyRetry;
   std::string last_seen;
   for (;;) {
@@ -197,7 +197,7 @@ Result<Target> Connect(const Options& options, const std::string& token) {
     Target target;
     target.remote = NodeClient::Find(options.data_dir, token);
     if (target.remote) return target;
-    auto node = Node::Open(options);
+    auto node = EmbeddedNode::Open(options, http);
     if (node.ok()) {
       target.local = std::move(*node);
       return target;

@@ -10,7 +10,9 @@
 #include <optional>
 #include <string>
 
+#include "keel/http.h"
 #include "keel/node.h"
+#include "tools/embedded_node.h"
 
 namespace keel::cli {
 
@@ -53,14 +55,14 @@ class NodeClient {
 // Where a command's request goes: exactly one of `remote` and `local` is set.
 struct Target {
   std::optional<NodeClient> remote;
-  std::unique_ptr<Node> local;
+  std::unique_ptr<EmbeddedNode> local;
 };
 
 // Finds the live node of options.data_dir, or opens one there (embedded)
-// with `options`. A node that is shutting down (stale node.json, lock still
+// with `options`, serving it with `http`. A node that is shutting down (stale node.json, lock still
 // held) is retried for up to 10 s before Busy is reported, counted from the
 // last change of node.json (other commands' nodes taking the dir in turn).
-Result<Target> Connect(const Options& options, const std::string& token);
+Result<Target> Connect(const Options& options, const HttpOptions& http, const std::string& token);
 
 // Forever, for waits without a timeout.
 inline constexpr std::chrono::milliseconds kNoTimeout = std::chrono::hours(24 * 365);

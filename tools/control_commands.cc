@@ -14,7 +14,8 @@
 #include <sstream>
 #include <thread>
 
-#include "runtime/validate.h"
+#include "base/data_dir.h"
+#include "base/validate.h"
 #include "tools/cli.h"
 #include "tools/client.h"
 #include "tools/live_display.h"
@@ -69,16 +70,19 @@ Options EmbeddedOptions(const Common& c) {
   Options options;
   options.data_dir = c.data;
   options.exec_policy = ExecPolicy::kFull;  // the CLI runs the user's own local files
-  // Concurrent CLI commands on this dir find this node through node.json.
-  options.http_listen = "127.0.0.1:0";
-  // The node this command embeds runs exec with the full policy, so its HTTP
-  // endpoint must not take work from other local users: a random token, found
-  // by this user's CLI in DIR/node.json (readable by the owner only).
-  options.http_token = RandomToken();
-  // Published in DIR/node.json, so that other commands meanwhile route to
-  // this node instead of waiting for the dir's lock.
-  options.http_listen = "127.0.0.1:0";
   return options;
+}
+
+// Concurrent CLI commands on this dir find the node a command embeds through
+// node.json, and route to it instead of waiting for the dir's lock.
+HttpOptions EmbeddedHttp() {
+  HttpOptions http;
+  http.listen = "127.0.0.1:0";
+  // The node runs exec with the full policy, so its endpoint must not take
+  // work from other local users: a random token, found by this user's CLI
+  // in DIR/node.json (readable by the owner only).
+  http.token = RandomToken();
+  return http;
 }
 
 Result<std::string> ReadText(const std::string& path) {
@@ -150,20 +154,20 @@ Result<Json> RestAndClose(const Common& c, Target& target, const std::string& id
     auto rested = target.remote->WaitRest(id, std::max(left, std::chrono::milliseconds(0)),
                                           on_change, until_done);
     if (rested.ok() || rested.status().code() != Status::Code::kIOError) return rested;
-    auto next = Connect(EmbeddedOptions(c), c.token);
+    auto next = Connect(EmbeddedOptions(c), EmbeddedHttp(), c.token);
     if (!next.ok()) return next.status();
     target = std::move(*next);
   }
   CloseOnStop stop(target.local.get());
   std::function<void()> unsubscribe;
   if (on_change) {
-    auto sub = target.local->Subscribe(id, on_change);
+    auto sub = target.local->node().Subscribe(id, on_change);
     if (sub.ok()) unsubscribe = *sub;
   }
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
   left = std::max(left, std::chrono::milliseconds(0));
-  auto rested = until_done ? target.local->WaitUntilDone(id, left) : target.local->Wait(id, left);
+  auto rested = until_done ? target.local->node().WaitUntilDone(id, left) : target.local->node().Wait(id, left);
   YieldToStop();  // a stop signal ended the wait
   if (unsubscribe) unsubscribe();
   Status closed = target.local->Close();
@@ -211,7 +215,7 @@ int Run(const Common& c, const RunArgs& a) {
   // Detached with no live node: the node this command opens only records
   // the creation and closes; it runs nothing, of this process or others.
   if (a.detach) options.resume = false;
-  auto target = Connect(options, c.token);
+  auto target = Connect(options, EmbeddedHttp(), c.token);
   if (!target.ok()) return Fail(target.status());
   CloseOnStop stop(target->local.get());
   Result<Json> started = Status::Internal("not started");
@@ -227,7 +231,7 @@ int Run(const Common& c, const RunArgs& a) {
     so.id = a.id;
     so.idempotency_key = a.idempotency_key;
     so.defer = a.detach;
-    started = target->local->Start(*wf, *inputs, so);
+    started = target->local->node().Start(*wf, *inputs, so);
     YieldToStop();
   }
   if (!started.ok()) {
@@ -265,7 +269,7 @@ int Run(const Common& c, const RunArgs& a) {
 int Wait(const Common& c, const std::string& id, double timeout_s, bool until_done) {
   ExitOnStopSignals();
   if (Status known = CheckKnown(c, id); !known.ok()) return Fail(known);
-  auto target = Connect(EmbeddedOptions(c), c.token);
+  auto target = Connect(EmbeddedOptions(c), EmbeddedHttp(), c.token);
   if (!target.ok()) return Fail(target.status());
   CloseOnStop stop(target->local.get());
   auto done = RestAndClose(c, *target, id, TimeoutOf(timeout_s), nullptr, until_done);
@@ -299,7 +303,7 @@ int Control(const Common& c, const ControlArgs& a) {
   Result<Target> target = Status::Internal("not connected");
   Result<Json> accepted = Status::Internal("no control");
   do {
-    target = Connect(EmbeddedOptions(c), c.token);
+    target = Connect(EmbeddedOptions(c), EmbeddedHttp(), c.token);
     if (!target.ok()) return ControlFail(target.status());
     if (!target->remote) break;
     if (target->remote->address() != last_address) {
@@ -324,7 +328,7 @@ int Control(const Common& c, const ControlArgs& a) {
   } while (std::chrono::steady_clock::now() < deadline);
   CloseOnStop stop(target->local.get());
   if (target->local) {
-    Node& node = *target->local;
+    Node& node = target->local->node();
     accepted = a.action == "pause"     ? node.Pause(a.id, options)
                : a.action == "resume"  ? node.Resume(a.id, options)
                : a.action == "cancel"  ? node.Cancel(a.id, options)
@@ -347,9 +351,10 @@ int Control(const Common& c, const ControlArgs& a) {
 int Serve(const Common& c, const ServeArgs& a) {
   Options options;
   options.data_dir = c.data;
-  options.http_listen = a.listen;
-  options.http_token = a.token;
-  options.http_max_body = a.max_body;
+  HttpOptions http;
+  http.listen = a.listen;
+  http.token = a.token;
+  http.max_body = a.max_body;
   options.exec_allow = a.exec_allow;
   if (a.exec_policy == "deny") {
     options.exec_policy = a.exec_allow.empty() ? ExecPolicy::kDeny : ExecPolicy::kAllowlist;
@@ -367,21 +372,13 @@ int Serve(const Common& c, const ServeArgs& a) {
           "--listen " + a.listen +
           " is reachable from other machines: give --token (or --insecure-no-token)"));
     }
-    options.http_no_token = true;  // INTERFACE.md: only --token protects serve's API
+    http.no_token = true;  // INTERFACE.md: only --token protects serve's API
   }
   RaiseFileLimit();
   InstallStopSignals();
-  auto node = Node::Open(options);
+  auto node = EmbeddedNode::Open(options, http);
   if (!node.ok()) return Fail(node.status());
-  std::string address;
-  {
-    std::ifstream info(c.data + "/node.json");
-    std::stringstream text;
-    text << info.rdbuf();
-    Json parsed = Json::parse(text.str(), nullptr, false);
-    if (!parsed.is_discarded()) address = parsed.value("address", "");
-  }
-  std::cerr << "keel: serving " << c.data << " on http://" << address << std::endl;
+  std::cerr << "keel: serving " << c.data << " on http://" << (*node)->address() << std::endl;
   while (!StopRequested()) std::this_thread::sleep_for(kServePoll);
   // Graceful: let what is moving come to rest for up to the grace period,
   // then persist and stop. Tasks still running after it re-run on the next
@@ -396,7 +393,7 @@ int Serve(const Common& c, const ServeArgs& a) {
       ListFilter filter;
       filter.status = status;
       filter.limit = 0;
-      auto list = (*node)->List(filter);
+      auto list = (*node)->node().List(filter);
       if (list.ok()) moving += list->total;
     }
     if (moving == 0) break;

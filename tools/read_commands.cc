@@ -11,7 +11,7 @@
 #include <thread>
 #include <tuple>
 
-#include "runtime/duration.h"
+#include "base/time.h"
 #include "tools/cli.h"
 
 namespace keel::cli {

@@ -10,8 +10,8 @@
 #include <mutex>
 #include <thread>
 
-#include "keel/node.h"
 #include "tools/cli.h"
+#include "tools/embedded_node.h"
 
 namespace keel::cli {
 namespace {
@@ -21,7 +21,7 @@ int stop_pipe[2] = {-1, -1};  // the handler's byte wakes the stop thread
 std::atomic<bool> exiting_on_stop{false};
 
 std::mutex node_mu;
-Node* stop_node = nullptr;  // guarded by node_mu
+EmbeddedNode* stop_node = nullptr;  // guarded by node_mu
 
 void OnStopSignal(int sig) {
   int first = 0;
@@ -81,7 +81,7 @@ void YieldToStop() {
   for (;;) pause();
 }
 
-CloseOnStop::CloseOnStop(Node* node) {
+CloseOnStop::CloseOnStop(EmbeddedNode* node) {
   std::lock_guard lock(node_mu);
   previous_ = stop_node;
   stop_node = node;

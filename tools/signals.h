@@ -7,11 +7,9 @@
 // children get SIGTERM and then SIGKILL, node.json goes) and the command
 // exits 128 + the signal (130, 143). A second signal exits at once.
 
-namespace keel {
-class Node;
-}
-
 namespace keel::cli {
+
+class EmbeddedNode;
 
 // 128 + the first stop signal received, or 0.
 int StopExitCode();
@@ -29,13 +27,13 @@ void YieldToStop();
 // before the command exits; restores the previous one when it ends.
 class CloseOnStop {
  public:
-  explicit CloseOnStop(Node* node);
+  explicit CloseOnStop(EmbeddedNode* node);
   ~CloseOnStop();
   CloseOnStop(const CloseOnStop&) = delete;
   CloseOnStop& operator=(const CloseOnStop&) = delete;
 
  private:
-  Node* previous_;
+  EmbeddedNode* previous_;
 };
 
 }  // namespace keel::cli

@@ -24,8 +24,4 @@ nlohmann::json Text(std::string_view s);
 // string when it does not parse (logs replay forever, even a bad payload).
 nlohmann::json ParseJsonField(std::string_view text, nlohmann::json if_empty = nullptr);
 
-// Inverse of FormatTimeMs/FormatTimeNs ("2026-11-22T10:00:00.123Z", any
-// number of fractional digits); nullopt when malformed.
-std::optional<int64_t> ParseTime(std::string_view text);
-
 }  // namespace keel::events::internal

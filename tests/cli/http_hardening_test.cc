@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "keel/http.h"
 #include "keel/node.h"
 #include "keel/workflow.h"
 #include "store/format.h"
@@ -151,9 +152,11 @@ TEST_F(HttpHardeningTest, APlainEmbeddedNodeOpensNoSocketAndRunsNoProgram) {
 TEST_F(HttpHardeningTest, AnEmbeddedApiWhenAskedNeedsATokenOnlyItsOwnerCanRead) {
   Options options;
   options.data_dir = data();
-  options.http_listen = "127.0.0.1:0";
   auto node = Node::Open(options);
   ASSERT_OK(node);
+  EXPECT_FALSE(fs::exists(data() + "/node.json"));
+  auto server = HttpServer::Start(**node, HttpOptions{});
+  ASSERT_OK(server);
   ASSERT_TRUE(fs::exists(data() + "/node.json"));
   EXPECT_TRUE(OwnerOnly(data() + "/node.json"));
   Json info = Parse(testing::ReadFile(data() + "/node.json"));
@@ -176,8 +179,10 @@ TEST_F(HttpHardeningTest, AnEmbeddedApiWhenAskedNeedsATokenOnlyItsOwnerCanRead) 
       http.Post("/v1/processes", {{"Authorization", "bEaReR " + token}}, body, "application/json");
   ASSERT_TRUE(owner);
   EXPECT_EQ(owner->status, 201) << owner->body;
-  ASSERT_OK((*node)->Close());
+  EXPECT_EQ((*server)->token(), token);
+  (*server)->Stop();
   EXPECT_FALSE(fs::exists(data() + "/node.json"));
+  ASSERT_OK((*node)->Close());
 }
 
 TEST_F(HttpHardeningTest, ServeRefusesANonLoopbackAddressWithoutAToken) {

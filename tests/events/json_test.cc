@@ -3,6 +3,7 @@
 #include <limits>
 #include <set>
 
+#include "base/time.h"
 #include "events/state.h"
 #include "tests/events/event_chain.h"
 #include "tests/support/test_util.h"

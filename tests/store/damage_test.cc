@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "base/data_dir.h"
 #include "store/repair.h"
 #include "tests/store/store_fixture.h"
 
@@ -116,14 +117,14 @@ TEST_F(DamageTest, RepairLeavesAHealthyStoreAlone) {
 TEST_F(DamageTest, AFormatFileWithoutAVersionIsRefusedByEveryOpen) {
   Fill(1);
   for (const char* garbage : {"", "two\n", "2x", "\n"}) {
-    keel::testing::WriteFile(dir_.path() + "/" + format::kFormatFile, garbage);
+    keel::testing::WriteFile(data_dir::FormatFile(dir_.path()), garbage);
     auto opened = OpenAgain();
     EXPECT_EQ(opened.status().code(), Code::kCorruption) << garbage;
     EXPECT_NE(opened.status().message().find("FORMAT"), std::string::npos);
     TempDir scratch;
     EXPECT_EQ(EventStore::OpenReadOnly(dir_.path(), scratch.path()).status().code(),
               Code::kCorruption);
-    EXPECT_EQ(keel::testing::ReadFile(dir_.path() + "/" + format::kFormatFile), garbage);
+    EXPECT_EQ(keel::testing::ReadFile(data_dir::FormatFile(dir_.path())), garbage);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "base/data_dir.h"
 #include "events/state.h"
 #include "tests/store/store_fixture.h"
 
@@ -343,7 +344,7 @@ TEST_P(NewerFormatTest, IsRefusedAndLeftUntouched) {
     raw.Put(format::kMetaCf, format::kMetaFormatVersion,
             format::EncodeU32(format::kFormatVersion + 1));
   }
-  const std::string file = dir_.path() + "/" + format::kFormatFile;
+  const std::string file = data_dir::FormatFile(dir_.path());
   if (with_file)
     keel::testing::WriteFile(file, std::to_string(format::kFormatVersion + 1) + "\n");
   else
@@ -367,7 +368,7 @@ INSTANTIATE_TEST_SUITE_P(FormatFile, NewerFormatTest, ::testing::Bool());
 TEST_F(EventStoreTest, AFormatFileSayingNewerIsRefusedBeforeTheStoreIsOpened) {
   Started("p1");
   Close();
-  const std::string file = dir_.path() + "/" + format::kFormatFile;
+  const std::string file = data_dir::FormatFile(dir_.path());
   keel::testing::WriteFile(file, std::to_string(format::kFormatVersion + 1) + "\n");
   auto listing = [&] {
     std::set<std::string> names;
@@ -389,7 +390,7 @@ TEST_F(EventStoreTest, AFormatFileSayingNewerIsRefusedBeforeTheStoreIsOpened) {
 TEST_F(EventStoreTest, OpenWritesTheFormatFileAndRestoresAMissingOne) {
   Started("p1");
   Close();
-  const std::string file = dir_.path() + "/" + format::kFormatFile;
+  const std::string file = data_dir::FormatFile(dir_.path());
   EXPECT_EQ(keel::testing::ReadFile(file), std::to_string(format::kFormatVersion) + "\n");
   std::filesystem::remove(file);  // a store from before the file: inspected, then marked
   Open();
@@ -578,7 +579,7 @@ TEST_F(EventStoreTest, LogEntriesOfFormatOneReadBesideRuns) {
     }
     raw.Put(format::kMetaCf, format::kMetaFormatVersion, format::EncodeU32(1));
   }
-  const std::string file = dir_.path() + "/" + format::kFormatFile;
+  const std::string file = data_dir::FormatFile(dir_.path());
   keel::testing::WriteFile(file, "1\n");
   Open();  // marked as this keel's format: an older keel now refuses it
   EXPECT_EQ(keel::testing::ReadFile(file), std::to_string(format::kFormatVersion) + "\n");

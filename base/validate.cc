@@ -1,6 +1,6 @@
 // Checks of text from outside: UTF-8, process ids, idempotency keys.
 
-#include "runtime/validate.h"
+#include "base/validate.h"
 
 #include <cstdint>
 #include <cstdio>

@@ -15,10 +15,10 @@
 #include <functional>
 #include <set>
 
-#include "runtime/duration.h"
-#include "runtime/expression.h"
-#include "runtime/workflow_references.h"
-#include "runtime/validate.h"
+#include "base/time.h"
+#include "workflow/expression.h"
+#include "workflow/references.h"
+#include "base/validate.h"
 
 namespace keel {
 namespace {

@@ -1,9 +1,9 @@
-#include "runtime/internal/connection_threads.h"
+#include "http/connection_threads.h"
 
 #include <algorithm>
 #include <thread>
 
-namespace keel::runtime {
+namespace keel::http {
 namespace {
 
 // An idle thread beyond the kept ones ends after this long without work.
@@ -56,4 +56,4 @@ void ConnectionThreads::Work() {
   ended_cv_.notify_all();
 }
 
-}  // namespace keel::runtime
+}  // namespace keel::http

@@ -40,6 +40,24 @@ struct NodeMetrics {
   int64_t processes_live = 0;
 };
 
+// A cumulative histogram: counts[i] observations were at most bounds[i];
+// the last bound is infinity, so counts.back() is the number of them all.
+struct Histogram {
+  std::vector<double> bounds;
+  std::vector<uint64_t> counts;
+  double sum = 0;  // of every observation
+};
+
+// Figures of a node's log (Node::LogStats): they read the store.
+struct LogStats {
+  uint64_t events = 0;        // events in the log: its last global seq
+  uint64_t timers_armed = 0;  // durable timers waiting to fire
+  // Seconds from an append's submission to its durable commit.
+  Histogram append_latency_seconds;
+  // Appends committed together in one group commit.
+  Histogram group_commit_appends;
+};
+
 // A Node runs workflow processes whose state is an append-only event log in
 // RocksDB. It holds its data dir exclusively. Safe for concurrent use from
 // multiple threads.
@@ -54,7 +72,8 @@ class Node {
   ~Node();
 
   // Makes `fn` available as activity `name`. Register before starting
-  // processes that use it (also before Open's resume needs it: see OpenWith).
+  // processes that use it; for the processes Open resumes, open with
+  // options.resume = false, register, then call Resume().
   // A blocking `fn` runs on the node's activity pool, never on the actors'
   // threads; an AsyncActivityFn is called on its process actor's thread and
   // must not block (one that computes its result at once saves the pool's
@@ -129,13 +148,23 @@ class Node {
   Result<Json> Signal(const std::string& id, const std::string& topic, const Json& payload,
                       const ControlOptions& options = {});
 
+  // The event lines (INTERFACE.md) of process `id` from seq `from_seq` on;
+  // NotFound for an unknown id. The log is the audit trail: what happened.
+  Result<std::vector<Json>> Events(const std::string& id, uint64_t from_seq = 1);
+  // Event lines of the whole log in commit order, from global seq
+  // `from_global_seq` on, at most `limit`.
+  Result<std::vector<Json>> LogEvents(uint64_t from_global_seq, size_t limit);
+  // The global seq of the newest event (0 for an empty log).
+  Result<uint64_t> LastGlobalSeq();
+
   // Live figures for monitoring (GET /v1/metrics); cheap, any thread.
   NodeMetrics Metrics() const;
+  // Figures of the log for monitoring; they read the store (the armed
+  // timers are counted), so are not for a hot path.
+  Result<LogStats> GetLogStats();
 
-  // Stops the node's HTTP endpoint and removes DIR/node.json, while its
-  // processes go on: the first step of a graceful shutdown (no new work is
-  // accepted). Close() does it too. Idempotent.
-  void StopServing();
+  // The options the node was opened with.
+  const Options& options() const;
 
   // Finishes in-flight appends, stops every actor, closes the store. Idempotent.
   Status Close();
@@ -151,6 +180,10 @@ class Node {
 // moves it on (an approval, a signal, a pause); false while it moves or
 // waits only for its timers. What WaitUntilDone waits for.
 bool Settled(const Json& snapshot);
+
+// True when a snapshot's process has ended or rests until something from
+// outside moves it (waiting, paused): what Wait waits for.
+bool AtRest(const Json& snapshot);
 
 // Exit-style classification of a snapshot's status used by the CLI:
 // 0 completed, 1 failed, 3 cancelled, 4 at rest unfinished, -1 still moving.

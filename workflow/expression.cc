@@ -1,4 +1,4 @@
-#include "runtime/expression.h"
+#include "workflow/expression.h"
 
 #include <cmath>
 #include <cstdio>

@@ -53,22 +53,6 @@ struct Options {
   unsigned activity_threads = 0;
   // Resume unfinished processes on Open (read-only tools turn it off).
   bool resume = true;
-  // The node's HTTP API (INTERFACE.md) and DIR/node.json, through which CLI
-  // commands find a live node: "host:port" (port 0 = any free port).
-  // Empty (the default) = no socket and no node.json.
-  std::string http_listen;
-  // Mutating requests need "Authorization: Bearer <http_token>". Empty: the
-  // node makes a random one, kept in DIR/node.json (readable by its owner
-  // only), unless http_no_token.
-  std::string http_token;
-  // With no http_token, mutating requests need none (`keel serve` without
-  // --token on loopback). Anyone who can reach the address can then start
-  // work on the node.
-  bool http_no_token = false;
-  // At most this many open SSE streams; more are refused (503).
-  size_t http_max_streams = 1024;
-  // Requests with a larger body are refused (413) before they are read.
-  size_t http_max_body = 1 << 20;
 };
 
 }  // namespace keel

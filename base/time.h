@@ -1,6 +1,7 @@
 #pragma once
 
-// Durations and points in time as workflow files spell them.
+// Durations and points in time as workflow files, filters and the JSON of
+// snapshots and events spell them.
 //
 // A duration is one or more <number><unit> parts, summed: "200ms", "5s",
 // "10m", "24h", "2d", "1h30m", "1.5s". Units: ms, s, m, h, d (d = 24h).
@@ -35,9 +36,15 @@ Result<int64_t> ParseTimeNs(std::string_view text);
 // naming the text otherwise.
 Result<int64_t> ParseTimeOrAgoNs(std::string_view text, int64_t now_ns);
 
-// RFC 3339 in UTC: "2026-12-01T00:00:00Z", with the fraction when non-zero
-// ("...:00.123Z", "...:00.000000001Z").
+// RFC 3339 in UTC with milliseconds, "2026-11-22T10:00:00.123Z": the times
+// of snapshots (`*_at`).
+std::string FormatTimeMs(int64_t ns);
+// RFC 3339 in UTC with nanoseconds, "2026-11-22T10:00:00.123456789Z": the
+// time of an event line.
 std::string FormatTimeNs(int64_t ns);
+// RFC 3339 in UTC with the fraction only as long as it needs to be:
+// "2026-12-01T00:00:00Z", "...:00.5Z", "...:00.000000001Z".
+std::string FormatTime(int64_t ns);
 
 // Nanoseconds since the Unix epoch now (the system clock): the time of
 // events, timers and due dates.

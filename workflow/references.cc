@@ -1,14 +1,14 @@
 // CheckReferences: a conservative scan of templates and expressions for
 // `inputs.NAME` and `vars.NAME` that no run can satisfy.
 
-#include "runtime/workflow_references.h"
+#include "workflow/references.h"
 
 #include <optional>
 #include <set>
 #include <string_view>
 #include <vector>
 
-#include "runtime/expression.h"
+#include "workflow/expression.h"
 
 namespace keel {
 namespace {

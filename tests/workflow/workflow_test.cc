@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/duration.h"
-#include "runtime/validate.h"
+#include "base/time.h"
+#include "base/validate.h"
 #include "tests/support/test_util.h"
 
 namespace keel {
@@ -886,8 +886,8 @@ TEST(DurationTest, ParsesRfc3339Times) {
   auto before = ParseTimeNs("1969-12-31T23:59:59Z");
   ASSERT_OK(before);
   EXPECT_EQ(*before, -1'000'000'000);
-  EXPECT_EQ(FormatTimeNs(*t), "2026-12-01T00:00:00Z");
-  EXPECT_EQ(FormatTimeNs(*offset), "2026-12-01T00:00:00.5Z");
+  EXPECT_EQ(FormatTime(*t), "2026-12-01T00:00:00Z");
+  EXPECT_EQ(FormatTime(*offset), "2026-12-01T00:00:00.5Z");
   EXPECT_EQ(FormatTimeNs(-1), "1969-12-31T23:59:59.999999999Z");
   for (const char* bad :
        {"2026-12-01", "2026-12-01T00:00:00", "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z",

@@ -46,6 +46,13 @@ class [[nodiscard]] Status {
   static Status Unauthorized(std::string msg) { return {Code::kUnauthorized, std::move(msg)}; }
   static Status Aborted(std::string msg) { return {Code::kAborted, std::move(msg)}; }
   static Status Internal(std::string msg) { return {Code::kInternal, std::move(msg)}; }
+  // The Status of `code` (one sent as a number between threads or actors);
+  // OK drops the message, and a number that is no Code is Internal.
+  static Status FromCode(Code code, std::string msg) {
+    if (code == Code::kOk) return OK();
+    if (code > Code::kInternal) code = Code::kInternal;
+    return {code, std::move(msg)};
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -1,4 +1,4 @@
-#include "runtime/internal/http_server.h"
+#include "keel/http.h"
 
 #include <fcntl.h>
 #include <httplib.h>
@@ -25,14 +25,15 @@
 #include <thread>
 #include <unordered_map>
 
-#include "events/state.h"
+#include "base/data_dir.h"
+#include "base/time.h"
+#include "base/validate.h"
+#include "events/transitions.h"
+#include "http/connection_threads.h"
 #include "keel/version.h"
-#include "runtime/duration.h"
-#include "runtime/internal/connection_threads.h"
 #include "store/format.h"
-#include "runtime/validate.h"
 
-namespace keel::runtime {
+namespace keel {
 namespace {
 
 // An SSE stream writes a comment this often when nothing happens, so that
@@ -287,19 +288,18 @@ class HttpServer::Impl {
   static constexpr size_t kIdleThreads = 16;  // kept for the next connections
   static constexpr int kListenBacklog = 1024;
 
-  Impl(Node& node, store::EventStore& store, const Options& options)
-      : node_(node), store_(store), options_(options) {}
+  Impl(Node& node, const HttpOptions& options) : node_(node), options_(options) {}
 
   Status Start() {
     std::string host;
     int port = 0;
-    KEEL_RETURN_IF_ERROR(ParseListen(options_.http_listen, &host, &port));
-    if (options_.http_token.empty() && !options_.http_no_token) {
+    KEEL_RETURN_IF_ERROR(ParseListen(options_.listen, &host, &port));
+    if (options_.token.empty() && !options_.no_token) {
       auto token = RandomToken();
       if (!token.ok()) return token.status();
-      options_.http_token = *token;
+      options_.token = *token;
     }
-    server_.set_payload_max_length(options_.http_max_body);
+    server_.set_payload_max_length(options_.max_body);
     server_.set_keep_alive_max_count(100);
     // httplib waits this long for every request on a connection, the first
     // one included: 1 s reset clients of a loaded machine (64 starts at once
@@ -310,8 +310,8 @@ class HttpServer::Impl {
     // A connection holds its thread while it is open (an event stream, an
     // idle socket until the keep-alive timeout): each has its own, so none
     // waits behind another (see ConnectionThreads).
-    server_.new_task_queue = [max = options_.http_max_streams + kRequestThreads] {
-      return new ConnectionThreads(max, kIdleThreads);
+    server_.new_task_queue = [max = options_.max_streams + kRequestThreads] {
+      return new http::ConnectionThreads(max, kIdleThreads);
     };
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (Status text = CheckRequestText(req); !text.ok()) {
@@ -370,7 +370,7 @@ class HttpServer::Impl {
       std::string why = errno == EADDRINUSE ? "address in use"
                         : errno != 0        ? std::strerror(errno)
                                             : "cannot bind";
-      return Status::IOError("cannot listen on " + options_.http_listen + ": " + why);
+      return Status::IOError("cannot listen on " + options_.listen + ": " + why);
     }
     // Debian's compiled httplib listens with a backlog of 5: a burst of new
     // clients would be dropped and reset. listen() again raises it.
@@ -413,27 +413,28 @@ class HttpServer::Impl {
   }
 
   const std::string& address() const { return address_; }
+  const std::string& token() const { return options_.token; }
 
  private:
-  std::string NodeJsonPath() const { return options_.data_dir + "/node.json"; }
+  std::string NodeJsonPath() const { return data_dir::NodeJson(node_.options().data_dir); }
 
   Status WriteNodeJson() {
     Json info = {{"pid", static_cast<int64_t>(getpid())},
                  {"address", address_},
-                 {"started_at", events::FormatTimeMs(NowNs())}};
+                 {"started_at", FormatTimeMs(NowNs())}};
     // The token lets this user's CLI reach a protected node; the file is
     // readable by its owner only.
-    if (!options_.http_token.empty()) info["token"] = options_.http_token;
+    if (!options_.token.empty()) info["token"] = options_.token;
     return WriteOwnerOnly(NodeJsonPath() + ".tmp", NodeJsonPath(), info.dump() + "\n");
   }
 
   httplib::Server::HandlerResponse Authorize(const httplib::Request& req, httplib::Response& res) {
     ++requests_;
     if (BodyRefused(req, res)) return httplib::Server::HandlerResponse::Handled;
-    if (options_.http_token.empty() || req.method == "GET" || req.method == "HEAD") {
+    if (options_.token.empty() || req.method == "GET" || req.method == "HEAD") {
       return httplib::Server::HandlerResponse::Unhandled;
     }
-    if (BearerMatches(req.get_header_value("Authorization"), options_.http_token)) {
+    if (BearerMatches(req.get_header_value("Authorization"), options_.token)) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     SendError(res, 401, "unauthorized", "this node needs 'Authorization: Bearer <token>'");
@@ -457,10 +458,10 @@ class HttpServer::Impl {
     if (length.empty() || length.size() > 19 ||
         length.find_first_not_of("0123456789") != std::string::npos) {
       SendError(res, 400, "invalid", "Content-Length must be a number");
-    } else if (std::stoull(length) > options_.http_max_body) {
+    } else if (std::stoull(length) > options_.max_body) {
       SendError(res, 413, "invalid",
                 "the request body is larger than the node accepts (" +
-                    std::to_string(options_.http_max_body) + " bytes)");
+                    std::to_string(options_.max_body) + " bytes)");
     } else {
       return false;
     }
@@ -614,25 +615,22 @@ class HttpServer::Impl {
     std::string id = req.matches[1];
     auto from = NumberParam(req, "from", 1);
     if (!from.ok()) return SendStatus(res, from.status());
-    auto last = store_.LastSeq(id);
-    if (!last.ok()) return SendStatus(res, last.status());
-    if (*last == 0) return SendStatus(res, Status::NotFound("no process with id '" + id + "'"));
-    auto evs = store_.ReadStream(id, std::max<uint64_t>(*from, 1));
-    if (!evs.ok()) return SendStatus(res, evs.status());
+    auto lines = node_.Events(id, *from);
+    if (!lines.ok()) return SendStatus(res, lines.status());
     std::string out;
-    for (const auto& e : *evs) out += events::ToJson(e).dump() + "\n";
+    for (const auto& line : *lines) out += line.dump() + "\n";
     res.status = 200;
     res.set_content(out, "application/x-ndjson");
   }
 
-  // The queue of a new SSE stream; null when options_.http_max_streams are
+  // The queue of a new SSE stream; null when options_.max_streams are
   // open (the caller answers 503). A stream counts until its provider, which
   // holds the queue, is gone.
   std::shared_ptr<SseQueue> NewQueue() {
     auto q = std::make_shared<SseQueue>();
     std::lock_guard lock(streams_mu_);
     streams_.remove_if([](const std::weak_ptr<SseQueue>& w) { return w.expired(); });
-    if (streams_.size() >= options_.http_max_streams) return nullptr;
+    if (streams_.size() >= options_.max_streams) return nullptr;
     if (stopped_) q->stopping = true;
     streams_.push_back(q);
     return q;
@@ -640,7 +638,7 @@ class HttpServer::Impl {
 
   void SendTooManyStreams(httplib::Response& res) {
     SendError(res, 503, "unavailable",
-              "the node has " + std::to_string(options_.http_max_streams) +
+              "the node has " + std::to_string(options_.max_streams) +
                   " open event streams, its limit");
   }
 
@@ -706,7 +704,7 @@ class HttpServer::Impl {
   // SSE of the global log: `id: <global_seq>` and `data: <event line>` per
   // event with global_seq >= from (default: only new events).
   void LogStream(const httplib::Request& req, httplib::Response& res) {
-    auto last = store_.LastGlobalSeq();
+    auto last = node_.LastGlobalSeq();
     if (!last.ok()) return SendStatus(res, last.status());
     auto from = NumberParam(req, "from", *last + 1);
     if (!from.ok()) return SendStatus(res, from.status());
@@ -722,7 +720,7 @@ class HttpServer::Impl {
             std::unique_lock lock(q->mu);
             if (q->stopping) return false;
           }
-          auto evs = store_.ReadLog(*next, kLogChunk);
+          auto evs = node_.LogEvents(*next, kLogChunk);
           if (!evs.ok()) return false;
           if (evs->empty()) {
             std::unique_lock lock(q->mu);
@@ -734,10 +732,10 @@ class HttpServer::Impl {
             return sink.write(": keep-alive\n\n", 14);
           }
           std::string out;
-          for (const auto& e : *evs) {
-            out += "id: " + std::to_string(e.global_seq()) + "\ndata: " + events::ToJson(e).dump() +
-                   "\n\n";
-            *next = e.global_seq() + 1;
+          for (const auto& line : *evs) {
+            const uint64_t global_seq = line.value("global_seq", uint64_t{0});
+            out += "id: " + std::to_string(global_seq) + "\ndata: " + line.dump() + "\n\n";
+            *next = global_seq + 1;
           }
           *idle_since = std::chrono::steady_clock::now();
           return sink.write(out.data(), out.size());
@@ -791,17 +789,16 @@ class HttpServer::Impl {
 
   // Appends a histogram (# HELP, # TYPE, _bucket per bound, _sum, _count) of
   // cumulative `buckets`, the last of which is +Inf and so the count.
-  template <size_t N>
   static void AppendHistogram(std::string& out, const std::string& name, const std::string& help,
-                              const std::array<double, N>& bounds,
-                              const std::array<uint64_t, N>& buckets, const std::string& sum) {
+                              const Histogram& histogram, const std::string& sum) {
     out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
-    for (size_t i = 0; i < N; ++i) {
-      out += name + "_bucket{le=\"" + FormatNumber(bounds[i]) + "\"} " +
-             std::to_string(buckets[i]) + "\n";
+    for (size_t i = 0; i < histogram.bounds.size() && i < histogram.counts.size(); ++i) {
+      out += name + "_bucket{le=\"" + FormatNumber(histogram.bounds[i]) + "\"} " +
+             std::to_string(histogram.counts[i]) + "\n";
     }
     out += name + "_sum " + sum + "\n";
-    out += name + "_count " + std::to_string(buckets[N - 1]) + "\n";
+    out += name + "_count " +
+           std::to_string(histogram.counts.empty() ? 0 : histogram.counts.back()) + "\n";
   }
 
   // Prometheus text format: what the node and its store can report.
@@ -817,28 +814,24 @@ class HttpServer::Impl {
       out +=
           "keel_processes{status=\"" + filter.status + "\"} " + std::to_string(list->total) + "\n";
     }
-    auto events = store_.LastGlobalSeq();
-    if (!events.ok()) return SendStatus(res, events.status());
+    auto log = node_.GetLogStats();
+    if (!log.ok()) return SendStatus(res, log.status());
     out +=
         "# HELP keel_events_appended_total Events in the log.\n# TYPE keel_events_appended_total "
         "counter\n";
-    out += "keel_events_appended_total " + std::to_string(*events) + "\n";
-    auto timers = store_.DueTimers(INT64_MAX, SIZE_MAX);
-    if (!timers.ok()) return SendStatus(res, timers.status());
+    out += "keel_events_appended_total " + std::to_string(log->events) + "\n";
     out += "# HELP keel_timers_pending Armed durable timers.\n# TYPE keel_timers_pending gauge\n";
-    out += "keel_timers_pending " + std::to_string(timers->size()) + "\n";
+    out += "keel_timers_pending " + std::to_string(log->timers_armed) + "\n";
     out +=
         "# HELP keel_http_requests_total HTTP requests served.\n# TYPE keel_http_requests_total "
         "counter\n";
     out += "keel_http_requests_total " + std::to_string(requests_.load()) + "\n";
-    const store::StoreStats stats = store_.Stats();
     AppendHistogram(out, "keel_append_latency_seconds",
                     "Append latency from submission to durable commit.",
-                    store::StoreStats::kLatencyBounds, stats.append_latency_buckets,
-                    FormatNumber(stats.append_latency_seconds_sum));
+                    log->append_latency_seconds, FormatNumber(log->append_latency_seconds.sum));
     AppendHistogram(out, "keel_group_commit_appends", "Appends committed per group commit.",
-                    store::StoreStats::kBatchBounds, stats.batch_appends_buckets,
-                    std::to_string(stats.batch_appends_sum));
+                    log->group_commit_appends,
+                    std::to_string(static_cast<uint64_t>(log->group_commit_appends.sum)));
     out +=
         "# HELP keel_tasks_running Task attempts executing now.\n"
         "# TYPE keel_tasks_running gauge\n";
@@ -855,8 +848,7 @@ class HttpServer::Impl {
   Node& node_;
   std::mutex parsed_mu_;
   std::unordered_map<std::string, std::shared_ptr<const Workflow>> parsed_;  // by text
-  store::EventStore& store_;
-  Options options_;
+  HttpOptions options_;
   httplib::Server server_;
   std::thread thread_;
   std::string address_;
@@ -868,9 +860,8 @@ class HttpServer::Impl {
   bool stopped_ = false;                        // guarded by streams_mu_
 };
 
-Result<std::unique_ptr<HttpServer>> HttpServer::Start(Node& node, store::EventStore& store,
-                                                      const Options& options) {
-  auto impl = std::make_unique<Impl>(node, store, options);
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(Node& node, const HttpOptions& options) {
+  auto impl = std::make_unique<Impl>(node, options);
   KEEL_RETURN_IF_ERROR(impl->Start());
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
@@ -879,5 +870,6 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() { Stop(); }
 void HttpServer::Stop() { impl_->Stop(); }
 const std::string& HttpServer::address() const { return impl_->address(); }
+const std::string& HttpServer::token() const { return impl_->token(); }
 
-}  // namespace keel::runtime
+}  // namespace keel

@@ -11,7 +11,7 @@
 #include <functional>
 #include <mutex>
 
-namespace keel::runtime {
+namespace keel::http {
 
 // Runs each connection on a thread of its own, reusing idle threads, up to
 // `max_threads`. httplib's ThreadPool queues a connection behind busy
@@ -43,4 +43,4 @@ class ConnectionThreads : public httplib::TaskQueue {
   bool stopping_ = false;                   // guarded by mu_
 };
 
-}  // namespace keel::runtime
+}  // namespace keel::http

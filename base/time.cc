@@ -1,4 +1,4 @@
-#include "runtime/duration.h"
+#include "base/time.h"
 
 #include <cctype>
 #include <chrono>
@@ -230,13 +230,21 @@ Result<int64_t> ParseTimeOrAgoNs(std::string_view text, int64_t now_ns) {
                                  "duration ago (90m, 2h, 1d)");
 }
 
-std::string FormatTimeNs(int64_t ns) {
-  int64_t secs = ns / 1'000'000'000, frac = ns % 1'000'000'000;
-  if (frac < 0) {
-    frac += 1'000'000'000;
+namespace {
+
+// RFC 3339 in UTC with `digits` of fraction (0 to 9), or with as few as the
+// value needs (none for a whole second) when `trim`. By hand: snprintf was
+// most of a snapshot's time formatting.
+std::string Format(int64_t ns, int digits, bool trim) {
+  constexpr int64_t kNsPerSec = 1'000'000'000;
+  int64_t secs = ns / kNsPerSec;
+  int64_t frac = ns % kNsPerSec;
+  if (frac < 0) {  // floor, without overflowing at INT64_MIN
+    frac += kNsPerSec;
     --secs;
   }
-  int64_t days = secs / 86400, sod = secs % 86400;
+  int64_t days = secs / 86400;
+  int64_t sod = secs % 86400;
   if (sod < 0) {
     sod += 86400;
     --days;
@@ -244,19 +252,47 @@ std::string FormatTimeNs(int64_t ns) {
   int64_t y;
   unsigned m, d;
   CivilFromDays(days, y, m, d);
-  char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld",
-                        static_cast<long long>(y), m, d, static_cast<long long>(sod / 3600),
-                        static_cast<long long>(sod / 60 % 60), static_cast<long long>(sod % 60));
-  std::string out(buf, static_cast<size_t>(n));
-  if (frac != 0) {
-    std::snprintf(buf, sizeof buf, ".%09lld", static_cast<long long>(frac));
-    std::string f = buf;
-    while (f.back() == '0') f.pop_back();
-    out += f;
+  for (int i = digits; i < 9; ++i) frac /= 10;
+  if (trim) {
+    while (digits > 0 && frac % 10 == 0) {
+      frac /= 10;
+      --digits;
+    }
   }
-  return out + "Z";
+  char buf[64];
+  char* p = buf;
+  auto put = [&p](int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+    p += width;
+  };
+  if (y < 0 || y > 9999) {  // outside RFC 3339's four digits: as many as it takes
+    p += std::snprintf(p, 24, "%04lld", static_cast<long long>(y));
+  } else {
+    put(y, 4);
+  }
+  *p++ = '-';
+  put(m, 2);
+  *p++ = '-';
+  put(d, 2);
+  *p++ = 'T';
+  put(sod / 3600, 2);
+  *p++ = ':';
+  put(sod / 60 % 60, 2);
+  *p++ = ':';
+  put(sod % 60, 2);
+  if (digits > 0) {
+    *p++ = '.';
+    put(frac, digits);
+  }
+  *p++ = 'Z';
+  return std::string(buf, p);
 }
+
+}  // namespace
+
+std::string FormatTimeMs(int64_t ns) { return Format(ns, 3, false); }
+std::string FormatTimeNs(int64_t ns) { return Format(ns, 9, false); }
+std::string FormatTime(int64_t ns) { return Format(ns, 9, true); }
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -1,7 +1,7 @@
 // The Lua expression sandbox: values, JS-style operators, templates, the
 // sandbox's limits and error messages.
 
-#include "runtime/expression.h"
+#include "workflow/expression.h"
 
 #include <gtest/gtest.h>
 
