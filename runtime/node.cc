@@ -355,8 +355,9 @@ class Node::Impl : public actors::Host {
     if (registry_) registry_->Close();  // every actor stopped
     if (timers_) timers_->Stop();
     children_.reset();  // stops what still runs; its last outcomes go to stopped actors
-    registry_.reset();
     pool_.reset();
+    // The closed parts stay until the node is destroyed: a wait or control
+    // racing with Close meets a closed part (Aborted), never a freed one.
     return store_ ? store_->Close() : Status::OK();
   }
 
