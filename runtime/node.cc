@@ -87,7 +87,7 @@ void MakePrivateDir(const std::string& path) {
 }
 
 // What a start brings from outside, checked before anything is stored: the
-// id and key (the alphabets of runtime/validate.h) and UTF-8 everywhere,
+// id and key (the alphabets of base/validate.h) and UTF-8 everywhere,
 // since text that is not UTF-8 could be stored but never shown as JSON.
 Status CheckStart(const Json& inputs, const StartOptions& opts) {
   if (!opts.id.empty()) KEEL_RETURN_IF_ERROR(CheckProcessId(opts.id));
