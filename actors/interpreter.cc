@@ -161,8 +161,9 @@ const Json& Interpreter::Steps(const ProcessState& s) {
       steps_tasks_ == s.tasks.size())
     return steps_;
   Json steps = Json::object();
-  for (const auto& t : s.tasks) {
-    steps[t.step] = {{"output", t.output}, {"status", events::Name(t.status)}};
+  for (const auto& [step, position] : s.NewestVisits()) {
+    const auto& t = s.tasks[position];
+    steps[step] = {{"output", t.output}, {"status", events::Name(t.status)}};
   }
   steps_ = Json::object({{"steps", std::move(steps)}});
   steps_of_ = &s;

@@ -364,6 +364,22 @@ BranchState& ProcessState::AddBranch(BranchState branch) {
   return branches.emplace_back(std::move(branch));
 }
 
+const std::map<std::string, size_t, std::less<>>& ProcessState::NewestVisits() const {
+  if (newest_scanned_ > tasks.size()) {  // tasks were replaced wholesale
+    newest_visits_.clear();
+    newest_scanned_ = 0;
+  }
+  for (; newest_scanned_ < tasks.size(); ++newest_scanned_) {
+    const std::string& step = tasks[newest_scanned_].step;
+    auto it = newest_visits_.find(step);
+    if (it == newest_visits_.end())
+      newest_visits_.emplace(step, newest_scanned_);
+    else
+      it->second = newest_scanned_;
+  }
+  return newest_visits_;
+}
+
 TaskState& ProcessState::AddTask(std::string_view id) {
   task_index_.Insert(id, tasks.size());
   TaskState& t = tasks.emplace_back();
