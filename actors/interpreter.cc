@@ -52,7 +52,25 @@ std::string TaskId(const std::string& branch, const std::string& step, uint32_t 
 // Collects the events of one plan, stamped with the process id.
 class Interpreter::Batch {
  public:
-  Batch(const ProcessState& s, Plan& plan) : stream_(s.id), plan_(plan) {}
+  Batch(const ProcessState& s, Plan& plan, int64_t now_ns)
+      : state_(s), stream_(s.id), plan_(plan), now_ns_(now_ns) {}
+  // The time the plan is made at (the caller's clock): due times are counted
+  // from it, so the interpreter never reads a clock itself.
+  int64_t now_ns() const { return now_ns_; }
+  // {"steps": every step's newest visit as steps.<step>}: what expressions
+  // see, the same for every branch planned in this batch (a fork of 100
+  // branches would otherwise build it 100 times).
+  const Json& Steps() {
+    if (steps_.is_null()) {
+      Json steps = Json::object();
+      for (const auto& [step, position] : state_.NewestVisits()) {
+        const auto& t = state_.tasks[position];
+        steps[step] = {{"output", t.output}, {"status", events::Name(t.status)}};
+      }
+      steps_ = Json::object({{"steps", std::move(steps)}});
+    }
+    return steps_;
+  }
   events::Header H(std::string_view entity) const { return {stream_, entity, "system"}; }
   // A header for an event caused by `actor` (a control's user).
   events::Header As(std::string_view entity, std::string_view actor) const {
@@ -80,8 +98,11 @@ class Interpreter::Batch {
   std::set<std::string> cancelled_;
   std::set<uint64_t> consumed_;
   bool pause_requested_ = false;
+  const ProcessState& state_;
   std::string stream_;
   Plan& plan_;
+  int64_t now_ns_;
+  Json steps_;  // null until Steps() builds it
 };
 
 Interpreter::Interpreter(std::shared_ptr<const Workflow> workflow,
@@ -153,29 +174,10 @@ Json Interpreter::Context(const ProcessState& s, const BranchState& b) const {
   return ctx;
 }
 
-// {"steps": every task as steps.<step> (the newest visit wins)}: the same for
-// every branch planned on one state, so built once per state (a fork of 100
-// branches would otherwise build it 100 times).
-const Json& Interpreter::Steps(const ProcessState& s) {
-  if (steps_of_ == &s && steps_seq_ == s.last_seq && steps_time_ == s.updated_ns &&
-      steps_tasks_ == s.tasks.size())
-    return steps_;
-  Json steps = Json::object();
-  for (const auto& [step, position] : s.NewestVisits()) {
-    const auto& t = s.tasks[position];
-    steps[step] = {{"output", t.output}, {"status", events::Name(t.status)}};
-  }
-  steps_ = Json::object({{"steps", std::move(steps)}});
-  steps_of_ = &s;
-  steps_seq_ = s.last_seq;
-  steps_time_ = s.updated_ns;
-  steps_tasks_ = s.tasks.size();
-  return steps_;
-}
-
-Plan Interpreter::Next(const ProcessState& s, const std::set<std::string>& executing) {
+Plan Interpreter::Next(const ProcessState& s, const std::set<std::string>& executing,
+                       int64_t now_ns) {
   Plan plan;
-  Batch out(s, plan);
+  Batch out(s, plan, now_ns);
   const std::string& pid = s.id;
   switch (s.status) {
     case ProcessStatus::kCompleted:
@@ -215,7 +217,7 @@ Plan Interpreter::Next(const ProcessState& s, const std::set<std::string>& execu
       // Something woke it (a signal, a decision, a fired timer) when there is
       // anything to do: then it runs again.
       Plan woken;
-      Batch run(s, woken);
+      Batch run(s, woken, now_ns);
       PlanRunning(s, executing, run);
       if (woken.empty()) return plan;
       out.Add(events::ProcessResumed(out.H(pid), ""));
@@ -340,6 +342,20 @@ void Interpreter::PlanParked(const ProcessState& s, const BranchState& b, Batch&
   }
 }
 
+// One visit of a step as it starts: its task, attempt and the context its
+// expressions see.
+struct Interpreter::Visit {
+  const ProcessState& s;
+  const BranchState& b;
+  const Step& step;
+  std::string task;
+  uint32_t visit;
+  uint32_t attempt;
+  std::string key;  // the attempt's idempotency key
+  Json ctx;
+  ExpressionEngine::More steps;
+};
+
 void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const Step& step,
                             Batch& out, const TaskState* reuse, const TaskState* retry_of) {
   // Visits of a step in a branch are numbered 1, 2, ... without gaps: the
@@ -359,17 +375,19 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
   }
   const std::string task = reuse ? reuse->id : TaskId(b.id, step.id, visit);
   const uint32_t attempt = reuse ? reuse->attempts + 1 : 1;
-  Json ctx = Context(s, b);
-  const ExpressionEngine::More steps = [this, &s]() -> const Json& { return Steps(s); };
+  const Visit v{.s = s,
+                .b = b,
+                .step = step,
+                .task = task,
+                .visit = visit,
+                .attempt = attempt,
+                .key = s.id + "/" + task + "/" + std::to_string(attempt),
+                .ctx = Context(s, b),
+                .steps = [&out]() -> const Json& { return out.Steps(); }};
   auto& engine = Engine();
-
   if (!step.when.empty()) {
-    auto cond = engine.Evaluate(step.when, ctx, steps);
-    if (!cond.ok()) {
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-      FailTask(s, b, task, step, "when: " + cond.status().message(), nullptr, false, out);
-      return;
-    }
+    auto cond = engine.Evaluate(step.when, v.ctx, v.steps);
+    if (!cond.ok()) return FailVisit(v, "when: " + cond.status().message(), out);
     if (!IsTruthy(*cond)) {
       out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
       out.Add(events::TaskSkipped(out.H(task), "when '" + step.when + "' was false",
@@ -377,149 +395,141 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       return;
     }
   }
-  auto input = engine.Render(step.with, ctx, steps);
-  if (!input.ok()) {
-    out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-    FailTask(s, b, task, step, "with: " + input.status().message(), nullptr, false, out);
-    return;
-  }
-  const std::string key = s.id + "/" + task + "/" + std::to_string(attempt);
+  auto input = engine.Render(step.with, v.ctx, v.steps);
+  if (!input.ok()) return FailVisit(v, "with: " + input.status().message(), out);
   switch (step.kind) {
     case StepKind::kActivity:
-      StartActivity(s, b, step, task, attempt, out, *input, visit);
-      return;
-    case StepKind::kApproval: {
-      auto prompt = engine.Render(Json(step.prompt), ctx, steps);
-      if (!prompt.ok()) {
-        out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-        FailTask(s, b, task, step, "approval.prompt: " + prompt.status().message(), nullptr, false,
-                 out);
-        return;
-      }
-      std::string text = AsText(*prompt);
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, Json({{"prompt", text}}).dump(),
-                                    visit));
-      WaitForApproval(s, b, task, text, "", step.expires_ms, out);
-      return;
-    }
-    case StepKind::kWaitSignal: {
-      auto topic = engine.Render(Json(step.topic), ctx, steps);
-      if (!topic.ok()) {
-        out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-        FailTask(s, b, task, step, "wait_signal.topic: " + topic.status().message(), nullptr, false,
-                 out);
-        return;
-      }
-      std::string text = AsText(*topic);
-      out.Add(
-          events::TaskScheduled(out.H(task), step.id, b.id, Json({{"topic", text}}).dump(), visit));
-      out.Add(events::TaskStarted(out.H(task), attempt, key));
-      if (const events::PendingSignal* sig = out.TakeSignal(s, text)) {
-        CompleteTask(s, b, task, step, sig->payload, out, sig->seq);
-        return;
-      }
-      if (step.wait_timeout_ms > 0) {
-        out.Add(events::TimerScheduled(out.H(s.id), "timeout/" + task,
-                                       NowNs() + step.wait_timeout_ms * 1'000'000, "timeout",
-                                       task));
-      }
-      out.Add(events::BranchSuspended(out.H(b.id), task, "signal"));
-      return;
-    }
-    case StepKind::kSleep: {
-      Result<int64_t> due = NowNs() + step.sleep_ms * 1'000'000;
-      if (!step.sleep_until.empty()) {
-        auto until = engine.Render(Json(step.sleep_until), ctx, steps);
-        due = until.ok() ? ParseTimeNs(AsText(*until)) : Result<int64_t>(until.status());
-      }
-      if (!due.ok()) {
-        out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-        FailTask(s, b, task, step, "sleep.until: " + due.status().message(), nullptr, false, out);
-        return;
-      }
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id,
-                                    Json({{"until", FormatTime(*due)}}).dump(), visit));
-      out.Add(events::TaskStarted(out.H(task), attempt, key));
-      out.Add(events::TimerScheduled(out.H(s.id), "sleep/" + task, *due, "sleep", task));
-      out.Add(events::BranchSuspended(out.H(b.id), task, "timer"));
-      return;
-    }
-    case StepKind::kPause: {
-      auto reason = engine.Render(Json(step.pause_reason), ctx, steps);
-      std::string text = reason.ok() ? AsText(*reason) : "";
-      if (text.empty()) text = "pause step '" + step.id + "'";
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, Json({{"reason", text}}).dump(),
-                                    visit));
-      out.Add(events::TaskStarted(out.H(task), attempt, key));
-      CompleteTask(s, b, task, step, nullptr, out);
-      out.Add(events::ProcessPauseRequested(out.H(s.id), text));
-      out.RequestPause();
-      return;
-    }
-    case StepKind::kSet: {
-      Json patch = Json::object();
-      for (const auto& [var, expr] : step.set) {
-        Json c = ctx;
-        c["vars"].update(patch);
-        auto v = engine.Evaluate(expr, c, steps);
-        if (!v.ok()) {
-          out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-          FailTask(s, b, task, step, "set " + var + ": " + v.status().message(), nullptr, false,
-                   out);
-          return;
-        }
-        patch[var] = *v;
-      }
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-      out.Add(events::TaskStarted(out.H(task), attempt, key));
-      // The decision (goto or next) sees the new values.
-      BranchState after = b;
-      after.vars.update(patch);
-      out.Add(events::VariablesSet(out.H(b.id), patch.dump()));
-      CompleteTask(s, after, task, step, patch, out);
-      return;
-    }
+      return StartActivity(s, b, step, task, attempt, out, *input, visit);
+    case StepKind::kApproval:
+      return StartApproval(v, out);
+    case StepKind::kWaitSignal:
+      return StartWaitSignal(v, out);
+    case StepKind::kSleep:
+      return StartSleep(v, out);
+    case StepKind::kPause:
+      return StartPause(v, out);
+    case StepKind::kSet:
+      return StartSet(v, out);
     case StepKind::kParallel:
-    case StepKind::kForEach: {
-      Json fork_input = *input;
-      if (step.kind == StepKind::kForEach) {
-        auto list = engine.Evaluate(step.for_each, ctx, steps);
-        // An empty Lua table has no JSON shape of its own: an empty list here.
-        bool empty = list.ok() && (list->is_null() || (list->is_object() && list->empty()));
-        if (!list.ok() || !(list->is_array() || empty)) {
-          out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-          FailTask(s, b, task, step,
-                   "for_each: " + (list.ok() ? std::string("'") + step.for_each + "' is not a list"
-                                             : list.status().message()),
-                   nullptr, false, out);
-          return;
-        }
-        fork_input = Json::object({{"items", empty ? Json::array() : *list}});
-      }
-      if (retry_of != nullptr && (fork_input.is_object() || fork_input.is_null())) {
-        fork_input["retry_of"] = retry_of->id;  // recorded: the log says what was carried over
-      }
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, fork_input.dump(), visit));
-      out.Add(events::TaskStarted(out.H(task), attempt, key));
-      if (step.kind == StepKind::kParallel) {
-        const std::string vars = b.vars.dump();
-        for (const auto& [name, steps] : step.branches) {
-          std::string first = steps.empty() ? "" : steps.front().id;
-          StartChild(s, fork_input, task + "/" + name,
-                     {.parent = b.id,
-                      .fork_task = task,
-                      .name = name,
-                      .vars_json = vars,
-                      .first_step = first},
-                     out);
-        }
-      } else {
-        StartItems(s, b, step, task, fork_input, 0, 0, out);
-      }
-      out.Add(events::BranchWaiting(out.H(b.id), task));
-      return;
-    }
+    case StepKind::kForEach:
+      return StartFork(v, *input, retry_of, out);
   }
+}
+
+void Interpreter::FailVisit(const Visit& v, const std::string& why, Batch& out) {
+  out.Add(events::TaskScheduled(out.H(v.task), v.step.id, v.b.id, "{}", v.visit));
+  FailTask(v.s, v.b, v.task, v.step, why, nullptr, false, out);
+}
+
+void Interpreter::StartApproval(const Visit& v, Batch& out) {
+  auto prompt = Engine().Render(Json(v.step.prompt), v.ctx, v.steps);
+  if (!prompt.ok()) return FailVisit(v, "approval.prompt: " + prompt.status().message(), out);
+  std::string text = AsText(*prompt);
+  out.Add(events::TaskScheduled(out.H(v.task), v.step.id, v.b.id,
+                                Json({{"prompt", text}}).dump(), v.visit));
+  WaitForApproval(v.s, v.b, v.task, text, "", v.step.expires_ms, out);
+}
+
+void Interpreter::StartWaitSignal(const Visit& v, Batch& out) {
+  auto topic = Engine().Render(Json(v.step.topic), v.ctx, v.steps);
+  if (!topic.ok()) return FailVisit(v, "wait_signal.topic: " + topic.status().message(), out);
+  std::string text = AsText(*topic);
+  out.Add(events::TaskScheduled(out.H(v.task), v.step.id, v.b.id, Json({{"topic", text}}).dump(),
+                                v.visit));
+  out.Add(events::TaskStarted(out.H(v.task), v.attempt, v.key));
+  if (const events::PendingSignal* sig = out.TakeSignal(v.s, text)) {
+    return CompleteTask(v.s, v.b, v.task, v.step, sig->payload, out, sig->seq);
+  }
+  if (v.step.wait_timeout_ms > 0) {
+    out.Add(events::TimerScheduled(out.H(v.s.id), "timeout/" + v.task,
+                                   out.now_ns() + v.step.wait_timeout_ms * 1'000'000, "timeout",
+                                   v.task));
+  }
+  out.Add(events::BranchSuspended(out.H(v.b.id), v.task, "signal"));
+}
+
+void Interpreter::StartSleep(const Visit& v, Batch& out) {
+  Result<int64_t> due = out.now_ns() + v.step.sleep_ms * 1'000'000;
+  if (!v.step.sleep_until.empty()) {
+    auto until = Engine().Render(Json(v.step.sleep_until), v.ctx, v.steps);
+    due = until.ok() ? ParseTimeNs(AsText(*until)) : Result<int64_t>(until.status());
+  }
+  if (!due.ok()) return FailVisit(v, "sleep.until: " + due.status().message(), out);
+  out.Add(events::TaskScheduled(out.H(v.task), v.step.id, v.b.id,
+                                Json({{"until", FormatTime(*due)}}).dump(), v.visit));
+  out.Add(events::TaskStarted(out.H(v.task), v.attempt, v.key));
+  out.Add(events::TimerScheduled(out.H(v.s.id), "sleep/" + v.task, *due, "sleep", v.task));
+  out.Add(events::BranchSuspended(out.H(v.b.id), v.task, "timer"));
+}
+
+void Interpreter::StartPause(const Visit& v, Batch& out) {
+  auto reason = Engine().Render(Json(v.step.pause_reason), v.ctx, v.steps);
+  std::string text = reason.ok() ? AsText(*reason) : "";
+  if (text.empty()) text = "pause step '" + v.step.id + "'";
+  out.Add(events::TaskScheduled(out.H(v.task), v.step.id, v.b.id, Json({{"reason", text}}).dump(),
+                                v.visit));
+  out.Add(events::TaskStarted(out.H(v.task), v.attempt, v.key));
+  CompleteTask(v.s, v.b, v.task, v.step, nullptr, out);
+  out.Add(events::ProcessPauseRequested(out.H(v.s.id), text));
+  out.RequestPause();
+}
+
+void Interpreter::StartSet(const Visit& v, Batch& out) {
+  Json patch = Json::object();
+  for (const auto& [var, expr] : v.step.set) {
+    Json c = v.ctx;
+    c["vars"].update(patch);  // later assignments see the earlier ones
+    auto value = Engine().Evaluate(expr, c, v.steps);
+    if (!value.ok()) return FailVisit(v, "set " + var + ": " + value.status().message(), out);
+    patch[var] = *value;
+  }
+  out.Add(events::TaskScheduled(out.H(v.task), v.step.id, v.b.id, "{}", v.visit));
+  out.Add(events::TaskStarted(out.H(v.task), v.attempt, v.key));
+  // The decision (goto or next) sees the new values.
+  BranchState after = v.b;
+  after.vars.update(patch);
+  out.Add(events::VariablesSet(out.H(v.b.id), patch.dump()));
+  CompleteTask(v.s, after, v.task, v.step, patch, out);
+}
+
+void Interpreter::StartFork(const Visit& v, const Json& input, const TaskState* retry_of,
+                            Batch& out) {
+  const Step& step = v.step;
+  Json fork_input = input;
+  if (step.kind == StepKind::kForEach) {
+    auto list = Engine().Evaluate(step.for_each, v.ctx, v.steps);
+    // An empty Lua table has no JSON shape of its own: an empty list here.
+    bool empty = list.ok() && (list->is_null() || (list->is_object() && list->empty()));
+    if (!list.ok() || !(list->is_array() || empty)) {
+      return FailVisit(v,
+                       "for_each: " + (list.ok() ? std::string("'") + step.for_each +
+                                                       "' is not a list"
+                                                 : list.status().message()),
+                       out);
+    }
+    fork_input = Json::object({{"items", empty ? Json::array() : *list}});
+  }
+  if (retry_of != nullptr && (fork_input.is_object() || fork_input.is_null())) {
+    fork_input["retry_of"] = retry_of->id;  // recorded: the log says what was carried over
+  }
+  out.Add(events::TaskScheduled(out.H(v.task), step.id, v.b.id, fork_input.dump(), v.visit));
+  out.Add(events::TaskStarted(out.H(v.task), v.attempt, v.key));
+  if (step.kind == StepKind::kParallel) {
+    const std::string vars = v.b.vars.dump();
+    for (const auto& [name, steps] : step.branches) {
+      std::string first = steps.empty() ? "" : steps.front().id;
+      StartChild(v.s, fork_input, v.task + "/" + name,
+                 {.parent = v.b.id,
+                  .fork_task = v.task,
+                  .name = name,
+                  .vars_json = vars,
+                  .first_step = first},
+                 out);
+    }
+  } else {
+    StartItems(v.s, v.b, step, v.task, fork_input, 0, 0, out);
+  }
+  out.Add(events::BranchWaiting(out.H(v.b.id), v.task));
 }
 
 void Interpreter::StartItems(const ProcessState& s, const BranchState& b, const Step& step,
@@ -593,7 +603,7 @@ void Interpreter::StartActivity(const ProcessState& s, const BranchState& b, con
 void Interpreter::WaitForApproval(const ProcessState& s, const BranchState& b,
                                   const std::string& task, const std::string& prompt,
                                   const std::string& rule, int64_t expires_ms, Batch& out) {
-  int64_t expires_ns = expires_ms > 0 ? NowNs() + expires_ms * 1'000'000 : 0;
+  int64_t expires_ns = expires_ms > 0 ? out.now_ns() + expires_ms * 1'000'000 : 0;
   out.Add(events::TaskWaitingForApproval(out.H(task), prompt, rule, expires_ns));
   if (expires_ns != 0) {
     out.Add(events::TimerScheduled(out.H(s.id), "expiry/" + task, expires_ns, "expiry", task));
@@ -615,7 +625,7 @@ void Interpreter::CompleteTask(const ProcessState& s, const BranchState& b, cons
     bool jump = true;
     if (!step.go_to->when.empty()) {
       Json ctx = Context(s, after);
-      ctx["steps"] = Steps(s)["steps"];
+      ctx["steps"] = out.Steps()["steps"];
       ctx["steps"][step.id] = {{"output", output}, {"status", "completed"}};
       auto cond = Engine().Evaluate(step.go_to->when, ctx);
       if (!cond.ok()) {
@@ -684,7 +694,7 @@ void Interpreter::FinishBranch(const ProcessState& s, const BranchState& b, Batc
   if (!b.parent.empty()) return;  // the parent's join sees it next
   Json outputs = Json::object();
   Json ctx = Context(s, b);
-  const ExpressionEngine::More steps = [this, &s]() -> const Json& { return Steps(s); };
+  const ExpressionEngine::More steps = [&out]() -> const Json& { return out.Steps(); };
   for (const auto& [name, expr] : workflow_->outputs) {
     auto v = expr.find("${") != std::string::npos ? Engine().Render(Json(expr), ctx, steps)
                                                   : Engine().Evaluate(expr, ctx, steps);
@@ -792,9 +802,9 @@ void Interpreter::PlanJoin(const ProcessState& s, const BranchState& b, Batch& o
 }
 
 Plan Interpreter::OnResult(const ProcessState& s, const std::string& task, uint32_t attempt,
-                           const ActivityResult& result) {
+                           const ActivityResult& result, int64_t now_ns) {
   Plan plan;
-  Batch out(s, plan);
+  Batch out(s, plan, now_ns);
   const TaskState* t = s.FindTask(task);
   if (t == nullptr || t->status != TaskStatus::kRunning || t->attempts != attempt) return plan;
   if (events::IsTerminal(s.status) || s.status == ProcessStatus::kCancelRequested) return plan;
@@ -806,7 +816,7 @@ Plan Interpreter::OnResult(const ProcessState& s, const std::string& task, uint3
     return plan;
   }
   if (result.retryable && attempt < step->retry.max_attempts) {
-    int64_t due = NowNs() + step->retry.DelayMs(attempt) * 1'000'000;
+    int64_t due = out.now_ns() + step->retry.DelayMs(attempt) * 1'000'000;
     std::string timer = "retry/" + task + "/" + std::to_string(attempt + 1);
     out.Add(events::TaskRetryScheduled(out.H(task), attempt + 1, due, result.error));
     out.Add(events::TimerScheduled(out.H(s.id), timer, due, "retry", task));
@@ -816,9 +826,9 @@ Plan Interpreter::OnResult(const ProcessState& s, const std::string& task, uint3
   return plan;
 }
 
-Plan Interpreter::OnTimer(const ProcessState& s, const std::string& timer) {
+Plan Interpreter::OnTimer(const ProcessState& s, const std::string& timer, int64_t now_ns) {
   Plan plan;
-  Batch out(s, plan);
+  Batch out(s, plan, now_ns);
   auto it = s.timers.find(timer);
   if (it == s.timers.end()) return plan;
   out.Add(events::TimerFired(out.H(s.id), timer, it->second.due_ns));
@@ -839,9 +849,9 @@ Plan Interpreter::OnTimer(const ProcessState& s, const std::string& timer) {
 }
 
 Result<Plan> Interpreter::OnControl(const ProcessState& s, const Control& c,
-                                    const std::set<std::string>& executing) {
+                                    const std::set<std::string>& executing, int64_t now_ns) {
   Plan plan;
-  Batch out(s, plan);
+  Batch out(s, plan, now_ns);
   const std::string& pid = s.id;
   using Kind = Control::Kind;
   switch (c.kind) {
@@ -941,7 +951,7 @@ Result<Plan> Interpreter::OnControl(const ProcessState& s, const Control& c,
       out.Add(events::SignalReceived(out.As(pid, c.by), c.target, c.payload.dump()));
       return plan;
     case Kind::kTimer:
-      return OnTimer(s, c.target);
+      return OnTimer(s, c.target, now_ns);
   }
   return Status::Internal("unknown control");
 }

@@ -318,9 +318,9 @@ void OnPersisted(Self self) {
 Status PlanInput(Self self, Input input, Speculation& batch) {
   auto& st = self->state;
   if (auto* r = std::get_if<PendingResult>(&input))
-    return batch.Add(st.interpreter->OnResult(st.state, r->task, r->attempt, r->result));
+    return batch.Add(st.interpreter->OnResult(st.state, r->task, r->attempt, r->result, NowNs()));
   auto& control = std::get<PendingControl>(input);
-  Result<Plan> plan = st.interpreter->OnControl(st.state, control.control, batch.executing());
+  Result<Plan> plan = st.interpreter->OnControl(st.state, control.control, batch.executing(), NowNs());
   if (!plan.ok() || plan->empty()) {
     Deliver(control.reply, plan.ok() ? Status::OK() : plan.status(),
             plan.ok() ? events::ToJson(st.state).dump() : "");
@@ -353,7 +353,7 @@ void Pump(Self self) {
   }
   // Then what follows, until the process waits for something outside.
   while (planned.ok() && !batch.full()) {
-    Plan next = st.interpreter->Next(st.state, batch.executing());
+    Plan next = st.interpreter->Next(st.state, batch.executing(), NowNs());
     if (next.empty()) break;
     planned = batch.Add(std::move(next));
   }
