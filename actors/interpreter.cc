@@ -709,96 +709,106 @@ void Interpreter::FinishBranch(const ProcessState& s, const BranchState& b, Batc
   out.Add(events::ProcessCompleted(out.H(s.id), outputs.dump()));
 }
 
+namespace {
+
+// What the child branches of one fork have come to.
+struct Tally {
+  std::vector<const BranchState*> children;  // in start order
+  size_t ok = 0, failed = 0, live = 0;
+  const BranchState* first_done = nullptr;
+  const BranchState* first_failed = nullptr;
+};
+
+Tally CountChildren(const ProcessState& s, const BranchState& parent, const std::string& fork) {
+  Tally t;
+  for (const auto& c : s.branches) {
+    if (c.parent != parent.id || c.fork_task != fork) continue;
+    t.children.push_back(&c);
+    if (c.status == BranchStatus::kCompleted) {
+      ++t.ok;
+      if (!t.first_done) t.first_done = &c;
+    } else if (c.status == BranchStatus::kFailed || c.status == BranchStatus::kCancelled) {
+      ++t.failed;
+      if (!t.first_done) t.first_done = &c;
+      if (!t.first_failed) t.first_failed = &c;
+    } else {
+      ++t.live;
+    }
+  }
+  return t;
+}
+
+enum class Verdict { kWait, kSucceed, kFail };
+
+// The join rule over `total` children: success, failure, or not yet.
+Verdict Decide(const Join& join, const Tally& t, size_t total) {
+  switch (join.kind) {
+    case Join::kAll:
+      if (t.failed > 0) return Verdict::kFail;
+      return t.ok == total ? Verdict::kSucceed : Verdict::kWait;
+    case Join::kFirst:
+      if (!t.first_done) return Verdict::kWait;
+      return t.first_done->status == BranchStatus::kCompleted ? Verdict::kSucceed : Verdict::kFail;
+    case Join::kAny:
+      if (t.ok > 0) return Verdict::kSucceed;
+      return t.failed == total ? Verdict::kFail : Verdict::kWait;
+    case Join::kAtLeast:
+      if (t.ok >= join.at_least) return Verdict::kSucceed;
+      return total - t.failed < join.at_least ? Verdict::kFail : Verdict::kWait;
+  }
+  return Verdict::kWait;
+}
+
+// A fork's output: the children's outputs in item order (for_each), or
+// branch name -> output of those that completed (parallel).
+Json ForkOutput(const Step& step, const Tally& t) {
+  if (step.kind == StepKind::kForEach) {
+    Json output = Json::array();
+    for (const auto* c : t.children)
+      output.push_back(c->status == BranchStatus::kCompleted ? c->output : Json());
+    return output;
+  }
+  Json output = Json::object();
+  for (const auto* c : t.children) {
+    if (c->status == BranchStatus::kCompleted) output[c->name] = c->output;
+  }
+  return output;
+}
+
+}  // namespace
+
 void Interpreter::PlanJoin(const ProcessState& s, const BranchState& b, Batch& out) {
   const TaskState* fork = s.FindTask(b.parked_on);
   if (fork == nullptr) return;
   const Step* step = StepOf(*fork);
   if (step == nullptr) return;
-  std::vector<const BranchState*> children;
-  for (const auto& c : s.branches) {
-    if (c.parent == b.id && c.fork_task == fork->id) children.push_back(&c);
-  }
-  size_t done = 0, ok = 0, failed = 0, live = 0;
-  const BranchState* first_done = nullptr;
-  const BranchState* first_failed = nullptr;
-  for (const auto* c : children) {
-    if (c->status == BranchStatus::kCompleted) {
-      ++done, ++ok;
-      if (!first_done) first_done = c;
-    } else if (c->status == BranchStatus::kFailed || c->status == BranchStatus::kCancelled) {
-      ++done, ++failed;
-      if (!first_done) first_done = c;
-      if (!first_failed) first_failed = c;
-    } else {
-      ++live;
-    }
-  }
-
-  size_t total = children.size();
+  const Tally tally = CountChildren(s, b, fork->id);
+  size_t total = tally.children.size();
   if (step->kind == StepKind::kForEach) {
     total = Items(fork->input).size();
     // Start more items while under the concurrency limit.
     size_t limit = step->concurrency == 0 ? total : step->concurrency;
-    if (failed == 0 && children.size() < total && live < limit) {
-      StartItems(s, b, *step, fork->id, fork->input, children.size(), live, out);
+    if (tally.failed == 0 && tally.children.size() < total && tally.live < limit) {
+      StartItems(s, b, *step, fork->id, fork->input, tally.children.size(), tally.live, out);
       return;
     }
   }
-
-  // Decide by the join rule: success, failure, or not yet.
-  enum { kWait, kSucceed, kFail } verdict = kWait;
-  Join join = step->kind == StepKind::kForEach ? Join{} : step->join;
-  switch (join.kind) {
-    case Join::kAll:
-      if (failed > 0)
-        verdict = kFail;
-      else if (ok == total)
-        verdict = kSucceed;
-      break;
-    case Join::kFirst:
-      if (first_done) verdict = first_done->status == BranchStatus::kCompleted ? kSucceed : kFail;
-      break;
-    case Join::kAny:
-      if (ok > 0)
-        verdict = kSucceed;
-      else if (failed == total)
-        verdict = kFail;
-      break;
-    case Join::kAtLeast:
-      if (ok >= join.at_least)
-        verdict = kSucceed;
-      else if (total - failed < join.at_least)
-        verdict = kFail;
-      break;
-  }
-  if (verdict == kWait) return;
-
+  const Verdict verdict = Decide(step->kind == StepKind::kForEach ? Join{} : step->join, tally, total);
+  if (verdict == Verdict::kWait) return;
   // The branches no longer needed are cancelled.
-  for (const auto* c : children) {
+  for (const auto* c : tally.children) {
     if (!events::IsTerminal(c->status))
       CancelBranchTree(s, c->id, "join '" + step->id + "' decided", out);
   }
   out.Add(events::BranchResumed(out.H(b.id)));
-  if (verdict == kFail) {
-    std::string why =
-        first_failed && first_failed->error ? *first_failed->error : "a branch did not complete";
-    FailTask(s, b, fork->id, *step,
-             "branch '" + (first_failed ? first_failed->name : "") + "': " + why, nullptr, false,
-             out);
+  if (verdict == Verdict::kFail) {
+    const BranchState* failed = tally.first_failed;
+    std::string why = failed && failed->error ? *failed->error : "a branch did not complete";
+    FailTask(s, b, fork->id, *step, "branch '" + (failed ? failed->name : "") + "': " + why,
+             nullptr, false, out);
     return;
   }
-  Json output;
-  if (step->kind == StepKind::kForEach) {
-    output = Json::array();
-    for (const auto* c : children)
-      output.push_back(c->status == BranchStatus::kCompleted ? c->output : Json());
-  } else {
-    output = Json::object();
-    for (const auto* c : children) {
-      if (c->status == BranchStatus::kCompleted) output[c->name] = c->output;
-    }
-  }
-  CompleteTask(s, b, fork->id, *step, output, out);
+  CompleteTask(s, b, fork->id, *step, ForkOutput(*step, tally), out);
 }
 
 Plan Interpreter::OnResult(const ProcessState& s, const std::string& task, uint32_t attempt,
@@ -850,110 +860,151 @@ Plan Interpreter::OnTimer(const ProcessState& s, const std::string& timer, int64
 
 Result<Plan> Interpreter::OnControl(const ProcessState& s, const Control& c,
                                     const std::set<std::string>& executing, int64_t now_ns) {
+  using Kind = Control::Kind;
+  if (c.kind == Kind::kTimer) return OnTimer(s, c.target, now_ns);
   Plan plan;
   Batch out(s, plan, now_ns);
-  const std::string& pid = s.id;
-  using Kind = Control::Kind;
+  Status recorded = Status::Internal("unknown control");
   switch (c.kind) {
     case Kind::kPause:
-      if (s.status == ProcessStatus::kPaused || s.status == ProcessStatus::kPauseRequested) {
-        return Refuse(s, "it is already paused");
-      }
-      if (!events::Next(s.status, events::EventType::ProcessPauseRequested)) {
-        return Refuse(s, "only a running or waiting process can be paused");
-      }
-      out.Add(events::ProcessPauseRequested(out.As(pid, c.by), c.reason, c.now));
-      // Interrupted attempts keep no outcome: they run again on resume.
-      if (c.now) {
-        for (const auto& t : executing) out.Cancel(t);
-      }
-      return plan;
+      recorded = PlanPause(s, c, executing, out);
+      break;
     case Kind::kResume:
-      if (s.status != ProcessStatus::kPaused && s.status != ProcessStatus::kPauseRequested) {
-        return Refuse(s, "only a paused process can be resumed");
-      }
-      out.Add(events::ProcessResumeRequested(out.As(pid, c.by), c.reason));
-      return plan;
+      recorded = PlanResume(s, c, out);
+      break;
     case Kind::kCancel:
-      if (events::IsTerminal(s.status)) return Refuse(s, "it has already ended");
-      if (s.status == ProcessStatus::kCancelRequested)
-        return Refuse(s, "it is already being cancelled");
-      out.Add(events::ProcessCancelRequested(out.As(pid, c.by), c.reason));
-      return plan;
-    case Kind::kRetry: {
-      if (s.status != ProcessStatus::kFailed)
-        return Refuse(s, "only a failed process can be retried");
-      const BranchState* main = s.FindBranch("main");
-      const TaskState* t =
-          main && main->status == BranchStatus::kFailed ? s.FindTask(main->current_task) : nullptr;
-      const Step* step = t ? StepOf(*t) : nullptr;
-      if (step == nullptr ||
-          !(t->status == TaskStatus::kFailed || t->status == TaskStatus::kBlocked)) {
-        return Refuse(s, "it did not fail at a step, so there is nothing to retry");
-      }
-      out.Add(events::ProcessRetried(out.As(pid, c.by), c.reason));
-      out.Add(events::BranchResumed(out.H(main->id)));
-      BranchState running = *main;
-      running.status = BranchStatus::kRunning;
-      // A fan-out starts over as a new visit (its child branches are over)
-      // that runs again only the children that did not complete; any other
-      // step runs again as a new attempt of the same task.
-      bool fork = step->kind == StepKind::kParallel || step->kind == StepKind::kForEach;
-      StartStep(s, running, *step, out, fork ? nullptr : t, fork ? t : nullptr);
-      return plan;
-    }
+      recorded = PlanCancel(s, c, out);
+      break;
+    case Kind::kRetry:
+      recorded = PlanRetry(s, c, out);
+      break;
     case Kind::kApprove:
-    case Kind::kReject: {
-      if (events::IsTerminal(s.status)) return Refuse(s, "it has no approval to decide");
-      const TaskState* t = s.FindTask(c.target);
-      if (t == nullptr) {
-        for (const auto& task : s.tasks) {
-          if (task.step != c.target) continue;
-          if (t != nullptr && task.status == TaskStatus::kWaitForApproval &&
-              t->status == TaskStatus::kWaitForApproval) {
-            return Status::Refused("step '" + c.target +
-                                   "' has several tasks waiting for approval; name the task id");
-          }
-          if (t == nullptr || task.status == TaskStatus::kWaitForApproval) t = &task;
-        }
-      }
-      if (t == nullptr)
-        return Status::NotFound("process '" + pid + "' has no task or step '" + c.target + "'");
-      if (t->status != TaskStatus::kWaitForApproval) {
-        if (t->approval && t->approval->status != "pending") {
-          return Status::Refused("task '" + t->id + "' was already " + t->approval->status +
-                                 " by " + t->approval->by);
-        }
-        return Status::Refused("task '" + t->id + "' is not waiting for approval (it is " +
-                               events::Name(t->status) + ")");
-      }
-      const std::string by = c.by.empty() ? "user" : c.by;
-      if (c.kind == Kind::kApprove) {
-        out.Add(events::TaskApproved(out.As(t->id, by), by, c.reason));
-      } else {
-        const Step* step = StepOf(*t);
-        const std::string next = step ? step->on_error : "";
-        out.Add(events::TaskRejected(out.As(t->id, by), by, c.reason, next));
-        if (!next.empty()) {
-          std::string message = "rejected by " + by + (c.reason.empty() ? "" : ": " + c.reason);
-          Json patch = {{"error", {{"message", message}, {"step", t->step}, {"task", t->id}}}};
-          out.Add(events::VariablesSet(out.H(t->branch), patch.dump()));
-        }
-      }
-      if (auto timer = s.timers.find("expiry/" + t->id); timer != s.timers.end()) {
-        out.Add(events::TimerCancelled(out.H(pid), timer->first, timer->second.due_ns));
-      }
-      return plan;
-    }
+    case Kind::kReject:
+      recorded = PlanDecision(s, c, out);
+      break;
     case Kind::kSignal:
-      if (events::IsTerminal(s.status)) return Refuse(s, "it takes no more signals");
-      if (c.target.empty()) return Status::InvalidArgument("a signal needs a topic");
-      out.Add(events::SignalReceived(out.As(pid, c.by), c.target, c.payload.dump()));
-      return plan;
+      recorded = PlanSignal(s, c, out);
+      break;
     case Kind::kTimer:
-      return OnTimer(s, c.target, now_ns);
+      break;
   }
-  return Status::Internal("unknown control");
+  if (!recorded.ok()) return recorded;
+  return plan;
+}
+
+Status Interpreter::PlanPause(const ProcessState& s, const Control& c,
+                              const std::set<std::string>& executing, Batch& out) {
+  if (s.status == ProcessStatus::kPaused || s.status == ProcessStatus::kPauseRequested) {
+    return Refuse(s, "it is already paused");
+  }
+  if (!events::Next(s.status, events::EventType::ProcessPauseRequested)) {
+    return Refuse(s, "only a running or waiting process can be paused");
+  }
+  out.Add(events::ProcessPauseRequested(out.As(s.id, c.by), c.reason, c.now));
+  // Interrupted attempts keep no outcome: they run again on resume.
+  if (c.now) {
+    for (const auto& t : executing) out.Cancel(t);
+  }
+  return Status::OK();
+}
+
+Status Interpreter::PlanResume(const ProcessState& s, const Control& c, Batch& out) {
+  if (s.status != ProcessStatus::kPaused && s.status != ProcessStatus::kPauseRequested) {
+    return Refuse(s, "only a paused process can be resumed");
+  }
+  out.Add(events::ProcessResumeRequested(out.As(s.id, c.by), c.reason));
+  return Status::OK();
+}
+
+Status Interpreter::PlanCancel(const ProcessState& s, const Control& c, Batch& out) {
+  if (events::IsTerminal(s.status)) return Refuse(s, "it has already ended");
+  if (s.status == ProcessStatus::kCancelRequested) return Refuse(s, "it is already being cancelled");
+  out.Add(events::ProcessCancelRequested(out.As(s.id, c.by), c.reason));
+  return Status::OK();
+}
+
+Status Interpreter::PlanRetry(const ProcessState& s, const Control& c, Batch& out) {
+  if (s.status != ProcessStatus::kFailed) return Refuse(s, "only a failed process can be retried");
+  const BranchState* main = s.FindBranch("main");
+  const TaskState* t =
+      main && main->status == BranchStatus::kFailed ? s.FindTask(main->current_task) : nullptr;
+  const Step* step = t ? StepOf(*t) : nullptr;
+  if (step == nullptr ||
+      !(t->status == TaskStatus::kFailed || t->status == TaskStatus::kBlocked)) {
+    return Refuse(s, "it did not fail at a step, so there is nothing to retry");
+  }
+  out.Add(events::ProcessRetried(out.As(s.id, c.by), c.reason));
+  out.Add(events::BranchResumed(out.H(main->id)));
+  BranchState running = *main;
+  running.status = BranchStatus::kRunning;
+  // A fan-out starts over as a new visit (its child branches are over) that
+  // runs again only the children that did not complete; any other step runs
+  // again as a new attempt of the same task.
+  bool fork = step->kind == StepKind::kParallel || step->kind == StepKind::kForEach;
+  StartStep(s, running, *step, out, fork ? nullptr : t, fork ? t : nullptr);
+  return Status::OK();
+}
+
+namespace {
+
+// The task an approve or reject names: a task id, or a step id whose one
+// task waits for approval.
+Result<const TaskState*> ApprovalTarget(const ProcessState& s, const std::string& target) {
+  const TaskState* t = s.FindTask(target);
+  if (t != nullptr) return t;
+  for (const auto& task : s.tasks) {
+    if (task.step != target) continue;
+    if (t != nullptr && task.status == TaskStatus::kWaitForApproval &&
+        t->status == TaskStatus::kWaitForApproval) {
+      return Status::Refused("step '" + target +
+                             "' has several tasks waiting for approval; name the task id");
+    }
+    if (t == nullptr || task.status == TaskStatus::kWaitForApproval) t = &task;
+  }
+  if (t == nullptr)
+    return Status::NotFound("process '" + s.id + "' has no task or step '" + target + "'");
+  return t;
+}
+
+}  // namespace
+
+Status Interpreter::PlanDecision(const ProcessState& s, const Control& c, Batch& out) {
+  if (events::IsTerminal(s.status)) return Refuse(s, "it has no approval to decide");
+  auto found = ApprovalTarget(s, c.target);
+  if (!found.ok()) return found.status();
+  const TaskState* t = *found;
+  if (t->status != TaskStatus::kWaitForApproval) {
+    if (t->approval && t->approval->status != "pending") {
+      return Status::Refused("task '" + t->id + "' was already " + t->approval->status + " by " +
+                             t->approval->by);
+    }
+    return Status::Refused("task '" + t->id + "' is not waiting for approval (it is " +
+                           events::Name(t->status) + ")");
+  }
+  const std::string by = c.by.empty() ? "user" : c.by;
+  if (c.kind == Control::Kind::kApprove) {
+    out.Add(events::TaskApproved(out.As(t->id, by), by, c.reason));
+  } else {
+    const Step* step = StepOf(*t);
+    const std::string next = step ? step->on_error : "";
+    out.Add(events::TaskRejected(out.As(t->id, by), by, c.reason, next));
+    if (!next.empty()) {
+      std::string message = "rejected by " + by + (c.reason.empty() ? "" : ": " + c.reason);
+      Json patch = {{"error", {{"message", message}, {"step", t->step}, {"task", t->id}}}};
+      out.Add(events::VariablesSet(out.H(t->branch), patch.dump()));
+    }
+  }
+  if (auto timer = s.timers.find("expiry/" + t->id); timer != s.timers.end()) {
+    out.Add(events::TimerCancelled(out.H(s.id), timer->first, timer->second.due_ns));
+  }
+  return Status::OK();
+}
+
+Status Interpreter::PlanSignal(const ProcessState& s, const Control& c, Batch& out) {
+  if (events::IsTerminal(s.status)) return Refuse(s, "it takes no more signals");
+  if (c.target.empty()) return Status::InvalidArgument("a signal needs a topic");
+  out.Add(events::SignalReceived(out.As(s.id, c.by), c.target, c.payload.dump()));
+  return Status::OK();
 }
 
 }  // namespace keel::actors

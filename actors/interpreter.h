@@ -152,6 +152,16 @@ class Interpreter {
                         const std::string& reason, Batch& out);
   void FinishBranch(const events::ProcessState& s, const events::BranchState& b, Batch& out);
 
+  // One function per control (OnControl dispatches): each records the
+  // control or refuses it with the reason.
+  Status PlanPause(const events::ProcessState& s, const Control& c,
+                   const std::set<std::string>& executing, Batch& out);
+  Status PlanResume(const events::ProcessState& s, const Control& c, Batch& out);
+  Status PlanCancel(const events::ProcessState& s, const Control& c, Batch& out);
+  Status PlanRetry(const events::ProcessState& s, const Control& c, Batch& out);
+  Status PlanDecision(const events::ProcessState& s, const Control& c, Batch& out);
+  Status PlanSignal(const events::ProcessState& s, const Control& c, Batch& out);
+
   const std::vector<Step>* StepsOf(const events::ProcessState& s,
                                    const events::BranchState& b) const;
   std::string NextAfter(const events::ProcessState& s, const events::BranchState& b,
