@@ -114,7 +114,8 @@ bool SnapshotDue(const ProcessActorState& st, uint64_t threshold) {
 void SaveSnapshot(ProcessActorState& st) {
   st.since_snapshot = 0;
   Status s = st.host->store().SaveSnapshot(st.state.id, st.state.last_seq,
-                                           events::ToJson(st.state).dump());
+                                           events::ToJson(st.state).dump(),
+                                           st.host->options().snapshots_kept);
   if (!s.ok()) spdlog::warn("process {}: snapshot not saved: {}", st.state.id, s.ToString());
 }
 
