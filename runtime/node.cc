@@ -502,6 +502,20 @@ bool AtRest(const Json& snapshot) {
   return status && events::AtRest(*status);
 }
 
+Json TasksPage(Json snapshot, size_t limit, size_t offset) {
+  auto tasks = snapshot.find("tasks");
+  if (limit == 0 || tasks == snapshot.end() || !tasks->is_array()) return snapshot;
+  const size_t total = tasks->size();
+  const size_t end = total - std::min(offset, total);  // past the page's newest
+  const size_t begin = end - std::min(limit, end);
+  Json page = Json::array();
+  for (size_t i = begin; i < end; ++i) page.push_back(std::move((*tasks)[i]));
+  *tasks = std::move(page);
+  snapshot["tasks_total"] = total;
+  snapshot["tasks_offset"] = offset;
+  return snapshot;
+}
+
 int StatusExitCode(const Json& snapshot) {
   std::string status = snapshot.value("status", "");
   if (status == "completed") return 0;

@@ -38,7 +38,7 @@ void Commands::RefuseNegativeNumbers() {
   for (auto& [cmd, _] : commands_) {
     for (auto* opt : cmd->get_options()) {
       for (const char* name : {"--limit", "--offset", "--from", "--to", "--timeout", "--max-body",
-                               "--grace"}) {
+                               "--grace", "--tasks-limit", "--tasks-offset"}) {
         if (opt->check_name(name)) opt->check(non_negative);
       }
     }

@@ -155,16 +155,21 @@ int Ls(const Common& c, const LsArgs& a) {
   return kExitOk;
 }
 
-int Show(const Common& c, const std::string& id) {
+int Show(const Common& c, const std::string& id, size_t tasks_limit, size_t tasks_offset) {
   auto ro = OpenForProcess(c.data, id);
   if (!ro.ok()) return Fail(ro.status());
   auto st = ro->Load(id);
   if (!st.ok()) return Fail(st.status());
-  Json s = events::ToJson(*st);
+  Json s = TasksPage(events::ToJson(*st), tasks_limit, tasks_offset);
   if (c.json) {
     std::cout << s.dump() << "\n";
   } else {
     PrintTree(s);
+    if (s.contains("tasks_total")) {
+      std::cout << "  (" << s["tasks"].size() << " of " << s["tasks_total"].get<size_t>()
+                << " tasks shown, the newest after skipping " << tasks_offset
+                << "; --tasks-offset pages back)\n";
+    }
   }
   return kExitOk;
 }
@@ -378,12 +383,17 @@ void AddReadCommands(Commands& commands) {
     bool follow = false;
     LsArgs ls;
     CLI::Option* tail_from = nullptr;  // given: even --from 0 is no default
+    size_t tasks_limit = 0, tasks_offset = 0;
   };
   auto r = std::make_shared<ReadArgs>();
 
   auto* show = commands.Add("show", "a process: branches, tasks, states, attempts, times",
-                            [&c, r] { return Show(c, r->id); }, {});
+                            [&c, r] { return Show(c, r->id, r->tasks_limit, r->tasks_offset); },
+                            {});
   show->add_option("ID", r->id)->required();
+  show->add_option("--tasks-limit", r->tasks_limit,
+                   "only the newest N tasks (a process with very many)");
+  show->add_option("--tasks-offset", r->tasks_offset, "skip the newest M tasks first");
 
   auto* events = commands.Add("events", "the log of a process (JSON lines with --json)",
                               [&c, r] { return Events(c, r->id, r->from, r->follow); }, {});
