@@ -825,15 +825,21 @@ Plan Interpreter::OnResult(const ProcessState& s, const std::string& task, uint3
     CompleteTask(s, *b, task, *step, result.output, out);
     return plan;
   }
-  if (result.retryable && attempt < step->retry.max_attempts) {
-    int64_t due = out.now_ns() + step->retry.DelayMs(attempt) * 1'000'000;
+  EndAttempt(s, *b, task, *step, attempt, result, out);
+  return plan;
+}
+
+void Interpreter::EndAttempt(const ProcessState& s, const BranchState& b, const std::string& task,
+                             const Step& step, uint32_t attempt, const ActivityResult& result,
+                             Batch& out) {
+  if (result.retryable && attempt < step.retry.max_attempts) {
+    int64_t due = out.now_ns() + step.retry.DelayMs(attempt) * 1'000'000;
     std::string timer = "retry/" + task + "/" + std::to_string(attempt + 1);
     out.Add(events::TaskRetryScheduled(out.H(task), attempt + 1, due, result.error));
     out.Add(events::TimerScheduled(out.H(s.id), timer, due, "retry", task));
-    return plan;
+    return;
   }
-  FailTask(s, *b, task, *step, result.error, result.output, result.retryable, out);
-  return plan;
+  FailTask(s, b, task, step, result.error, result.output, result.retryable, out);
 }
 
 Plan Interpreter::OnTimer(const ProcessState& s, const std::string& timer, int64_t now_ns) {
@@ -873,7 +879,7 @@ Result<Plan> Interpreter::OnControl(const ProcessState& s, const Control& c,
       recorded = PlanResume(s, c, out);
       break;
     case Kind::kCancel:
-      recorded = PlanCancel(s, c, out);
+      recorded = c.target.empty() ? PlanCancel(s, c, out) : PlanCancelTask(s, c, executing, out);
       break;
     case Kind::kRetry:
       recorded = PlanRetry(s, c, out);
@@ -920,6 +926,26 @@ Status Interpreter::PlanCancel(const ProcessState& s, const Control& c, Batch& o
   if (events::IsTerminal(s.status)) return Refuse(s, "it has already ended");
   if (s.status == ProcessStatus::kCancelRequested) return Refuse(s, "it is already being cancelled");
   out.Add(events::ProcessCancelRequested(out.As(s.id, c.by), c.reason));
+  return Status::OK();
+}
+
+Status Interpreter::PlanCancelTask(const ProcessState& s, const Control& c,
+                                   const std::set<std::string>& executing, Batch& out) {
+  if (events::IsTerminal(s.status)) return Refuse(s, "it has no running task");
+  const TaskState* t = s.FindTask(c.target);
+  if (t == nullptr)
+    return Status::NotFound("process '" + s.id + "' has no task '" + c.target + "'");
+  if (t->status != TaskStatus::kRunning || executing.count(t->id) == 0) {
+    return Status::Refused("task '" + t->id + "' has no running attempt (it is " +
+                           events::Name(t->status) + ")");
+  }
+  const BranchState* b = s.FindBranch(t->branch);
+  const Step* step = StepOf(*t);
+  if (b == nullptr || step == nullptr) return Status::Internal("task '" + t->id + "' is orphaned");
+  const std::string by = c.by.empty() ? "user" : c.by;
+  std::string why = "cancelled by " + by + (c.reason.empty() ? "" : ": " + c.reason);
+  out.Cancel(t->id);  // stopped once the outcome below is durable
+  EndAttempt(s, *b, t->id, *step, t->attempts, ActivityResult::Fail(why, /*retryable=*/true), out);
   return Status::OK();
 }
 

@@ -54,7 +54,8 @@ struct Control {
     kTimer
   };
   Kind kind = Kind::kPause;
-  std::string target;  // approve/reject: step or task id; signal: topic; timer: timer id
+  std::string target;  // approve/reject: step or task id; signal: topic; timer: timer id;
+                       // cancel: a task id (its running attempt), or empty (the process)
   Json payload;        // signal
   std::string reason;
   std::string by = "user";
@@ -158,6 +159,13 @@ class Interpreter {
                    const std::set<std::string>& executing, Batch& out);
   Status PlanResume(const events::ProcessState& s, const Control& c, Batch& out);
   Status PlanCancel(const events::ProcessState& s, const Control& c, Batch& out);
+  Status PlanCancelTask(const events::ProcessState& s, const Control& c,
+                        const std::set<std::string>& executing, Batch& out);
+  // An attempt ended without success: another after its backoff while the
+  // retry policy allows (retryable only), else the task fails.
+  void EndAttempt(const events::ProcessState& s, const events::BranchState& b,
+                  const std::string& task, const Step& step, uint32_t attempt,
+                  const ActivityResult& result, Batch& out);
   Status PlanRetry(const events::ProcessState& s, const Control& c, Batch& out);
   Status PlanDecision(const events::ProcessState& s, const Control& c, Batch& out);
   Status PlanSignal(const events::ProcessState& s, const Control& c, Batch& out);

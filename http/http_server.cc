@@ -484,7 +484,7 @@ class HttpServer::Impl {
                 [this](const auto& req, auto& res) { Stream(req, res); });
     server_.Post(R"(/v1/processes/([^/]+)/(pause|resume|cancel|retry))",
                  [this](const auto& req, auto& res) { Control(req, res); });
-    server_.Post(R"(/v1/processes/([^/]+)/tasks/([^/]+)/(approve|reject))",
+    server_.Post(R"(/v1/processes/([^/]+)/tasks/(.+)/(approve|reject|cancel))",
                  [this](const auto& req, auto& res) { Decide(req, res); });
     server_.Post(R"(/v1/processes/([^/]+)/signals/([^/]+))",
                  [this](const auto& req, auto& res) { Signal(req, res); });
@@ -777,8 +777,9 @@ class HttpServer::Impl {
     ControlOptions options = ControlFrom(*body, &bad);
     if (!bad.ok()) return SendStatus(res, bad);
     std::string id = req.matches[1], step = req.matches[2];
-    auto out = req.matches[3] == "approve" ? node_.Approve(id, step, options)
-                                           : node_.Reject(id, step, options);
+    auto out = req.matches[3] == "approve"  ? node_.Approve(id, step, options)
+               : req.matches[3] == "reject" ? node_.Reject(id, step, options)
+                                            : node_.CancelTask(id, step, options);
     out.ok() ? SendJson(res, 200, *out) : SendStatus(res, out.status());
   }
 

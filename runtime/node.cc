@@ -453,6 +453,11 @@ Result<Json> Node::Resume(const std::string& id, const ControlOptions& options) 
 Result<Json> Node::Cancel(const std::string& id, const ControlOptions& options) {
   return impl_->Control(id, MakeControl(actors::Control::Kind::kCancel, options));
 }
+Result<Json> Node::CancelTask(const std::string& id, const std::string& task,
+                              const ControlOptions& options) {
+  if (task.empty()) return Status::InvalidArgument("cancel of a task needs the task id");
+  return impl_->Control(id, MakeControl(actors::Control::Kind::kCancel, options, task));
+}
 Result<Json> Node::Retry(const std::string& id, const ControlOptions& options) {
   return impl_->Control(id, MakeControl(actors::Control::Kind::kRetry, options));
 }

@@ -183,7 +183,8 @@ Result<Json> RemoteNode::Control(const ControlRequest& r) {
   if (!r.options.reason.empty()) body["reason"] = r.options.reason;
   if (!r.options.by.empty()) body["by"] = r.options.by;
   std::string path = "/v1/processes/" + r.id;
-  if (r.action == "approve" || r.action == "reject") {
+  if (r.action == "approve" || r.action == "reject" ||
+      (r.action == "cancel" && !r.target.empty())) {
     path += "/tasks/" + r.target + "/" + r.action;
   } else if (r.action == "signal") {
     path += "/signals/" + r.target;

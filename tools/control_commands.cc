@@ -433,6 +433,10 @@ void AddProcessCommands(Commands& commands) {
     cmd->add_option("ID", control->id)->required();
     cmd->add_option("--reason", control->reason, "why (recorded)");
     cmd->add_option("--by", control->by, "who (recorded)");
+    if (std::string(action) == "cancel") {
+      cmd->add_option("--task", control->target,
+                      "only this task's running attempt (its retry policy decides what follows)");
+    }
   }
   for (const char* action : {"approve", "reject"}) {
     auto* cmd = commands.Add(action, std::string(action) + " the approval a step waits for", act,

@@ -22,7 +22,8 @@ Result<Json> EmbeddedNode::Control(const ControlRequest& r) {
   const ControlOptions& o = r.options;
   if (r.action == "pause") return node_->Pause(r.id, o);
   if (r.action == "resume") return node_->Resume(r.id, o);
-  if (r.action == "cancel") return node_->Cancel(r.id, o);
+  if (r.action == "cancel")
+    return r.target.empty() ? node_->Cancel(r.id, o) : node_->CancelTask(r.id, r.target, o);
   if (r.action == "retry") return node_->Retry(r.id, o);
   if (r.action == "approve") return node_->Approve(r.id, r.target, o);
   if (r.action == "reject") return node_->Reject(r.id, r.target, o);

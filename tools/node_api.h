@@ -18,7 +18,8 @@ namespace keel::cli {
 class EmbeddedNode;
 
 // A control as the CLI names it: pause, resume, cancel, retry; approve and
-// reject (of `target`, a step or task); signal (of `target`, a topic).
+// reject (of `target`, a step or task); cancel of `target`, a task's running
+// attempt; signal (of `target`, a topic).
 struct ControlRequest {
   std::string action;
   std::string id;

@@ -135,6 +135,11 @@ class Node {
   Result<Json> Pause(const std::string& id, const ControlOptions& options = {});
   Result<Json> Resume(const std::string& id, const ControlOptions& options = {});
   Result<Json> Cancel(const std::string& id, const ControlOptions& options = {});
+  // Stops the running attempt of activity task `task`; what follows is its
+  // retry policy's, as after a timeout (another attempt after the backoff,
+  // or the task fails). Refused when the task has no running attempt.
+  Result<Json> CancelTask(const std::string& id, const std::string& task,
+                          const ControlOptions& options = {});
   // Retries a failed process: its failed tasks run again as new attempts;
   // completed tasks are not run again.
   Result<Json> Retry(const std::string& id, const ControlOptions& options = {});

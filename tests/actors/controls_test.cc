@@ -776,5 +776,32 @@ steps:
   EXPECT_EQ((*again)["tasks"][0]["attempts"], 61);
 }
 
+// Cancel of one task's running attempt: stopped, then its retry policy
+// decides, as after a timeout; refused for a task with no running attempt.
+TEST_F(ControlsTest, CancellingATasksAttemptStopsItAndItsRetryPolicyDecides) {
+  Open();
+  std::string id = Start(R"(name: ct
+steps:
+  - {id: a, activity: hold, with: {key: a}, retry: {max_attempts: 2, backoff: 1ms}}
+)");
+  WaitHolding("a");
+  EXPECT_EQ(node_->CancelTask(id, "nope").status().code(), Status::Code::kNotFound);
+  ControlOptions by_ann;
+  by_ann.by = "ann";
+  by_ann.reason = "stuck";
+  ASSERT_OK(node_->CancelTask(id, "a", by_ann));
+  WaitFor([&] { return board_->Count("a/cancelled") >= 1; });
+  WaitHolding("a", 2);  // the retry policy ran it again
+  ASSERT_OK(node_->CancelTask(id, "a", by_ann));
+  auto done = node_->Wait(id, std::chrono::seconds(60));
+  ASSERT_OK(done);
+  EXPECT_EQ((*done)["status"], "failed");  // no attempt left
+  EXPECT_EQ((*done)["tasks"][0]["attempts"], 2);
+  EXPECT_NE((*done)["tasks"][0]["error"].get<std::string>().find("cancelled by ann: stuck"),
+            std::string::npos)
+      << (*done)["tasks"][0];
+  EXPECT_EQ(node_->CancelTask(id, "a").status().code(), Status::Code::kRefused);
+}
+
 }  // namespace
 }  // namespace keel::testing

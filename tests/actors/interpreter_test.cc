@@ -470,5 +470,28 @@ steps:
   EXPECT_TRUE(launched_.empty());
 }
 
+TEST_F(InterpreterTest, CancellingATasksAttemptStopsItThenItsRetryPolicyDecides) {
+  Load("name: t\nsteps:\n  - {id: a, activity: work, retry: {max_attempts: 2, backoff: 1s}}\n");
+  Settle();
+  Control cancel;
+  cancel.kind = Control::Kind::kCancel;
+  cancel.target = "a";
+  cancel.by = "ann";
+  auto first = Act(cancel);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(executing_.empty());  // the attempt is stopped
+  EXPECT_TRUE(Has(*first, "TaskRetryScheduled"));
+  EXPECT_EQ(State(), "running");
+  EXPECT_EQ(Act(cancel).status().code(), Status::Code::kRefused);  // nothing runs during the backoff
+  Fire("retry/a/2");
+  ASSERT_EQ(executing_.count("a"), 1u);
+  ASSERT_TRUE(Act(cancel).ok());
+  EXPECT_EQ(TaskStatus("a"), "failed");
+  EXPECT_EQ(*state_.FindTask("a")->error, "cancelled by ann");
+  EXPECT_EQ(State(), "failed");
+  cancel.target = "nope";
+  EXPECT_EQ(Act(cancel).status().code(), Status::Code::kRefused);  // the process has ended
+}
+
 }  // namespace
 }  // namespace keel::actors

@@ -666,5 +666,38 @@ steps:
   StopServer();
 }
 
+TEST_F(HttpTest, CancelOfATaskStopsItsRunningAttemptThroughTheCli) {
+  Serve();
+  const char* yaml = R"(name: slow
+steps:
+  - {id: nap, activity: exec, with: {argv: [sleep, "300"]}}
+)";
+  auto created = Post("/v1/processes", Json({{"workflow", yaml}}).dump());
+  ASSERT_TRUE(created) << httplib::to_string(created.error());
+  std::string id = Parse(created->body)["id"];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {  // until the attempt runs
+    auto got = client_->Get(("/v1/processes/" + id).c_str());
+    ASSERT_TRUE(got);
+    Json s = Parse(got->body);
+    if (!s["tasks"].empty() && s["tasks"][0]["status"] == "running") break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << got->body;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto unknown = Keel({"cancel", id, "--task", "nope", "--token", kToken});
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
+  auto cancelled =
+      Keel({"cancel", id, "--task", "nap", "--by", "ops", "--token", kToken, "--json"});
+  ASSERT_EQ(cancelled.exit_code, 0) << cancelled.err;
+  Json s = Parse(cancelled.out);
+  EXPECT_EQ(s["status"], "failed");
+  EXPECT_NE(s["tasks"][0]["error"].get<std::string>().find("cancelled by ops"), std::string::npos)
+      << s["tasks"][0];
+  auto again = Post("/v1/processes/" + id + "/tasks/nap/cancel", "{}");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 409) << again->body;
+  StopServer();
+}
+
 }  // namespace
 }  // namespace keel
