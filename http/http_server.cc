@@ -30,6 +30,7 @@
 #include "base/validate.h"
 #include "events/transitions.h"
 #include "http/connection_threads.h"
+#include "http/console/console.h"
 #include "keel/version.h"
 #include "store/format.h"
 
@@ -314,6 +315,7 @@ class HttpServer::Impl {
       return new http::ConnectionThreads(max, kIdleThreads);
     };
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      http::NoBrotli(req);
       if (Status text = CheckRequestText(req); !text.ok()) {
         SendStatus(res, text);
         return httplib::Server::HandlerResponse::Handled;
@@ -482,9 +484,11 @@ class HttpServer::Impl {
                 [this](const auto& req, auto& res) { Stream(req, res); });
     server_.Post(R"(/v1/processes/([^/]+)/(pause|resume|cancel|retry))",
                  [this](const auto& req, auto& res) { Control(req, res); });
-    server_.Post(R"(/v1/processes/([^/]+)/tasks/([^/]+)/(approve|reject))",
+    // A task inside a branch has a path-like id ("fan/0/work"): the step
+    // part may hold '/' (a client's "%2F" is decoded before matching).
+    server_.Post(R"(/v1/processes/([^/]+)/tasks/(.+)/(approve|reject))",
                  [this](const auto& req, auto& res) { Decide(req, res); });
-    server_.Post(R"(/v1/processes/([^/]+)/signals/([^/]+))",
+    server_.Post(R"(/v1/processes/([^/]+)/signals/(.+))",
                  [this](const auto& req, auto& res) { Signal(req, res); });
     server_.Get("/v1/events/stream", [this](const auto& req, auto& res) { LogStream(req, res); });
     server_.Get("/v1/health", [this](const auto&, auto& res) {
@@ -496,6 +500,7 @@ class HttpServer::Impl {
                 {"store_format", store::format::kFormatVersion}});
     });
     server_.Get("/v1/metrics", [this](const auto&, auto& res) { Metrics(res); });
+    http::MountConsole(server_);
   }
 
   // A client usually starts the same workflow text again and again: parsing
