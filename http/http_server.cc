@@ -139,6 +139,7 @@ std::vector<std::string> KnownParams(const std::string& method, const std::strin
   }
   if (path == "/v1/events/stream") return {"from"};
   if (path.size() > 7 && path.compare(path.size() - 7, 7, "/events") == 0) return {"from"};
+  if (path.size() > 7 && path.compare(path.size() - 7, 7, "/replay") == 0) return {"to"};
   return {};
 }
 
@@ -482,6 +483,26 @@ class HttpServer::Impl {
                 [this](const auto& req, auto& res) { Events(req, res); });
     server_.Get(R"(/v1/processes/([^/]+)/stream)",
                 [this](const auto& req, auto& res) { Stream(req, res); });
+    // Read-only views of one run for the console (docs/interface-extensions.md).
+    server_.Get(R"(/v1/processes/([^/]+)/definition)", [this](const auto& req, auto& res) {
+      auto definition = node_.Definition(req.matches[1]);
+      if (!definition.ok()) return SendStatus(res, definition.status());
+      SendJson(res, 200, {{"definition", *definition}});
+    });
+    server_.Get(R"(/v1/processes/([^/]+)/replay)", [this](const auto& req, auto& res) {
+      if (!req.has_param("to")) {
+        return SendStatus(res, Status::InvalidArgument("query parameter 'to' (a seq) is required"));
+      }
+      auto to = NumberParam(req, "to", 0);
+      if (!to.ok()) return SendStatus(res, to.status());
+      auto snapshot = node_.Replay(req.matches[1], *to);
+      snapshot.ok() ? SendJson(res, 200, *snapshot) : SendStatus(res, snapshot.status());
+    });
+    server_.Get(R"(/v1/processes/([^/]+)/verify)", [this](const auto& req, auto& res) {
+      auto problems = node_.Verify(req.matches[1]);
+      if (!problems.ok()) return SendStatus(res, problems.status());
+      SendJson(res, 200, {{"ok", problems->empty()}, {"problems", *problems}});
+    });
     server_.Post(R"(/v1/processes/([^/]+)/(pause|resume|cancel|retry))",
                  [this](const auto& req, auto& res) { Control(req, res); });
     // A task inside a branch has a path-like id ("fan/0/work"): the step

@@ -521,6 +521,8 @@ class RunPage {
     this.events = [];
     this.snapshot = null;
     this.asOf = params.get('seq') ? Number(params.get('seq')) : null;
+    this.replayed = null;     // the snapshot as of this.asOf (GET .../replay?to=)
+    this.definition = null;   // the workflow definition (GET .../definition)
     this.stopped = false;
     this.loading = null;
     this.build();
@@ -566,7 +568,8 @@ class RunPage {
       section('tasks-section', 'Tasks', this.tasksBox),
       section('branches-section', 'Branches', this.branchesBox),
       section('events-section', 'Event log',
-              h('p', {class: 'muted'}, 'Click a seq to see the run as of that event.'),
+              h('p', {}, h('span', {id: 'verify', class: 'verify'}, 'chain: …'), ' ',
+                h('span', {class: 'muted'}, 'Click a seq to see the run as of that event.')),
               h('table', {class: 'events'},
                 h('thead', {}, h('tr', {}, ['seq', 'time', 'type', 'entity', 'actor', 'data', 'hash'].map((c) => h('th', {}, c)))),
                 this.eventRows)),
@@ -576,7 +579,11 @@ class RunPage {
   // The snapshot and any events not yet shown.
   async refresh() {
     try {
-      const snapshot = await getJson('/v1/processes/' + encodeURIComponent(this.id));
+      const base = '/v1/processes/' + encodeURIComponent(this.id);
+      const [snapshot, definition] = await Promise.all([
+        getJson(base), getJson(base + '/definition').catch((e) => ({error: e.message}))]);
+      this.definition = definition;
+      if (this.asOf !== null) this.replayed = await getJson(`${base}/replay?to=${this.asOf}`);
       await this.apply(snapshot);
     } catch (e) {
       this.message.textContent = e.message;
@@ -607,6 +614,7 @@ class RunPage {
     this.drawTimeline();
     this.drawDefinition();
     noteRender('run', started);
+    if (snapshot.status !== this.verifiedStatus) this.verify(snapshot.status);
     if (!TERMINAL.has(snapshot.status)) this.follow();
   }
 
@@ -732,38 +740,68 @@ class RunPage {
   }
 
   drawTasks() {
-    const model = this.asOf !== null ? buildTimeline(this.events.filter((e) => e.seq <= this.asOf)) : null;
-    const rows = this.asOf !== null
-      ? [...model.tasks.values()].map((t) => ({id: t.id, step: t.step, branch: t.branch, status: t.status, attempts: t.attempts}))
-      : this.snapshot.tasks || [];
+    const shown = this.asOf !== null && this.replayed ? this.replayed : this.snapshot;
+    const rows = shown.tasks || [];
     this.tasksBox.replaceChildren(h('table', {class: 'tasks'},
       h('thead', {}, h('tr', {}, ['task', 'step', 'branch', 'status', 'attempts', 'started', 'ended', 'error'].map((c) => h('th', {}, c)))),
-      h('tbody', {}, rows.map((t) => h('tr', {'data-task': t.id},
+      h('tbody', {}, rows.map((t) => h('tr', {'data-task': t.id, 'data-status': t.status},
         h('td', {}, h('code', {}, t.id)), h('td', {}, t.step), h('td', {}, t.branch), h('td', {}, badge(t.status)),
         h('td', {}, t.attempts), h('td', {}, fmtTime(t.started_at)), h('td', {}, fmtTime(t.ended_at)),
         h('td', {class: 'error'}, t.error ? (typeof t.error === 'string' ? t.error : json(t.error)) : ''))))));
   }
 
-  drawBranches() {
-    const branches = this.snapshot.branches || [];
-    const kids = new Map();
-    for (const b of branches) {
-      const p = b.parent || '';
-      if (!kids.has(p)) kids.set(p, []);
-      kids.get(p).push(b);
-    }
-    const list = (parent) => {
-      const items = kids.get(parent) || [];
-      if (!items.length) return null;
-      return h('ul', {class: 'tree'}, items.map((b) => h('li', {'data-branch': b.id},
-        h('code', {}, b.id), ' ', badge(b.status),
-        b.fork_task ? h('span', {class: 'muted'}, ` forked by ${b.fork_task}`) : '',
-        b.item !== null && b.item !== undefined ? h('span', {class: 'muted'}, ` · item ${json(b.item)}`) : '',
-        b.current_step ? h('span', {class: 'muted'}, ` · at ${b.current_step}`) : '',
-        b.error ? h('span', {class: 'error'}, ` · ${typeof b.error === 'string' ? b.error : json(b.error)}`) : '',
-        list(b.id))));
+  // The step of the definition with id `stepId` (searching nested steps).
+  findStep(stepId) {
+    const walk = (steps) => {
+      for (const st of steps || []) {
+        if (st.id === stepId) return st;
+        const inner = walk(st.steps) || (st.branches || []).map((b) => walk(b.steps)).find(Boolean);
+        if (inner) return inner;
+      }
+      return null;
     };
-    this.branchesBox.replaceChildren(list('') || h('p', {class: 'muted'}, 'no branches'));
+    return this.definition && this.definition.definition ? walk(this.definition.definition.steps) : null;
+  }
+
+  // Branches as a tree: under each branch, its forks (the task that started
+  // children, its join kind from the definition and its verdict: the fork
+  // task's status), and under each fork its child branches.
+  drawBranches() {
+    const shown = this.asOf !== null && this.replayed ? this.replayed : this.snapshot;
+    const branches = shown.branches || [];
+    const tasks = new Map((shown.tasks || []).map((t) => [t.id, t]));
+    const forks = new Map();  // parent branch → Map(fork task → children)
+    for (const b of branches) {
+      if (!b.parent) continue;
+      if (!forks.has(b.parent)) forks.set(b.parent, new Map());
+      const byFork = forks.get(b.parent);
+      if (!byFork.has(b.fork_task)) byFork.set(b.fork_task, []);
+      byFork.get(b.fork_task).push(b);
+    }
+    const branchItem = (b) => h('li', {'data-branch': b.id},
+      h('code', {}, b.id), ' ', badge(b.status),
+      b.item !== null && b.item !== undefined ? h('span', {class: 'muted'}, ` · item ${json(b.item)}`) : '',
+      b.current_step ? h('span', {class: 'muted'}, ` · at ${b.current_step}`) : '',
+      b.error ? h('span', {class: 'error'}, ` · ${typeof b.error === 'string' ? b.error : json(b.error)}`) : '',
+      forkList(b.id));
+    const forkList = (branchId) => {
+      const byFork = forks.get(branchId);
+      if (!byFork) return null;
+      return h('ul', {class: 'tree'}, [...byFork.entries()].map(([forkId, children]) => {
+        const task = tasks.get(forkId) || {};
+        const step = this.findStep(task.step || forkId) || {};
+        const join = step.join === undefined ? 'all' : typeof step.join === 'string' ? step.join : `at_least ${step.join.at_least}`;
+        return h('li', {class: 'fork', 'data-fork': forkId, 'data-join': join},
+          h('span', {class: 'fork-label'}, 'fork ', h('code', {}, forkId)),
+          h('span', {class: 'muted'}, ` ${step.kind || 'fork'} · join ${join} · verdict `),
+          badge(task.status || 'unknown'),
+          h('span', {class: 'muted'}, ` · ${children.filter((c) => c.status === 'completed').length} of ${children.length} branches completed`),
+          h('ul', {class: 'tree'}, children.map(branchItem)));
+      }));
+    };
+    const roots = branches.filter((b) => !b.parent);
+    this.branchesBox.replaceChildren(roots.length ? h('ul', {class: 'tree'}, roots.map(branchItem))
+                                                  : h('p', {class: 'muted'}, 'no branches'));
   }
 
   drawTimeline() {
@@ -784,14 +822,39 @@ class RunPage {
     if (this.asOf !== null) {
       this.asOfBanner.hidden = false;
       this.asOfBanner.replaceChildren(
-        `As of seq ${this.asOf} of ${this.events[this.events.length - 1].seq}: the timeline and tasks rebuilt from the log up to that event. `,
+        `As of seq ${this.asOf} of ${this.events[this.events.length - 1].seq}: tasks and branches replayed from the log up to that event (keel replay --to), the timeline drawn from it. `,
         h('button', {id: 'back-to-now', onclick: () => this.setAsOf(null)}, 'back to now'));
     } else {
       this.asOfBanner.hidden = true;
     }
   }
 
-  setAsOf(seq) {
+  // The chain's audit of this stream (as `keel verify ID`), again whenever
+  // the status changes.
+  async verify(status) {
+    this.verifiedStatus = status;
+    const box = document.getElementById('verify');
+    try {
+      const v = await getJson(`/v1/processes/${encodeURIComponent(this.id)}/verify`);
+      if (this.stopped) return;
+      box.className = `verify ${v.ok ? 'ok' : 'refused'}`;
+      box.dataset.ok = v.ok;
+      box.textContent = v.ok ? `chain verified ✓ (as of ${status})`
+                             : `verify found ${v.problems.length} problem(s): ${v.problems.join('; ')}`;
+    } catch (e) {
+      box.textContent = `verify: ${e.message}`;
+    }
+  }
+
+  async setAsOf(seq) {
+    if (seq !== null) {
+      try {
+        this.replayed = await getJson(`/v1/processes/${encodeURIComponent(this.id)}/replay?to=${seq}`);
+      } catch (e) {
+        this.message.textContent = e.message;
+        return;
+      }
+    }
     this.asOf = seq;
     history.replaceState(null, '', `#/p/${encodeURIComponent(this.id)}` + (seq !== null ? `?seq=${seq}` : ''));
     this.eventRows.querySelectorAll('tr').forEach((tr) => tr.classList.toggle('after', seq !== null && Number(tr.dataset.seq) > seq));
@@ -824,10 +887,12 @@ class RunPage {
 
   drawDefinition() {
     if (this.definitionBox.childElementCount) return;
+    const d = this.definition || {};
     this.definitionBox.replaceChildren(
-      h('p', {}, 'Definition hash ', h('code', {}, this.snapshot.definition_hash || '—'), '.'),
-      h('p', {class: 'muted'}, 'The HTTP API does not serve the definition\'s text yet; ',
-        h('code', {}, `keel export ${this.id} | head -n1`), ' prints it.'));
+      h('p', {}, 'As stored under hash ', h('code', {}, this.snapshot.definition_hash || '—'),
+        ' (the canonical form of the file: durations in ms, defaults filled in).'),
+      d.definition ? h('pre', {class: 'json definition', id: 'definition-json'}, pretty(d.definition))
+                   : h('p', {class: 'refused'}, d.error || 'no definition'));
   }
 }
 

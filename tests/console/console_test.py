@@ -295,10 +295,17 @@ def test_timeline(keel, ui, ids):
     check(labels == ['fan', 'fan/0/work', 'fan/1/work', 'fan/2/work', 'done'],
           'a row per task, each branch\'s under the task that forked it')
     check(not ui.all('#now-line'), 'no "now" line on an ended run')
-    branches = [li.get_attribute('data-branch') for li in ui.all('#branches li')]
+    branches = [li.get_attribute('data-branch') for li in ui.all('#branches li[data-branch]')]
     check(sorted(branches) == sorted(b['id'] for b in snapshot['branches']),
           'the branch tree has every branch')
     ui.shot('run-timeline.png', '#timeline-section')
+    check(ui.attrs('li.fork[data-fork="fan"]', 'data-join') == [['all']],
+          'the branch tree shows the fork with its join kind')
+    ui.wait(lambda: ui.attrs('#verify', 'data-ok') == [['true']], 'the verify verdict')
+    check('verified' in ui.text('#verify'), 'the chain\'s verify verdict is shown')
+    definition = keel.get(f'/v1/processes/{pid}/definition')['definition']
+    check(json.loads(ui.text('#definition-json')) == definition,
+          'the workflow definition is shown as stored')
 
     # The event log's hashes are the log's, as `keel events --json` prints it.
     cli = [json.loads(line) for line in keel.cli('events', pid, '--json').splitlines() if line]
@@ -315,6 +322,10 @@ def test_timeline(keel, ui, ids):
     first = cli[retry_seq - 1]['entity']
     runs = ui.all(f'#timeline-svg rect.seg.running[data-task="{first}"]')
     check(len(runs) == 1, f'as of seq {retry_seq}, {first} has had one attempt')
+    replayed = keel.get(f'/v1/processes/{pid}/replay?to={retry_seq}')
+    shown = dict(ui.attrs('#tasks tr[data-task]', 'data-task', 'data-status'))
+    check(shown == {t['id']: t['status'] for t in replayed['tasks']},
+          f'as of seq {retry_seq}, the tasks are the replay\'s: {shown}')
     ui.click('#back-to-now')
     ui.wait(lambda: len(ui.all(f'#timeline-svg rect.seg.running[data-task="{first}"]')) == 2,
             'the whole timeline again')
