@@ -477,8 +477,10 @@ function renderTimeline(model, startMs, endMs, nowMs, width) {
   for (let i = 0; i <= 5; i++) {
     const at = startMs + (span * i) / 5;
     root.append(svg('line', {x1: x(at), x2: x(at), y1: axisH - 4, y2: height, class: 'grid'}),
-                svg('text', {x: x(at), y: 12, class: 'tick', 'text-anchor': i === 5 ? 'end' : i ? 'middle' : 'start'},
-                    '+' + fmtDuration(at - startMs)));
+                // While the run moves, its right end is now: labelled below.
+                i === 5 && nowMs ? null
+                  : svg('text', {x: x(at), y: 12, class: 'tick', 'text-anchor': i === 5 ? 'end' : i ? 'middle' : 'start'},
+                        '+' + fmtDuration(at - startMs)));
   }
   rows.forEach((row, i) => {
     const y = axisH + i * rowH;
@@ -510,7 +512,8 @@ function renderTimeline(model, startMs, endMs, nowMs, width) {
   });
   if (nowMs) {
     root.append(svg('line', {x1: x(nowMs), x2: x(nowMs), y1: axisH - 6, y2: height, class: 'now', id: 'now-line'}),
-                svg('text', {x: x(nowMs) - 3, y: axisH - 8, class: 'now-label', 'text-anchor': 'end'}, 'now'));
+                svg('text', {x: x(nowMs), y: 12, class: 'now-label', 'text-anchor': 'end'},
+                    `now +${fmtDuration(nowMs - startMs)}`));
   }
   return root;
 }

@@ -221,7 +221,7 @@ def test_list(keel, ui, ids):
     counts = {c.get_attribute('data-status'): int(c.get_attribute('data-count'))
               for c in ui.all('#counts a.count[data-count]')}
     listed = keel.get('/v1/processes?limit=1000')['processes']
-    for status in ('waiting', 'completed', 'failed'):
+    for status in ('waiting', 'completed', 'failed'):  # counted by the node's gauges
         expected = sum(1 for p in listed if p['status'] == status)
         check(counts.get(status) == expected, f'the {status} count is {expected}')
     ui.shot('processes.png')
@@ -406,6 +406,32 @@ def test_actions(keel, ui, ids):
           'both branch approvals completed the process (API)')
 
 
+def test_signal_and_controls(keel, ui, ids):
+    print('pause, resume and a signal with a payload, through the page')
+    pid = ids['signal']
+    ui.open(f'/p/{pid}')
+    ui.wait(lambda: ui.all('.card.signal[data-topic="payment"]'), 'the awaited signal card')
+    ui.click('button.control[data-action="pause"]')
+    ui.wait(lambda: ui.text('#hdr-status .badge') == 'paused', 'the page to show paused')
+    check(keel.get(f'/v1/processes/{pid}')['status'] == 'paused', 'paused through the page (API)')
+    ui.click('button.control[data-action="resume"]')
+    ui.wait(lambda: ui.text('#hdr-status .badge') == 'waiting', 'the page to show waiting again')
+    check(keel.get(f'/v1/processes/{pid}')['status'] == 'waiting', 'resumed through the page (API)')
+    ui.wait(lambda: ui.all('.card.signal[data-topic="payment"] textarea'), 'the payload editor')
+    payload = ui.one('.card.signal[data-topic="payment"] textarea')
+    payload.clear()
+    payload.send_keys('{"amount": 250, "currency": "EUR"')  # not JSON yet
+    ui.click('.card.signal[data-topic="payment"] button.send')
+    ui.wait(lambda: 'not JSON' in ui.text('.card.signal .result'), 'the payload refused')
+    check(keel.get(f'/v1/processes/{pid}')['status'] == 'waiting', 'a payload that is not JSON is not sent')
+    payload.send_keys('}')
+    ui.click('.card.signal[data-topic="payment"] button.send')
+    ui.wait(lambda: ui.text('#hdr-status .badge') == 'completed', 'the signal to complete the process')
+    outputs = keel.get(f'/v1/processes/{pid}')['outputs']
+    check(outputs == {'paid': {'amount': 250, 'currency': 'EUR'}},
+          f'the signal\'s payload reached the process: {outputs}')
+
+
 def test_node(ui):
     print('the node page')
     ui.open('/node')
@@ -473,6 +499,7 @@ def main():
             'failed': keel.start('failing.yaml', wait=60)['id'],
             'fanout': keel.start('fanout.yaml', {'dir': markers}, wait=60)['id'],
             'branches': keel.start('approvals_fanout.yaml', wait=60)['id'],
+            'signal': keel.start('signal.yaml', pid='p_signal', wait=60)['id'],
             'approve': keel.start('approval.yaml', {'order_id': 'A-1'}, pid='p_approve_A1',
                                   key='order-A-1', wait=60)['id'],
         }
@@ -480,6 +507,7 @@ def main():
         keel.wait_for(ids['fanout'], lambda s: s['status'] == 'completed', 'completed')
         keel.wait_for(ids['approve'], lambda s: s['status'] == 'waiting', 'waiting')
         keel.wait_for(ids['branches'], lambda s: s['status'] == 'waiting', 'waiting')
+        keel.wait_for(ids['signal'], lambda s: s['status'] == 'waiting', 'waiting')
         for i in range(3):  # more rows, for the pager
             keel.start('failing.yaml', wait=60)
         driver = browser()
@@ -487,6 +515,7 @@ def main():
         test_list(keel, ui, ids)
         test_timeline(keel, ui, ids)
         test_actions(keel, ui, ids)
+        test_signal_and_controls(keel, ui, ids)
         test_node(ui)
         if not args.skip_scale:
             test_scale(keel, ui, data)
