@@ -668,8 +668,9 @@ TEST_F(HttpTest, RunViewsForTheConsoleAndTaskIdsWithSlashes) {
   auto whole = client_->Get(("/v1/processes/p_each/replay?to=" + std::to_string(last_seq)).c_str());
   ASSERT_TRUE(whole);
   EXPECT_EQ(Parse(whole->body)["tasks"], Parse(created->body)["tasks"]);
-  for (const char* bad : {"/v1/processes/p_each/replay", "/v1/processes/p_each/replay?to=0",
-                          "/v1/processes/p_each/replay?to=99999", "/v1/processes/p_each/replay?to=x"}) {
+  for (const char* bad :
+       {"/v1/processes/p_each/replay", "/v1/processes/p_each/replay?to=0",
+        "/v1/processes/p_each/replay?to=99999", "/v1/processes/p_each/replay?to=x"}) {
     auto res = client_->Get(bad);
     ASSERT_TRUE(res) << bad;
     EXPECT_EQ(res->status, 400) << bad << ": " << res->body;
@@ -691,9 +692,8 @@ TEST_F(HttpTest, RunViewsForTheConsoleAndTaskIdsWithSlashes) {
   auto approved = Post("/v1/processes/p_each/tasks/fan/1/ok/approve", R"({"by": "ann"})");
   ASSERT_TRUE(approved);
   EXPECT_EQ(approved->status, 200) << approved->body;
-  ASSERT_TRUE(WaitUntil([&] {
-    return Parse(client_->Get("/v1/processes/p_each")->body)["status"] == "completed";
-  }));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return Parse(client_->Get("/v1/processes/p_each")->body)["status"] == "completed"; }));
   auto again = Post("/v1/processes/p_each/tasks/fan/1/ok/approve", "{}");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 409) << again->body;
