@@ -345,6 +345,14 @@ function buildTimeline(events) {
                               item: d.item, order: order++});
       continue;
     }
+    // A pause holds the tasks that wait to run; a resume lets them queue again.
+    if (e.type === 'ProcessPaused' || e.type === 'ProcessResumed') {
+      const [from, to] = e.type === 'ProcessPaused' ? ['queued', 'pause'] : ['pause', 'queued'];
+      for (const t of tasks.values()) {
+        if (t.open && t.open.kind === from) { close(t, at); open(t, to, at); }
+      }
+      continue;
+    }
     // A fork (parallel, for_each) waits for its child branches to join.
     if (e.type === 'BranchWaiting' && d.task && tasks.has(d.task)) {
       const t = tasks.get(d.task);
@@ -540,6 +548,7 @@ class RunPage {
 
   stop() {
     this.stopped = true;
+    clearTimeout(this.drawSoon);
     window.removeEventListener('resize', this.onResize);
     if (this.stream) this.stream.close();
     clearInterval(this.ticker);
@@ -564,7 +573,7 @@ class RunPage {
       section('actions', 'Act', this.actions),
       section('timeline-section', 'Timeline',
               h('div', {class: 'legend'},
-                ['running', 'queued', 'backoff', 'approval', 'signal', 'timer', 'branches'].map((k) =>
+                ['running', 'queued', 'backoff', 'approval', 'signal', 'timer', 'branches', 'pause'].map((k) =>
                   h('span', {class: 'key'}, h('i', {class: `swatch k-${k}`}), KIND_LABEL[k])),
                 h('span', {class: 'key'}, h('i', {class: 'swatch o-failed'}), 'attempt failed')),
               this.asOfBanner, this.timeline),
@@ -639,8 +648,15 @@ class RunPage {
         if (this.stream === stream) this.stream = null;
         setLive(false, 'ended');
       }
-      // One apply at a time, in arrival order.
-      this.loading = (this.loading || Promise.resolve()).then(() => this.apply(snapshot));
+      // A busy run sends a snapshot per change: draw the newest, at most
+      // four times a second, one apply at a time.
+      this.latest = snapshot;
+      if (this.drawSoon) return;
+      this.drawSoon = setTimeout(() => {
+        this.drawSoon = null;
+        const newest = this.latest;
+        this.loading = (this.loading || Promise.resolve()).then(() => this.apply(newest));
+      }, TERMINAL.has(snapshot.status) ? 0 : 250);
     };
   }
 
