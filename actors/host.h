@@ -53,8 +53,9 @@ class Host {
   // delivers each one (as Control::kTimer) when due.
   virtual void TimerArmed(int64_t due_ns) = 0;
   virtual BlockingPool& pool() = 0;
-  // Called by a task actor when it starts an attempt and, exactly once, when
-  // that actor ends (whatever the outcome): the node's tasks-running gauge.
+  // Called by a process actor when it starts an attempt and, exactly once,
+  // when that attempt ends (whatever the outcome): the node's tasks-running
+  // gauge.
   virtual void TaskStarted() {}
   virtual void TaskEnded() {}
 };

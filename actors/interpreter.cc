@@ -52,7 +52,25 @@ std::string TaskId(const std::string& branch, const std::string& step, uint32_t 
 // Collects the events of one plan, stamped with the process id.
 class Interpreter::Batch {
  public:
-  Batch(const ProcessState& s, Plan& plan) : stream_(s.id), plan_(plan) {}
+  Batch(const ProcessState& s, Plan& plan, int64_t now_ns)
+      : state_(s), stream_(s.id), plan_(plan), now_ns_(now_ns) {}
+  // The time the plan is made at (the caller's clock): due times are counted
+  // from it, so the interpreter never reads a clock itself.
+  int64_t now_ns() const { return now_ns_; }
+  // {"steps": every step's newest visit as steps.<step>}: what expressions
+  // see, the same for every branch planned in this batch (a fork of 100
+  // branches would otherwise build it 100 times).
+  const Json& Steps() {
+    if (steps_.is_null()) {
+      Json steps = Json::object();
+      for (const auto& [step, position] : state_.NewestVisits()) {
+        const auto& t = state_.tasks[position];
+        steps[step] = {{"output", t.output}, {"status", events::Name(t.status)}};
+      }
+      steps_ = Json::object({{"steps", std::move(steps)}});
+    }
+    return steps_;
+  }
   events::Header H(std::string_view entity) const { return {stream_, entity, "system"}; }
   // A header for an event caused by `actor` (a control's user).
   events::Header As(std::string_view entity, std::string_view actor) const {
@@ -80,8 +98,11 @@ class Interpreter::Batch {
   std::set<std::string> cancelled_;
   std::set<uint64_t> consumed_;
   bool pause_requested_ = false;
+  const ProcessState& state_;
   std::string stream_;
   Plan& plan_;
+  int64_t now_ns_;
+  Json steps_;  // null until Steps() builds it
 };
 
 Interpreter::Interpreter(std::shared_ptr<const Workflow> workflow,
@@ -153,28 +174,10 @@ Json Interpreter::Context(const ProcessState& s, const BranchState& b) const {
   return ctx;
 }
 
-// {"steps": every task as steps.<step> (the newest visit wins)}: the same for
-// every branch planned on one state, so built once per state (a fork of 100
-// branches would otherwise build it 100 times).
-const Json& Interpreter::Steps(const ProcessState& s) {
-  if (steps_of_ == &s && steps_seq_ == s.last_seq && steps_time_ == s.updated_ns &&
-      steps_tasks_ == s.tasks.size())
-    return steps_;
-  Json steps = Json::object();
-  for (const auto& t : s.tasks) {
-    steps[t.step] = {{"output", t.output}, {"status", events::Name(t.status)}};
-  }
-  steps_ = Json::object({{"steps", std::move(steps)}});
-  steps_of_ = &s;
-  steps_seq_ = s.last_seq;
-  steps_time_ = s.updated_ns;
-  steps_tasks_ = s.tasks.size();
-  return steps_;
-}
-
-Plan Interpreter::Next(const ProcessState& s, const std::set<std::string>& executing) {
+Plan Interpreter::Next(const ProcessState& s, const std::set<std::string>& executing,
+                       int64_t now_ns) {
   Plan plan;
-  Batch out(s, plan);
+  Batch out(s, plan, now_ns);
   const std::string& pid = s.id;
   switch (s.status) {
     case ProcessStatus::kCompleted:
@@ -214,7 +217,7 @@ Plan Interpreter::Next(const ProcessState& s, const std::set<std::string>& execu
       // Something woke it (a signal, a decision, a fired timer) when there is
       // anything to do: then it runs again.
       Plan woken;
-      Batch run(s, woken);
+      Batch run(s, woken, now_ns);
       PlanRunning(s, executing, run);
       if (woken.empty()) return plan;
       out.Add(events::ProcessResumed(out.H(pid), ""));
@@ -339,6 +342,20 @@ void Interpreter::PlanParked(const ProcessState& s, const BranchState& b, Batch&
   }
 }
 
+// One visit of a step as it starts: its task, attempt and the context its
+// expressions see.
+struct Interpreter::Visit {
+  const ProcessState& s;
+  const BranchState& b;
+  const Step& step;
+  std::string task;
+  uint32_t visit;
+  uint32_t attempt;
+  std::string key;  // the attempt's idempotency key
+  Json ctx;
+  ExpressionEngine::More steps;
+};
+
 void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const Step& step,
                             Batch& out, const TaskState* reuse, const TaskState* retry_of) {
   // Visits of a step in a branch are numbered 1, 2, ... without gaps: the
@@ -358,17 +375,19 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
   }
   const std::string task = reuse ? reuse->id : TaskId(b.id, step.id, visit);
   const uint32_t attempt = reuse ? reuse->attempts + 1 : 1;
-  Json ctx = Context(s, b);
-  const ExpressionEngine::More steps = [this, &s]() -> const Json& { return Steps(s); };
+  const Visit v{.s = s,
+                .b = b,
+                .step = step,
+                .task = task,
+                .visit = visit,
+                .attempt = attempt,
+                .key = s.id + "/" + task + "/" + std::to_string(attempt),
+                .ctx = Context(s, b),
+                .steps = [&out]() -> const Json& { return out.Steps(); }};
   auto& engine = Engine();
-
   if (!step.when.empty()) {
-    auto cond = engine.Evaluate(step.when, ctx, steps);
-    if (!cond.ok()) {
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-      FailTask(s, b, task, step, "when: " + cond.status().message(), nullptr, false, out);
-      return;
-    }
+    auto cond = engine.Evaluate(step.when, v.ctx, v.steps);
+    if (!cond.ok()) return FailVisit(v, "when: " + cond.status().message(), out);
     if (!IsTruthy(*cond)) {
       out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
       out.Add(events::TaskSkipped(out.H(task), "when '" + step.when + "' was false",
@@ -376,149 +395,141 @@ void Interpreter::StartStep(const ProcessState& s, const BranchState& b, const S
       return;
     }
   }
-  auto input = engine.Render(step.with, ctx, steps);
-  if (!input.ok()) {
-    out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-    FailTask(s, b, task, step, "with: " + input.status().message(), nullptr, false, out);
-    return;
-  }
-  const std::string key = s.id + "/" + task + "/" + std::to_string(attempt);
+  auto input = engine.Render(step.with, v.ctx, v.steps);
+  if (!input.ok()) return FailVisit(v, "with: " + input.status().message(), out);
   switch (step.kind) {
     case StepKind::kActivity:
-      StartActivity(s, b, step, task, attempt, out, *input, visit);
-      return;
-    case StepKind::kApproval: {
-      auto prompt = engine.Render(Json(step.prompt), ctx, steps);
-      if (!prompt.ok()) {
-        out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-        FailTask(s, b, task, step, "approval.prompt: " + prompt.status().message(), nullptr, false,
-                 out);
-        return;
-      }
-      std::string text = AsText(*prompt);
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, Json({{"prompt", text}}).dump(),
-                                    visit));
-      WaitForApproval(s, b, task, text, "", step.expires_ms, out);
-      return;
-    }
-    case StepKind::kWaitSignal: {
-      auto topic = engine.Render(Json(step.topic), ctx, steps);
-      if (!topic.ok()) {
-        out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-        FailTask(s, b, task, step, "wait_signal.topic: " + topic.status().message(), nullptr, false,
-                 out);
-        return;
-      }
-      std::string text = AsText(*topic);
-      out.Add(
-          events::TaskScheduled(out.H(task), step.id, b.id, Json({{"topic", text}}).dump(), visit));
-      out.Add(events::TaskStarted(out.H(task), attempt, key));
-      if (const events::PendingSignal* sig = out.TakeSignal(s, text)) {
-        CompleteTask(s, b, task, step, sig->payload, out, sig->seq);
-        return;
-      }
-      if (step.wait_timeout_ms > 0) {
-        out.Add(events::TimerScheduled(out.H(s.id), "timeout/" + task,
-                                       NowNs() + step.wait_timeout_ms * 1'000'000, "timeout",
-                                       task));
-      }
-      out.Add(events::BranchSuspended(out.H(b.id), task, "signal"));
-      return;
-    }
-    case StepKind::kSleep: {
-      Result<int64_t> due = NowNs() + step.sleep_ms * 1'000'000;
-      if (!step.sleep_until.empty()) {
-        auto until = engine.Render(Json(step.sleep_until), ctx, steps);
-        due = until.ok() ? ParseTimeNs(AsText(*until)) : Result<int64_t>(until.status());
-      }
-      if (!due.ok()) {
-        out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-        FailTask(s, b, task, step, "sleep.until: " + due.status().message(), nullptr, false, out);
-        return;
-      }
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id,
-                                    Json({{"until", FormatTime(*due)}}).dump(), visit));
-      out.Add(events::TaskStarted(out.H(task), attempt, key));
-      out.Add(events::TimerScheduled(out.H(s.id), "sleep/" + task, *due, "sleep", task));
-      out.Add(events::BranchSuspended(out.H(b.id), task, "timer"));
-      return;
-    }
-    case StepKind::kPause: {
-      auto reason = engine.Render(Json(step.pause_reason), ctx, steps);
-      std::string text = reason.ok() ? AsText(*reason) : "";
-      if (text.empty()) text = "pause step '" + step.id + "'";
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, Json({{"reason", text}}).dump(),
-                                    visit));
-      out.Add(events::TaskStarted(out.H(task), attempt, key));
-      CompleteTask(s, b, task, step, nullptr, out);
-      out.Add(events::ProcessPauseRequested(out.H(s.id), text));
-      out.RequestPause();
-      return;
-    }
-    case StepKind::kSet: {
-      Json patch = Json::object();
-      for (const auto& [var, expr] : step.set) {
-        Json c = ctx;
-        c["vars"].update(patch);
-        auto v = engine.Evaluate(expr, c, steps);
-        if (!v.ok()) {
-          out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-          FailTask(s, b, task, step, "set " + var + ": " + v.status().message(), nullptr, false,
-                   out);
-          return;
-        }
-        patch[var] = *v;
-      }
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-      out.Add(events::TaskStarted(out.H(task), attempt, key));
-      // The decision (goto or next) sees the new values.
-      BranchState after = b;
-      after.vars.update(patch);
-      out.Add(events::VariablesSet(out.H(b.id), patch.dump()));
-      CompleteTask(s, after, task, step, patch, out);
-      return;
-    }
+      return StartActivity(s, b, step, task, attempt, out, *input, visit);
+    case StepKind::kApproval:
+      return StartApproval(v, out);
+    case StepKind::kWaitSignal:
+      return StartWaitSignal(v, out);
+    case StepKind::kSleep:
+      return StartSleep(v, out);
+    case StepKind::kPause:
+      return StartPause(v, out);
+    case StepKind::kSet:
+      return StartSet(v, out);
     case StepKind::kParallel:
-    case StepKind::kForEach: {
-      Json fork_input = *input;
-      if (step.kind == StepKind::kForEach) {
-        auto list = engine.Evaluate(step.for_each, ctx, steps);
-        // An empty Lua table has no JSON shape of its own: an empty list here.
-        bool empty = list.ok() && (list->is_null() || (list->is_object() && list->empty()));
-        if (!list.ok() || !(list->is_array() || empty)) {
-          out.Add(events::TaskScheduled(out.H(task), step.id, b.id, "{}", visit));
-          FailTask(s, b, task, step,
-                   "for_each: " + (list.ok() ? std::string("'") + step.for_each + "' is not a list"
-                                             : list.status().message()),
-                   nullptr, false, out);
-          return;
-        }
-        fork_input = Json::object({{"items", empty ? Json::array() : *list}});
-      }
-      if (retry_of != nullptr && (fork_input.is_object() || fork_input.is_null())) {
-        fork_input["retry_of"] = retry_of->id;  // recorded: the log says what was carried over
-      }
-      out.Add(events::TaskScheduled(out.H(task), step.id, b.id, fork_input.dump(), visit));
-      out.Add(events::TaskStarted(out.H(task), attempt, key));
-      if (step.kind == StepKind::kParallel) {
-        const std::string vars = b.vars.dump();
-        for (const auto& [name, steps] : step.branches) {
-          std::string first = steps.empty() ? "" : steps.front().id;
-          StartChild(s, fork_input, task + "/" + name,
-                     {.parent = b.id,
-                      .fork_task = task,
-                      .name = name,
-                      .vars_json = vars,
-                      .first_step = first},
-                     out);
-        }
-      } else {
-        StartItems(s, b, step, task, fork_input, 0, 0, out);
-      }
-      out.Add(events::BranchWaiting(out.H(b.id), task));
-      return;
-    }
+    case StepKind::kForEach:
+      return StartFork(v, *input, retry_of, out);
   }
+}
+
+void Interpreter::FailVisit(const Visit& v, const std::string& why, Batch& out) {
+  out.Add(events::TaskScheduled(out.H(v.task), v.step.id, v.b.id, "{}", v.visit));
+  FailTask(v.s, v.b, v.task, v.step, why, nullptr, false, out);
+}
+
+void Interpreter::StartApproval(const Visit& v, Batch& out) {
+  auto prompt = Engine().Render(Json(v.step.prompt), v.ctx, v.steps);
+  if (!prompt.ok()) return FailVisit(v, "approval.prompt: " + prompt.status().message(), out);
+  std::string text = AsText(*prompt);
+  out.Add(events::TaskScheduled(out.H(v.task), v.step.id, v.b.id,
+                                Json({{"prompt", text}}).dump(), v.visit));
+  WaitForApproval(v.s, v.b, v.task, text, "", v.step.expires_ms, out);
+}
+
+void Interpreter::StartWaitSignal(const Visit& v, Batch& out) {
+  auto topic = Engine().Render(Json(v.step.topic), v.ctx, v.steps);
+  if (!topic.ok()) return FailVisit(v, "wait_signal.topic: " + topic.status().message(), out);
+  std::string text = AsText(*topic);
+  out.Add(events::TaskScheduled(out.H(v.task), v.step.id, v.b.id, Json({{"topic", text}}).dump(),
+                                v.visit));
+  out.Add(events::TaskStarted(out.H(v.task), v.attempt, v.key));
+  if (const events::PendingSignal* sig = out.TakeSignal(v.s, text)) {
+    return CompleteTask(v.s, v.b, v.task, v.step, sig->payload, out, sig->seq);
+  }
+  if (v.step.wait_timeout_ms > 0) {
+    out.Add(events::TimerScheduled(out.H(v.s.id), "timeout/" + v.task,
+                                   out.now_ns() + v.step.wait_timeout_ms * 1'000'000, "timeout",
+                                   v.task));
+  }
+  out.Add(events::BranchSuspended(out.H(v.b.id), v.task, "signal"));
+}
+
+void Interpreter::StartSleep(const Visit& v, Batch& out) {
+  Result<int64_t> due = out.now_ns() + v.step.sleep_ms * 1'000'000;
+  if (!v.step.sleep_until.empty()) {
+    auto until = Engine().Render(Json(v.step.sleep_until), v.ctx, v.steps);
+    due = until.ok() ? ParseTimeNs(AsText(*until)) : Result<int64_t>(until.status());
+  }
+  if (!due.ok()) return FailVisit(v, "sleep.until: " + due.status().message(), out);
+  out.Add(events::TaskScheduled(out.H(v.task), v.step.id, v.b.id,
+                                Json({{"until", FormatTime(*due)}}).dump(), v.visit));
+  out.Add(events::TaskStarted(out.H(v.task), v.attempt, v.key));
+  out.Add(events::TimerScheduled(out.H(v.s.id), "sleep/" + v.task, *due, "sleep", v.task));
+  out.Add(events::BranchSuspended(out.H(v.b.id), v.task, "timer"));
+}
+
+void Interpreter::StartPause(const Visit& v, Batch& out) {
+  auto reason = Engine().Render(Json(v.step.pause_reason), v.ctx, v.steps);
+  std::string text = reason.ok() ? AsText(*reason) : "";
+  if (text.empty()) text = "pause step '" + v.step.id + "'";
+  out.Add(events::TaskScheduled(out.H(v.task), v.step.id, v.b.id, Json({{"reason", text}}).dump(),
+                                v.visit));
+  out.Add(events::TaskStarted(out.H(v.task), v.attempt, v.key));
+  CompleteTask(v.s, v.b, v.task, v.step, nullptr, out);
+  out.Add(events::ProcessPauseRequested(out.H(v.s.id), text));
+  out.RequestPause();
+}
+
+void Interpreter::StartSet(const Visit& v, Batch& out) {
+  Json patch = Json::object();
+  for (const auto& [var, expr] : v.step.set) {
+    Json c = v.ctx;
+    c["vars"].update(patch);  // later assignments see the earlier ones
+    auto value = Engine().Evaluate(expr, c, v.steps);
+    if (!value.ok()) return FailVisit(v, "set " + var + ": " + value.status().message(), out);
+    patch[var] = *value;
+  }
+  out.Add(events::TaskScheduled(out.H(v.task), v.step.id, v.b.id, "{}", v.visit));
+  out.Add(events::TaskStarted(out.H(v.task), v.attempt, v.key));
+  // The decision (goto or next) sees the new values.
+  BranchState after = v.b;
+  after.vars.update(patch);
+  out.Add(events::VariablesSet(out.H(v.b.id), patch.dump()));
+  CompleteTask(v.s, after, v.task, v.step, patch, out);
+}
+
+void Interpreter::StartFork(const Visit& v, const Json& input, const TaskState* retry_of,
+                            Batch& out) {
+  const Step& step = v.step;
+  Json fork_input = input;
+  if (step.kind == StepKind::kForEach) {
+    auto list = Engine().Evaluate(step.for_each, v.ctx, v.steps);
+    // An empty Lua table has no JSON shape of its own: an empty list here.
+    bool empty = list.ok() && (list->is_null() || (list->is_object() && list->empty()));
+    if (!list.ok() || !(list->is_array() || empty)) {
+      return FailVisit(v,
+                       "for_each: " + (list.ok() ? std::string("'") + step.for_each +
+                                                       "' is not a list"
+                                                 : list.status().message()),
+                       out);
+    }
+    fork_input = Json::object({{"items", empty ? Json::array() : *list}});
+  }
+  if (retry_of != nullptr && (fork_input.is_object() || fork_input.is_null())) {
+    fork_input["retry_of"] = retry_of->id;  // recorded: the log says what was carried over
+  }
+  out.Add(events::TaskScheduled(out.H(v.task), step.id, v.b.id, fork_input.dump(), v.visit));
+  out.Add(events::TaskStarted(out.H(v.task), v.attempt, v.key));
+  if (step.kind == StepKind::kParallel) {
+    const std::string vars = v.b.vars.dump();
+    for (const auto& [name, steps] : step.branches) {
+      std::string first = steps.empty() ? "" : steps.front().id;
+      StartChild(v.s, fork_input, v.task + "/" + name,
+                 {.parent = v.b.id,
+                  .fork_task = v.task,
+                  .name = name,
+                  .vars_json = vars,
+                  .first_step = first},
+                 out);
+    }
+  } else {
+    StartItems(v.s, v.b, step, v.task, fork_input, 0, 0, out);
+  }
+  out.Add(events::BranchWaiting(out.H(v.b.id), v.task));
 }
 
 void Interpreter::StartItems(const ProcessState& s, const BranchState& b, const Step& step,
@@ -592,7 +603,7 @@ void Interpreter::StartActivity(const ProcessState& s, const BranchState& b, con
 void Interpreter::WaitForApproval(const ProcessState& s, const BranchState& b,
                                   const std::string& task, const std::string& prompt,
                                   const std::string& rule, int64_t expires_ms, Batch& out) {
-  int64_t expires_ns = expires_ms > 0 ? NowNs() + expires_ms * 1'000'000 : 0;
+  int64_t expires_ns = expires_ms > 0 ? out.now_ns() + expires_ms * 1'000'000 : 0;
   out.Add(events::TaskWaitingForApproval(out.H(task), prompt, rule, expires_ns));
   if (expires_ns != 0) {
     out.Add(events::TimerScheduled(out.H(s.id), "expiry/" + task, expires_ns, "expiry", task));
@@ -614,7 +625,7 @@ void Interpreter::CompleteTask(const ProcessState& s, const BranchState& b, cons
     bool jump = true;
     if (!step.go_to->when.empty()) {
       Json ctx = Context(s, after);
-      ctx["steps"] = Steps(s)["steps"];
+      ctx["steps"] = out.Steps()["steps"];
       ctx["steps"][step.id] = {{"output", output}, {"status", "completed"}};
       auto cond = Engine().Evaluate(step.go_to->when, ctx);
       if (!cond.ok()) {
@@ -683,7 +694,7 @@ void Interpreter::FinishBranch(const ProcessState& s, const BranchState& b, Batc
   if (!b.parent.empty()) return;  // the parent's join sees it next
   Json outputs = Json::object();
   Json ctx = Context(s, b);
-  const ExpressionEngine::More steps = [this, &s]() -> const Json& { return Steps(s); };
+  const ExpressionEngine::More steps = [&out]() -> const Json& { return out.Steps(); };
   for (const auto& [name, expr] : workflow_->outputs) {
     auto v = expr.find("${") != std::string::npos ? Engine().Render(Json(expr), ctx, steps)
                                                   : Engine().Evaluate(expr, ctx, steps);
@@ -698,102 +709,112 @@ void Interpreter::FinishBranch(const ProcessState& s, const BranchState& b, Batc
   out.Add(events::ProcessCompleted(out.H(s.id), outputs.dump()));
 }
 
+namespace {
+
+// What the child branches of one fork have come to.
+struct Tally {
+  std::vector<const BranchState*> children;  // in start order
+  size_t ok = 0, failed = 0, live = 0;
+  const BranchState* first_done = nullptr;
+  const BranchState* first_failed = nullptr;
+};
+
+Tally CountChildren(const ProcessState& s, const BranchState& parent, const std::string& fork) {
+  Tally t;
+  for (const auto& c : s.branches) {
+    if (c.parent != parent.id || c.fork_task != fork) continue;
+    t.children.push_back(&c);
+    if (c.status == BranchStatus::kCompleted) {
+      ++t.ok;
+      if (!t.first_done) t.first_done = &c;
+    } else if (c.status == BranchStatus::kFailed || c.status == BranchStatus::kCancelled) {
+      ++t.failed;
+      if (!t.first_done) t.first_done = &c;
+      if (!t.first_failed) t.first_failed = &c;
+    } else {
+      ++t.live;
+    }
+  }
+  return t;
+}
+
+enum class Verdict { kWait, kSucceed, kFail };
+
+// The join rule over `total` children: success, failure, or not yet.
+Verdict Decide(const Join& join, const Tally& t, size_t total) {
+  switch (join.kind) {
+    case Join::kAll:
+      if (t.failed > 0) return Verdict::kFail;
+      return t.ok == total ? Verdict::kSucceed : Verdict::kWait;
+    case Join::kFirst:
+      if (!t.first_done) return Verdict::kWait;
+      return t.first_done->status == BranchStatus::kCompleted ? Verdict::kSucceed : Verdict::kFail;
+    case Join::kAny:
+      if (t.ok > 0) return Verdict::kSucceed;
+      return t.failed == total ? Verdict::kFail : Verdict::kWait;
+    case Join::kAtLeast:
+      if (t.ok >= join.at_least) return Verdict::kSucceed;
+      return total - t.failed < join.at_least ? Verdict::kFail : Verdict::kWait;
+  }
+  return Verdict::kWait;
+}
+
+// A fork's output: the children's outputs in item order (for_each), or
+// branch name -> output of those that completed (parallel).
+Json ForkOutput(const Step& step, const Tally& t) {
+  if (step.kind == StepKind::kForEach) {
+    Json output = Json::array();
+    for (const auto* c : t.children)
+      output.push_back(c->status == BranchStatus::kCompleted ? c->output : Json());
+    return output;
+  }
+  Json output = Json::object();
+  for (const auto* c : t.children) {
+    if (c->status == BranchStatus::kCompleted) output[c->name] = c->output;
+  }
+  return output;
+}
+
+}  // namespace
+
 void Interpreter::PlanJoin(const ProcessState& s, const BranchState& b, Batch& out) {
   const TaskState* fork = s.FindTask(b.parked_on);
   if (fork == nullptr) return;
   const Step* step = StepOf(*fork);
   if (step == nullptr) return;
-  std::vector<const BranchState*> children;
-  for (const auto& c : s.branches) {
-    if (c.parent == b.id && c.fork_task == fork->id) children.push_back(&c);
-  }
-  size_t done = 0, ok = 0, failed = 0, live = 0;
-  const BranchState* first_done = nullptr;
-  const BranchState* first_failed = nullptr;
-  for (const auto* c : children) {
-    if (c->status == BranchStatus::kCompleted) {
-      ++done, ++ok;
-      if (!first_done) first_done = c;
-    } else if (c->status == BranchStatus::kFailed || c->status == BranchStatus::kCancelled) {
-      ++done, ++failed;
-      if (!first_done) first_done = c;
-      if (!first_failed) first_failed = c;
-    } else {
-      ++live;
-    }
-  }
-
-  size_t total = children.size();
+  const Tally tally = CountChildren(s, b, fork->id);
+  size_t total = tally.children.size();
   if (step->kind == StepKind::kForEach) {
     total = Items(fork->input).size();
     // Start more items while under the concurrency limit.
     size_t limit = step->concurrency == 0 ? total : step->concurrency;
-    if (failed == 0 && children.size() < total && live < limit) {
-      StartItems(s, b, *step, fork->id, fork->input, children.size(), live, out);
+    if (tally.failed == 0 && tally.children.size() < total && tally.live < limit) {
+      StartItems(s, b, *step, fork->id, fork->input, tally.children.size(), tally.live, out);
       return;
     }
   }
-
-  // Decide by the join rule: success, failure, or not yet.
-  enum { kWait, kSucceed, kFail } verdict = kWait;
-  Join join = step->kind == StepKind::kForEach ? Join{} : step->join;
-  switch (join.kind) {
-    case Join::kAll:
-      if (failed > 0)
-        verdict = kFail;
-      else if (ok == total)
-        verdict = kSucceed;
-      break;
-    case Join::kFirst:
-      if (first_done) verdict = first_done->status == BranchStatus::kCompleted ? kSucceed : kFail;
-      break;
-    case Join::kAny:
-      if (ok > 0)
-        verdict = kSucceed;
-      else if (failed == total)
-        verdict = kFail;
-      break;
-    case Join::kAtLeast:
-      if (ok >= join.at_least)
-        verdict = kSucceed;
-      else if (total - failed < join.at_least)
-        verdict = kFail;
-      break;
-  }
-  if (verdict == kWait) return;
-
+  const Verdict verdict = Decide(step->kind == StepKind::kForEach ? Join{} : step->join, tally, total);
+  if (verdict == Verdict::kWait) return;
   // The branches no longer needed are cancelled.
-  for (const auto* c : children) {
+  for (const auto* c : tally.children) {
     if (!events::IsTerminal(c->status))
       CancelBranchTree(s, c->id, "join '" + step->id + "' decided", out);
   }
   out.Add(events::BranchResumed(out.H(b.id)));
-  if (verdict == kFail) {
-    std::string why =
-        first_failed && first_failed->error ? *first_failed->error : "a branch did not complete";
-    FailTask(s, b, fork->id, *step,
-             "branch '" + (first_failed ? first_failed->name : "") + "': " + why, nullptr, false,
-             out);
+  if (verdict == Verdict::kFail) {
+    const BranchState* failed = tally.first_failed;
+    std::string why = failed && failed->error ? *failed->error : "a branch did not complete";
+    FailTask(s, b, fork->id, *step, "branch '" + (failed ? failed->name : "") + "': " + why,
+             nullptr, false, out);
     return;
   }
-  Json output;
-  if (step->kind == StepKind::kForEach) {
-    output = Json::array();
-    for (const auto* c : children)
-      output.push_back(c->status == BranchStatus::kCompleted ? c->output : Json());
-  } else {
-    output = Json::object();
-    for (const auto* c : children) {
-      if (c->status == BranchStatus::kCompleted) output[c->name] = c->output;
-    }
-  }
-  CompleteTask(s, b, fork->id, *step, output, out);
+  CompleteTask(s, b, fork->id, *step, ForkOutput(*step, tally), out);
 }
 
 Plan Interpreter::OnResult(const ProcessState& s, const std::string& task, uint32_t attempt,
-                           const ActivityResult& result) {
+                           const ActivityResult& result, int64_t now_ns) {
   Plan plan;
-  Batch out(s, plan);
+  Batch out(s, plan, now_ns);
   const TaskState* t = s.FindTask(task);
   if (t == nullptr || t->status != TaskStatus::kRunning || t->attempts != attempt) return plan;
   if (events::IsTerminal(s.status) || s.status == ProcessStatus::kCancelRequested) return plan;
@@ -805,7 +826,7 @@ Plan Interpreter::OnResult(const ProcessState& s, const std::string& task, uint3
     return plan;
   }
   if (result.retryable && attempt < step->retry.max_attempts) {
-    int64_t due = NowNs() + step->retry.DelayMs(attempt) * 1'000'000;
+    int64_t due = out.now_ns() + step->retry.DelayMs(attempt) * 1'000'000;
     std::string timer = "retry/" + task + "/" + std::to_string(attempt + 1);
     out.Add(events::TaskRetryScheduled(out.H(task), attempt + 1, due, result.error));
     out.Add(events::TimerScheduled(out.H(s.id), timer, due, "retry", task));
@@ -815,9 +836,9 @@ Plan Interpreter::OnResult(const ProcessState& s, const std::string& task, uint3
   return plan;
 }
 
-Plan Interpreter::OnTimer(const ProcessState& s, const std::string& timer) {
+Plan Interpreter::OnTimer(const ProcessState& s, const std::string& timer, int64_t now_ns) {
   Plan plan;
-  Batch out(s, plan);
+  Batch out(s, plan, now_ns);
   auto it = s.timers.find(timer);
   if (it == s.timers.end()) return plan;
   out.Add(events::TimerFired(out.H(s.id), timer, it->second.due_ns));
@@ -838,111 +859,152 @@ Plan Interpreter::OnTimer(const ProcessState& s, const std::string& timer) {
 }
 
 Result<Plan> Interpreter::OnControl(const ProcessState& s, const Control& c,
-                                    const std::set<std::string>& executing) {
-  Plan plan;
-  Batch out(s, plan);
-  const std::string& pid = s.id;
+                                    const std::set<std::string>& executing, int64_t now_ns) {
   using Kind = Control::Kind;
+  if (c.kind == Kind::kTimer) return OnTimer(s, c.target, now_ns);
+  Plan plan;
+  Batch out(s, plan, now_ns);
+  Status recorded = Status::Internal("unknown control");
   switch (c.kind) {
     case Kind::kPause:
-      if (s.status == ProcessStatus::kPaused || s.status == ProcessStatus::kPauseRequested) {
-        return Refuse(s, "it is already paused");
-      }
-      if (!events::Next(s.status, events::EventType::ProcessPauseRequested)) {
-        return Refuse(s, "only a running or waiting process can be paused");
-      }
-      out.Add(events::ProcessPauseRequested(out.As(pid, c.by), c.reason, c.now));
-      // Interrupted attempts keep no outcome: they run again on resume.
-      if (c.now) {
-        for (const auto& t : executing) out.Cancel(t);
-      }
-      return plan;
+      recorded = PlanPause(s, c, executing, out);
+      break;
     case Kind::kResume:
-      if (s.status != ProcessStatus::kPaused && s.status != ProcessStatus::kPauseRequested) {
-        return Refuse(s, "only a paused process can be resumed");
-      }
-      out.Add(events::ProcessResumeRequested(out.As(pid, c.by), c.reason));
-      return plan;
+      recorded = PlanResume(s, c, out);
+      break;
     case Kind::kCancel:
-      if (events::IsTerminal(s.status)) return Refuse(s, "it has already ended");
-      if (s.status == ProcessStatus::kCancelRequested)
-        return Refuse(s, "it is already being cancelled");
-      out.Add(events::ProcessCancelRequested(out.As(pid, c.by), c.reason));
-      return plan;
-    case Kind::kRetry: {
-      if (s.status != ProcessStatus::kFailed)
-        return Refuse(s, "only a failed process can be retried");
-      const BranchState* main = s.FindBranch("main");
-      const TaskState* t =
-          main && main->status == BranchStatus::kFailed ? s.FindTask(main->current_task) : nullptr;
-      const Step* step = t ? StepOf(*t) : nullptr;
-      if (step == nullptr ||
-          !(t->status == TaskStatus::kFailed || t->status == TaskStatus::kBlocked)) {
-        return Refuse(s, "it did not fail at a step, so there is nothing to retry");
-      }
-      out.Add(events::ProcessRetried(out.As(pid, c.by), c.reason));
-      out.Add(events::BranchResumed(out.H(main->id)));
-      BranchState running = *main;
-      running.status = BranchStatus::kRunning;
-      // A fan-out starts over as a new visit (its child branches are over)
-      // that runs again only the children that did not complete; any other
-      // step runs again as a new attempt of the same task.
-      bool fork = step->kind == StepKind::kParallel || step->kind == StepKind::kForEach;
-      StartStep(s, running, *step, out, fork ? nullptr : t, fork ? t : nullptr);
-      return plan;
-    }
+      recorded = PlanCancel(s, c, out);
+      break;
+    case Kind::kRetry:
+      recorded = PlanRetry(s, c, out);
+      break;
     case Kind::kApprove:
-    case Kind::kReject: {
-      if (events::IsTerminal(s.status)) return Refuse(s, "it has no approval to decide");
-      const TaskState* t = s.FindTask(c.target);
-      if (t == nullptr) {
-        for (const auto& task : s.tasks) {
-          if (task.step != c.target) continue;
-          if (t != nullptr && task.status == TaskStatus::kWaitForApproval &&
-              t->status == TaskStatus::kWaitForApproval) {
-            return Status::Refused("step '" + c.target +
-                                   "' has several tasks waiting for approval; name the task id");
-          }
-          if (t == nullptr || task.status == TaskStatus::kWaitForApproval) t = &task;
-        }
-      }
-      if (t == nullptr)
-        return Status::NotFound("process '" + pid + "' has no task or step '" + c.target + "'");
-      if (t->status != TaskStatus::kWaitForApproval) {
-        if (t->approval && t->approval->status != "pending") {
-          return Status::Refused("task '" + t->id + "' was already " + t->approval->status +
-                                 " by " + t->approval->by);
-        }
-        return Status::Refused("task '" + t->id + "' is not waiting for approval (it is " +
-                               events::Name(t->status) + ")");
-      }
-      const std::string by = c.by.empty() ? "user" : c.by;
-      if (c.kind == Kind::kApprove) {
-        out.Add(events::TaskApproved(out.As(t->id, by), by, c.reason));
-      } else {
-        const Step* step = StepOf(*t);
-        const std::string next = step ? step->on_error : "";
-        out.Add(events::TaskRejected(out.As(t->id, by), by, c.reason, next));
-        if (!next.empty()) {
-          std::string message = "rejected by " + by + (c.reason.empty() ? "" : ": " + c.reason);
-          Json patch = {{"error", {{"message", message}, {"step", t->step}, {"task", t->id}}}};
-          out.Add(events::VariablesSet(out.H(t->branch), patch.dump()));
-        }
-      }
-      if (auto timer = s.timers.find("expiry/" + t->id); timer != s.timers.end()) {
-        out.Add(events::TimerCancelled(out.H(pid), timer->first, timer->second.due_ns));
-      }
-      return plan;
-    }
+    case Kind::kReject:
+      recorded = PlanDecision(s, c, out);
+      break;
     case Kind::kSignal:
-      if (events::IsTerminal(s.status)) return Refuse(s, "it takes no more signals");
-      if (c.target.empty()) return Status::InvalidArgument("a signal needs a topic");
-      out.Add(events::SignalReceived(out.As(pid, c.by), c.target, c.payload.dump()));
-      return plan;
+      recorded = PlanSignal(s, c, out);
+      break;
     case Kind::kTimer:
-      return OnTimer(s, c.target);
+      break;
   }
-  return Status::Internal("unknown control");
+  if (!recorded.ok()) return recorded;
+  return plan;
+}
+
+Status Interpreter::PlanPause(const ProcessState& s, const Control& c,
+                              const std::set<std::string>& executing, Batch& out) {
+  if (s.status == ProcessStatus::kPaused || s.status == ProcessStatus::kPauseRequested) {
+    return Refuse(s, "it is already paused");
+  }
+  if (!events::Next(s.status, events::EventType::ProcessPauseRequested)) {
+    return Refuse(s, "only a running or waiting process can be paused");
+  }
+  out.Add(events::ProcessPauseRequested(out.As(s.id, c.by), c.reason, c.now));
+  // Interrupted attempts keep no outcome: they run again on resume.
+  if (c.now) {
+    for (const auto& t : executing) out.Cancel(t);
+  }
+  return Status::OK();
+}
+
+Status Interpreter::PlanResume(const ProcessState& s, const Control& c, Batch& out) {
+  if (s.status != ProcessStatus::kPaused && s.status != ProcessStatus::kPauseRequested) {
+    return Refuse(s, "only a paused process can be resumed");
+  }
+  out.Add(events::ProcessResumeRequested(out.As(s.id, c.by), c.reason));
+  return Status::OK();
+}
+
+Status Interpreter::PlanCancel(const ProcessState& s, const Control& c, Batch& out) {
+  if (events::IsTerminal(s.status)) return Refuse(s, "it has already ended");
+  if (s.status == ProcessStatus::kCancelRequested) return Refuse(s, "it is already being cancelled");
+  out.Add(events::ProcessCancelRequested(out.As(s.id, c.by), c.reason));
+  return Status::OK();
+}
+
+Status Interpreter::PlanRetry(const ProcessState& s, const Control& c, Batch& out) {
+  if (s.status != ProcessStatus::kFailed) return Refuse(s, "only a failed process can be retried");
+  const BranchState* main = s.FindBranch("main");
+  const TaskState* t =
+      main && main->status == BranchStatus::kFailed ? s.FindTask(main->current_task) : nullptr;
+  const Step* step = t ? StepOf(*t) : nullptr;
+  if (step == nullptr ||
+      !(t->status == TaskStatus::kFailed || t->status == TaskStatus::kBlocked)) {
+    return Refuse(s, "it did not fail at a step, so there is nothing to retry");
+  }
+  out.Add(events::ProcessRetried(out.As(s.id, c.by), c.reason));
+  out.Add(events::BranchResumed(out.H(main->id)));
+  BranchState running = *main;
+  running.status = BranchStatus::kRunning;
+  // A fan-out starts over as a new visit (its child branches are over) that
+  // runs again only the children that did not complete; any other step runs
+  // again as a new attempt of the same task.
+  bool fork = step->kind == StepKind::kParallel || step->kind == StepKind::kForEach;
+  StartStep(s, running, *step, out, fork ? nullptr : t, fork ? t : nullptr);
+  return Status::OK();
+}
+
+namespace {
+
+// The task an approve or reject names: a task id, or a step id whose one
+// task waits for approval.
+Result<const TaskState*> ApprovalTarget(const ProcessState& s, const std::string& target) {
+  const TaskState* t = s.FindTask(target);
+  if (t != nullptr) return t;
+  for (const auto& task : s.tasks) {
+    if (task.step != target) continue;
+    if (t != nullptr && task.status == TaskStatus::kWaitForApproval &&
+        t->status == TaskStatus::kWaitForApproval) {
+      return Status::Refused("step '" + target +
+                             "' has several tasks waiting for approval; name the task id");
+    }
+    if (t == nullptr || task.status == TaskStatus::kWaitForApproval) t = &task;
+  }
+  if (t == nullptr)
+    return Status::NotFound("process '" + s.id + "' has no task or step '" + target + "'");
+  return t;
+}
+
+}  // namespace
+
+Status Interpreter::PlanDecision(const ProcessState& s, const Control& c, Batch& out) {
+  if (events::IsTerminal(s.status)) return Refuse(s, "it has no approval to decide");
+  auto found = ApprovalTarget(s, c.target);
+  if (!found.ok()) return found.status();
+  const TaskState* t = *found;
+  if (t->status != TaskStatus::kWaitForApproval) {
+    if (t->approval && t->approval->status != "pending") {
+      return Status::Refused("task '" + t->id + "' was already " + t->approval->status + " by " +
+                             t->approval->by);
+    }
+    return Status::Refused("task '" + t->id + "' is not waiting for approval (it is " +
+                           events::Name(t->status) + ")");
+  }
+  const std::string by = c.by.empty() ? "user" : c.by;
+  if (c.kind == Control::Kind::kApprove) {
+    out.Add(events::TaskApproved(out.As(t->id, by), by, c.reason));
+  } else {
+    const Step* step = StepOf(*t);
+    const std::string next = step ? step->on_error : "";
+    out.Add(events::TaskRejected(out.As(t->id, by), by, c.reason, next));
+    if (!next.empty()) {
+      std::string message = "rejected by " + by + (c.reason.empty() ? "" : ": " + c.reason);
+      Json patch = {{"error", {{"message", message}, {"step", t->step}, {"task", t->id}}}};
+      out.Add(events::VariablesSet(out.H(t->branch), patch.dump()));
+    }
+  }
+  if (auto timer = s.timers.find("expiry/" + t->id); timer != s.timers.end()) {
+    out.Add(events::TimerCancelled(out.H(s.id), timer->first, timer->second.due_ns));
+  }
+  return Status::OK();
+}
+
+Status Interpreter::PlanSignal(const ProcessState& s, const Control& c, Batch& out) {
+  if (events::IsTerminal(s.status)) return Refuse(s, "it takes no more signals");
+  if (c.target.empty()) return Status::InvalidArgument("a signal needs a topic");
+  out.Add(events::SignalReceived(out.As(s.id, c.by), c.target, c.payload.dump()));
+  return Status::OK();
 }
 
 }  // namespace keel::actors

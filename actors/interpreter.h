@@ -1,8 +1,11 @@
 #pragma once
 
-// The workflow interpreter: given a process's folded state, decides which
-// events to persist next. Pure (no CAF, no I/O), so replaying the same log
-// always leads to the same decisions: each decision is itself an event.
+// The workflow interpreter: given a process's folded state and the time,
+// decides which events to persist next. Pure (no CAF, no I/O, no clock, no
+// cache that outlives a call), so the same state and time always give the
+// same plan, and replaying the log never re-decides: each decision is itself
+// an event. Every entry point takes `now_ns`, the caller's clock, from which
+// due times (sleeps, timeouts, expiries, retry backoff) are counted.
 //
 // The process actor owns one Interpreter per process and calls it whenever no
 // append is in flight; it persists the Plan's events, folds them, and only
@@ -68,23 +71,24 @@ class Interpreter {
   // The next batch for `state`, given the tasks with a live execution. An
   // empty plan means the process waits for something outside (a task result,
   // a timer, a control).
-  Plan Next(const events::ProcessState& state, const std::set<std::string>& executing);
+  Plan Next(const events::ProcessState& state, const std::set<std::string>& executing,
+            int64_t now_ns);
 
   // The outcome of attempt `attempt` of `task`. Ignored (empty plan) when the
   // task has moved on: a late result of a cancelled or timed-out attempt, or
   // any result once the process is being cancelled.
   Plan OnResult(const events::ProcessState& state, const std::string& task, uint32_t attempt,
-                const ActivityResult& result);
+                const ActivityResult& result, int64_t now_ns);
 
   // A durable timer fell due: records TimerFired (and an approval's expiry as
   // a rejection by `system`). Empty when the timer is not armed any more.
-  Plan OnTimer(const events::ProcessState& state, const std::string& timer);
+  Plan OnTimer(const events::ProcessState& state, const std::string& timer, int64_t now_ns);
 
   // Records a control (not kTimer). Refused with the reason when the state
   // does not allow it (no control but retry of a failed one on a finished
   // process), NotFound for an unknown step.
   Result<Plan> OnControl(const events::ProcessState& state, const Control& control,
-                         const std::set<std::string>& executing);
+                         const std::set<std::string>& executing, int64_t now_ns);
 
   const Workflow& workflow() const { return *workflow_; }
   // The step of a task (nullptr for an unknown one).
@@ -104,6 +108,17 @@ class Interpreter {
   void StartStep(const events::ProcessState& s, const events::BranchState& b, const Step& step,
                  Batch& out, const events::TaskState* reuse = nullptr,
                  const events::TaskState* retry_of = nullptr);
+  // One start per step kind (StartStep dispatches; activities: StartActivity).
+  struct Visit;
+  void StartApproval(const Visit& v, Batch& out);
+  void StartWaitSignal(const Visit& v, Batch& out);
+  void StartSleep(const Visit& v, Batch& out);
+  void StartPause(const Visit& v, Batch& out);
+  void StartSet(const Visit& v, Batch& out);
+  void StartFork(const Visit& v, const Json& input, const events::TaskState* retry_of, Batch& out);
+  // The visit fails before it starts (a `when`, `with` or other expression
+  // that cannot be evaluated): scheduled, then failed, not retried.
+  void FailVisit(const Visit& v, const std::string& why, Batch& out);
   // Starts child branch `id` of the fan-out whose task input is `fork_input`.
   // On a retry (that input's `retry_of` names the failed visit), a child that
   // completed in that visit with the same name and item does not run again:
@@ -137,22 +152,25 @@ class Interpreter {
                         const std::string& reason, Batch& out);
   void FinishBranch(const events::ProcessState& s, const events::BranchState& b, Batch& out);
 
+  // One function per control (OnControl dispatches): each records the
+  // control or refuses it with the reason.
+  Status PlanPause(const events::ProcessState& s, const Control& c,
+                   const std::set<std::string>& executing, Batch& out);
+  Status PlanResume(const events::ProcessState& s, const Control& c, Batch& out);
+  Status PlanCancel(const events::ProcessState& s, const Control& c, Batch& out);
+  Status PlanRetry(const events::ProcessState& s, const Control& c, Batch& out);
+  Status PlanDecision(const events::ProcessState& s, const Control& c, Batch& out);
+  Status PlanSignal(const events::ProcessState& s, const Control& c, Batch& out);
+
   const std::vector<Step>* StepsOf(const events::ProcessState& s,
                                    const events::BranchState& b) const;
   std::string NextAfter(const events::ProcessState& s, const events::BranchState& b,
                         const Step& step) const;
   Json Context(const events::ProcessState& s, const events::BranchState& b) const;
-  const Json& Steps(const events::ProcessState& s);
 
   std::shared_ptr<const Workflow> workflow_;
   std::function<bool(const std::string&)> has_activity_;
   Gates gates_;
-  // Steps() of the state last asked for, while it is unchanged.
-  Json steps_;
-  const events::ProcessState* steps_of_ = nullptr;
-  uint64_t steps_seq_ = 0;
-  int64_t steps_time_ = 0;
-  size_t steps_tasks_ = 0;
 };
 
 // Task id of the `visit`-th visit of `step` in `branch`: the step id itself in

@@ -31,7 +31,7 @@ struct PendingResult {
   ActivityResult result;
 };
 
-using Reply = caf::typed_response_promise<int32_t, std::string>;
+using Reply = caf::typed_response_promise<int32_t, ControlReply>;
 
 struct PendingControl {
   Control control;
@@ -114,7 +114,8 @@ bool SnapshotDue(const ProcessActorState& st, uint64_t threshold) {
 void SaveSnapshot(ProcessActorState& st) {
   st.since_snapshot = 0;
   Status s = st.host->store().SaveSnapshot(st.state.id, st.state.last_seq,
-                                           events::ToJson(st.state).dump());
+                                           events::ToJson(st.state).dump(),
+                                           st.host->options().snapshots_kept);
   if (!s.ok()) spdlog::warn("process {}: snapshot not saved: {}", st.state.id, s.ToString());
 }
 
@@ -127,8 +128,14 @@ void EndExecution(ProcessActorState& st,
   st.executing.erase(it);
 }
 
-void Deliver(Reply& reply, const Status& status, const std::string& text) {
-  reply.deliver(static_cast<int32_t>(status.code()), status.ok() ? text : status.message());
+void Deliver(Reply& reply, const Status& status,
+             std::shared_ptr<const events::ProcessState> state = nullptr) {
+  ControlReply answer;
+  if (status.ok())
+    answer.state = std::move(state);
+  else
+    answer.message = status.message();
+  reply.deliver(static_cast<int32_t>(status.code()), std::move(answer));
 }
 
 // Answers every control that is still waiting (the actor is about to stop).
@@ -138,9 +145,9 @@ void FailPending(ProcessActorState& st, const Status& why) {
   const bool never_created = st.creation.has_value();  // reset by its first durable append
   auto answer = [&](Reply& reply) {
     if (never_created) {
-      reply.deliver(kAskAgain, std::string());
+      reply.deliver(kAskAgain, ControlReply{});
     } else {
-      Deliver(reply, why, "");
+      Deliver(reply, why);
     }
   };
   if (st.creation) {
@@ -318,12 +325,12 @@ void OnPersisted(Self self) {
 Status PlanInput(Self self, Input input, Speculation& batch) {
   auto& st = self->state;
   if (auto* r = std::get_if<PendingResult>(&input))
-    return batch.Add(st.interpreter->OnResult(st.state, r->task, r->attempt, r->result));
+    return batch.Add(st.interpreter->OnResult(st.state, r->task, r->attempt, r->result, NowNs()));
   auto& control = std::get<PendingControl>(input);
-  Result<Plan> plan = st.interpreter->OnControl(st.state, control.control, batch.executing());
+  Result<Plan> plan = st.interpreter->OnControl(st.state, control.control, batch.executing(), NowNs());
   if (!plan.ok() || plan->empty()) {
     Deliver(control.reply, plan.ok() ? Status::OK() : plan.status(),
-            plan.ok() ? events::ToJson(st.state).dump() : "");
+            plan.ok() ? std::make_shared<const events::ProcessState>(st.state) : nullptr);
     return Status::OK();
   }
   st.replies.push_back(std::move(control.reply));
@@ -353,7 +360,7 @@ void Pump(Self self) {
   }
   // Then what follows, until the process waits for something outside.
   while (planned.ok() && !batch.full()) {
-    Plan next = st.interpreter->Next(st.state, batch.executing());
+    Plan next = st.interpreter->Next(st.state, batch.executing(), NowNs());
     if (next.empty()) break;
     planned = batch.Add(std::move(next));
   }
@@ -367,8 +374,8 @@ void Pump(Self self) {
   if (!batch.empty()) return Persist(self, batch.Take());
   // The controls have taken effect: the process rests or waits for its tasks.
   if (!st.replies.empty()) {
-    std::string snapshot = events::ToJson(st.state).dump();
-    for (auto& reply : st.replies) Deliver(reply, Status::OK(), snapshot);
+    auto state = std::make_shared<const events::ProcessState>(st.state);
+    for (auto& reply : st.replies) Deliver(reply, Status::OK(), state);
     st.replies.clear();
   }
   // Nothing runs and nothing can be planned: the process waits for its
@@ -428,8 +435,8 @@ process_actor::behavior_type ProcessActor(Self self, Host* host, events::Process
         s.inputs.push_back(PendingResult{task, attempt, ActivityResult::Fail(error, true)});
         Pump(self);
       },
-      [=](control_atom, Control& control) -> caf::result<int32_t, std::string> {
-        auto reply = self->make_response_promise<int32_t, std::string>();
+      [=](control_atom, Control& control) -> caf::result<int32_t, ControlReply> {
+        auto reply = self->make_response_promise<int32_t, ControlReply>();
         self->state.inputs.push_back(PendingControl{std::move(control), reply});
         Pump(self);
         return reply;

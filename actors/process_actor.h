@@ -18,9 +18,21 @@
 #include "actors/interpreter.h"
 #include "events/state.h"
 
-// Controls and activity results are local messages between the node and its
-// actors, never serialized.
+namespace keel::actors {
+
+// A control's answer: the process's state once the control took effect (OK),
+// or why it was refused. Typed: the JSON is made by whoever shows it.
+struct ControlReply {
+  std::string message;                                  // the refusal's, when not OK
+  std::shared_ptr<const events::ProcessState> state;  // when OK
+};
+
+}  // namespace keel::actors
+
+// Controls, their replies and activity results are local messages between
+// the node and its actors, never serialized.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keel::actors::Control)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keel::actors::ControlReply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keel::ActivityResult)
 
 namespace keel::actors {
@@ -34,15 +46,15 @@ using timeout_atom = caf::atom_constant<caf::atom("timeout")>;      // an attemp
 // result_atom: an attempt's outcome: task, attempt, result. timeout_atom: the deadline of an
 // attempt (task, attempt) has passed. control_atom: replies once the control's events are durable
 // and the process has acted on them (it rests, or waits for running tasks), or at once when it is
-// refused or changes nothing, with a keel Status code (0 = OK) and the snapshot JSON, or the error
-// message; or with kAskAgain from the actor of a new process whose creation failed (the id was
+// refused or changes nothing, with a keel Status code (0 = OK) and a ControlReply (the state, or
+// the error message); or with kAskAgain from the actor of a new process whose creation failed (the id was
 // taken): it was never that process, so the control goes to the process's own actor.
 inline constexpr int32_t kAskAgain = -1;
 using process_actor =
     caf::typed_actor<caf::reacts_to<wake_atom>, caf::reacts_to<persisted_atom>,
                      caf::reacts_to<result_atom, std::string, uint32_t, ActivityResult>,
                      caf::reacts_to<timeout_atom, std::string, uint32_t>,
-                     caf::replies_to<control_atom, Control>::with<int32_t, std::string>>;
+                     caf::replies_to<control_atom, Control>::with<int32_t, ControlReply>>;
 
 // Spawns the actor of a process whose folded state is `state`, of which the
 // last `unsnapshotted` events came after its latest snapshot; it starts

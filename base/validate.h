@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "keel/status.h"
-#include "keel/workflow.h"
+#include "keel/types.h"
 
 namespace keel {
 

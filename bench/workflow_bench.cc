@@ -6,7 +6,12 @@
 //   rest-100k (rss_bytes with 100,000 processes at rest), resume-100k
 //     (seconds from opening a node with 100,000 unfinished processes until
 //     all run again) and signal-100k (signals_per_sec waking 100,000 processes
-//     parked on a signal), as peer=keel.
+//     parked on a signal), as peer=keel;
+//   loop-1k, loop-10k, loop-100k (keel's own): one process looping n times
+//     over a step and a `set` with goto (async durability, so the step's own
+//     cost shows, not the disk's), the first and the last 1,000 iterations
+//     (n/2 for loop-1k) timed apart: a per-step cost that grows with the history shows as
+//     last_over_first > 1. loop-100k only when named in --only.
 // Result lines on stdout; diagnostics on stderr. Usage:
 //   workflow_bench [--smoke] [--only=<substring>[,...]] [--sync] [--async]
 // (--sync / --async: only that durability for the chain10/fanout100 runs.)
@@ -558,6 +563,72 @@ int RunHundredK(const Reporter& out, const Flags& flags) {
   return errors;
 }
 
+// loop(n): `work` (the activity mark, which notes when each iteration ran)
+// then `count` (i = i + 1; goto work while i < n).
+int RunLoop(const Reporter& out, const std::string& name, int n) {
+  const std::string peer = "keel-async";
+  auto wf = MustBuild(ParseWorkflow(R"yaml(name: loop
+inputs: {n: {required: true}}
+vars: {i: 0}
+steps:
+  - {id: work, activity: mark, with: {i: "${vars.i}"}}
+  - id: count
+    set: {i: "vars.i + 1"}
+    goto: {step: work, when: "vars.i < inputs.n"}
+)yaml",
+                                            "loop"),
+                      "loop");
+  std::string dir = FreshDir(name);
+  auto node = OpenNode(dir, /*sync=*/false);
+  std::vector<Clock::time_point> marks;
+  marks.reserve(n);
+  std::mutex mu;
+  Status registered = node->RegisterAsyncActivity(
+      "mark", [&](const ActivityContext&, std::function<void(ActivityResult)> done) {
+        {
+          std::lock_guard lock(mu);
+          marks.push_back(Clock::now());
+        }
+        done(ActivityResult::Ok(Json()));
+      });
+  int errors = registered.ok() ? 0 : 1;
+  const auto t0 = Clock::now();
+  auto started = node->Submit(wf, {{"n", n}});
+  Result<ProcessOutcome> outcome = started.status();
+  if (started.ok()) outcome = node->Await(*started, kWaitTimeout);
+  const double seconds = SecondsSince(t0);
+  if (!outcome.ok() || outcome->status != "completed") {
+    std::fprintf(stderr, "%s: %s\n", name.c_str(),
+                 outcome.ok() ? outcome->status.c_str() : outcome.status().ToString().c_str());
+    ++errors;
+  }
+  std::lock_guard lock(mu);
+  if (marks.size() != static_cast<size_t>(n)) ++errors;
+  const int k = std::min(n / 2, 1'000);
+  if (marks.size() >= static_cast<size_t>(2 * k) && k > 1) {
+    auto ms = [](Clock::time_point a, Clock::time_point b) {
+      return std::chrono::duration<double, std::milli>(b - a).count();
+    };
+    const double first = ms(marks[0], marks[k - 1]);
+    const double last = ms(marks[marks.size() - k], marks.back());
+    out.Line(peer, name, "iterations_per_sec", n / seconds, "iterations/s");
+    out.Line(peer, name, "first_iterations_ms", first, "ms");
+    out.Line(peer, name, "last_iterations_ms", last, "ms");
+    out.Line(peer, name, "last_over_first", last / first, "ratio");
+  }
+  out.Line(peer, name, "rss", static_cast<double>(RssBytes()), "bytes");
+  if (started.ok()) {
+    auto snapshot = node->Get(*started);
+    if (snapshot.ok()) out.Line(peer, name, "snapshot_json", snapshot->dump().size(), "bytes");
+  }
+  if (!node->Close().ok()) ++errors;
+  out.Line(peer, name, "data_dir_size", static_cast<double>(DirSize(dir)), "bytes");
+  out.Line(peer, name, "errors", errors, "count");
+  node.reset();
+  std::filesystem::remove_all(dir);
+  return errors;
+}
+
 }  // namespace
 }  // namespace keel::bench
 
@@ -595,6 +666,12 @@ int main(int argc, char** argv) {
   if (peer_workloads && want_async) errors += RunPeer(out, flags, false);
   if (flags.Wants("rest-100k") || flags.Wants("resume-100k") || flags.Wants("signal-100k")) {
     errors += RunHundredK(out, flags);
+  }
+  for (int n : {1'000, 10'000, 100'000}) {
+    const std::string name = "loop-" + std::to_string(n / 1000) + "k";
+    const bool named = std::find(flags.only.begin(), flags.only.end(), name) != flags.only.end();
+    if (!flags.Wants(name) || (n == 100'000 && !named) || (flags.smoke && n > 1'000)) continue;
+    errors += RunLoop(out, name, n);
   }
   return errors == 0 ? 0 : 1;
 }

@@ -14,11 +14,11 @@ endfunction()
 function(keel_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} keel_test_support GTest::gtest GTest::gmock GTest::gtest_main)
   keel_set_warnings(${name})
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}"
-                       ENVIRONMENT "KEEL_BIN=${CMAKE_BINARY_DIR}/bin/keel")
+                       ENVIRONMENT "KEEL_BIN=${PROJECT_BINARY_DIR}/bin/keel")
 endfunction()
 
 function(keel_set_warnings target)

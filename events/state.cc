@@ -364,6 +364,22 @@ BranchState& ProcessState::AddBranch(BranchState branch) {
   return branches.emplace_back(std::move(branch));
 }
 
+const std::map<std::string, size_t, std::less<>>& ProcessState::NewestVisits() const {
+  if (newest_scanned_ > tasks.size()) {  // tasks were replaced wholesale
+    newest_visits_.clear();
+    newest_scanned_ = 0;
+  }
+  for (; newest_scanned_ < tasks.size(); ++newest_scanned_) {
+    const std::string& step = tasks[newest_scanned_].step;
+    auto it = newest_visits_.find(step);
+    if (it == newest_visits_.end())
+      newest_visits_.emplace(step, newest_scanned_);
+    else
+      it->second = newest_scanned_;
+  }
+  return newest_visits_;
+}
+
 TaskState& ProcessState::AddTask(std::string_view id) {
   task_index_.Insert(id, tasks.size());
   TaskState& t = tasks.emplace_back();
@@ -421,78 +437,42 @@ Status CheckTransition(const ProcessState& state, EventType type, std::string_vi
   return Status::Refused(std::string(EventTypeName(type)) + ": " + why);
 }
 
-Status Apply(ProcessState& s, const StoredEvent& ev) {
-  const fb::Envelope& env = ev.envelope();
+namespace {
+
+// ProcessCreated: the process's identity, inputs and its start.
+void ApplyCreated(ProcessState& s, std::string_view stream, const fb::Envelope& env, int64_t now) {
+  const auto* b = env.body_as_ProcessCreated();
+  s.id.assign(stream);
+  s.workflow.assign(View(b->workflow()));
+  s.definition_hash.assign(View(b->definition_hash()));
+  s.inputs = JsonField(View(b->inputs_json()), json::object());
+  s.idempotency_key.assign(View(b->idempotency_key()));
+  s.created_ns = now;
+  s.status = ProcessStatus::kPending;
+}
+
+// BranchStarted: the new branch, main or a fork's child.
+BranchState StartedBranch(std::string_view entity, const fb::Envelope& env) {
   const E type = env.body_type();
-  const uint64_t seq = env.seq();
-  const std::string_view stream = ev.stream();
-  const std::string_view entity = ev.entity();
+  const auto* b = env.body_as_BranchStarted();
+  BranchState branch;
+  branch.id.assign(entity);
+  branch.parent.assign(View(b->parent()));
+  branch.fork_task.assign(View(b->fork_task()));
+  branch.name.assign(View(b->name()));
+  branch.index = b->index();
+  branch.item = JsonField(View(b->item_json()));
+  branch.vars = JsonField(View(b->vars_json()), json::object());
+  branch.current_step.assign(View(b->first_step()));
+  branch.status = *Next(BranchStatus::kPending, type);
+  return branch;
+}
 
-  // Checks: nothing below may fail once the state is touched.
-  if (seq != s.last_seq + 1) {
-    return Refuse(ev, "expected seq " + std::to_string(s.last_seq + 1));
-  }
-  if (s.last_seq > 0 && stream != s.id) return Refuse(ev, "the state is of stream " + Quoted(s.id));
-  if (s.last_seq == 0 && stream.empty()) return Refuse(ev, "empty stream id");
-  Target target;
-  if (std::string why = WhyNot(s, type, entity, &target); !why.empty()) return Refuse(ev, why);
-  BranchState* task_branch = nullptr;  // the branch a TaskScheduled moves
-  if (type == E::TaskScheduled) {
-    auto branch = View(env.body_as_TaskScheduled()->branch());
-    task_branch = s.FindBranch(branch);
-    if (task_branch == nullptr) return Refuse(ev, "branch " + Quoted(branch) + " does not exist");
-  }
-
-  s.last_seq = seq;
-  s.last_hash.assign(ev.hash());
-  const int64_t now = env.time_ns();
-  s.updated_ns = now;
-
-  switch (EntityOf(type)) {
-    case EntityKind::kProcess:
-      if (type == E::ProcessCreated) {
-        const auto* b = env.body_as_ProcessCreated();
-        s.id.assign(stream);
-        s.workflow.assign(View(b->workflow()));
-        s.definition_hash.assign(View(b->definition_hash()));
-        s.inputs = JsonField(View(b->inputs_json()), json::object());
-        s.idempotency_key.assign(View(b->idempotency_key()));
-        s.created_ns = now;
-        s.status = ProcessStatus::kPending;
-        return Status::OK();
-      }
-      ApplyProcess(s, ev, env);
-      return Status::OK();
-
-    case EntityKind::kBranch:
-      if (type == E::BranchStarted) {
-        const auto* b = env.body_as_BranchStarted();
-        BranchState branch;
-        branch.id.assign(entity);
-        branch.parent.assign(View(b->parent()));
-        branch.fork_task.assign(View(b->fork_task()));
-        branch.name.assign(View(b->name()));
-        branch.index = b->index();
-        branch.item = JsonField(View(b->item_json()));
-        branch.vars = JsonField(View(b->vars_json()), json::object());
-        branch.current_step.assign(View(b->first_step()));
-        branch.status = *Next(BranchStatus::kPending, type);
-        s.AddBranch(std::move(branch));
-        return Status::OK();
-      }
-      ApplyBranch(*const_cast<BranchState*>(target.branch), env);
-      return Status::OK();
-
-    case EntityKind::kTask:
-      break;
-    case EntityKind::kNone:
-      return Status::OK();  // unreachable: WhyNot refused it
-  }
-
-  TaskState* t = const_cast<TaskState*>(target.task);
-  if (t == nullptr) t = &s.AddTask(entity);  // first TaskScheduled
-  t->status = *Next(t->status, type);
-  BranchState* branch = type == E::TaskScheduled ? task_branch : s.FindBranch(t->branch);
+// A task event: `t` (already moved to its new status) and the branch it
+// moves on.
+void ApplyTask(ProcessState& s, TaskState* t, BranchState* branch, const fb::Envelope& env,
+               int64_t now) {
+  const E type = env.body_type();
   switch (type) {
     case E::TaskScheduled: {
       const auto* b = env.body_as_TaskScheduled();
@@ -599,6 +579,61 @@ Status Apply(ProcessState& s, const StoredEvent& ev) {
       break;
     default:
       break;
+  }
+}
+
+}  // namespace
+
+Status Apply(ProcessState& s, const StoredEvent& ev) {
+  const fb::Envelope& env = ev.envelope();
+  const E type = env.body_type();
+  const uint64_t seq = env.seq();
+  const std::string_view stream = ev.stream();
+  const std::string_view entity = ev.entity();
+
+  // Checks: nothing below may fail once the state is touched.
+  if (seq != s.last_seq + 1) {
+    return Refuse(ev, "expected seq " + std::to_string(s.last_seq + 1));
+  }
+  if (s.last_seq > 0 && stream != s.id) return Refuse(ev, "the state is of stream " + Quoted(s.id));
+  if (s.last_seq == 0 && stream.empty()) return Refuse(ev, "empty stream id");
+  Target target;
+  if (std::string why = WhyNot(s, type, entity, &target); !why.empty()) return Refuse(ev, why);
+  BranchState* task_branch = nullptr;  // the branch a TaskScheduled moves
+  if (type == E::TaskScheduled) {
+    auto branch = View(env.body_as_TaskScheduled()->branch());
+    task_branch = s.FindBranch(branch);
+    if (task_branch == nullptr) return Refuse(ev, "branch " + Quoted(branch) + " does not exist");
+  }
+
+  s.last_seq = seq;
+  s.last_hash.assign(ev.hash());
+  const int64_t now = env.time_ns();
+  s.updated_ns = now;
+
+  switch (EntityOf(type)) {
+    case EntityKind::kProcess:
+      if (type == E::ProcessCreated)
+        ApplyCreated(s, stream, env, now);
+      else
+        ApplyProcess(s, ev, env);
+      return Status::OK();
+    case EntityKind::kBranch:
+      if (type == E::BranchStarted)
+        s.AddBranch(StartedBranch(entity, env));
+      else
+        ApplyBranch(*const_cast<BranchState*>(target.branch), env);
+      return Status::OK();
+    case EntityKind::kTask: {
+      TaskState* t = const_cast<TaskState*>(target.task);
+      if (t == nullptr) t = &s.AddTask(entity);  // first TaskScheduled
+      t->status = *Next(t->status, type);
+      BranchState* branch = type == E::TaskScheduled ? task_branch : s.FindBranch(t->branch);
+      ApplyTask(s, t, branch, env, now);
+      return Status::OK();
+    }
+    case EntityKind::kNone:
+      return Status::OK();  // unreachable: WhyNot refused it
   }
   return Status::OK();
 }

@@ -109,6 +109,10 @@ struct ProcessState {
   const TaskState* FindTask(std::string_view id) const;
   // Variables of branch main (the snapshot's `variables`).
   const nlohmann::json& variables() const;
+  // The position in `tasks` of each step's newest visit (what `steps.<id>`
+  // means to expressions). Kept up as tasks are added, so a long loop does
+  // not pay for its whole history at every step.
+  const std::map<std::string, size_t, std::less<>>& NewestVisits() const;
 
  private:
   // Positions of ids in `branches` or `tasks`: open addressing over 32-bit
@@ -143,6 +147,10 @@ struct ProcessState {
   // leaves them stale; the Find* functions then fall back to a linear scan.
   Index branch_index_;
   Index task_index_;
+  // NewestVisits() over tasks[0, newest_scanned_): tasks are only appended
+  // and a task's step never changes, so the rest is scanned when asked.
+  mutable std::map<std::string, size_t, std::less<>> newest_visits_;
+  mutable size_t newest_scanned_ = 0;
   friend Status Apply(ProcessState&, const StoredEvent&);
   friend Result<ProcessState> StateFromJson(const nlohmann::json&);
 };

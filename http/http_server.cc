@@ -140,6 +140,11 @@ std::vector<std::string> KnownParams(const std::string& method, const std::strin
   if (path == "/v1/events/stream") return {"from"};
   if (path.size() > 7 && path.compare(path.size() - 7, 7, "/events") == 0) return {"from"};
   if (path.size() > 7 && path.compare(path.size() - 7, 7, "/replay") == 0) return {"to"};
+  // GET /v1/processes/{id}: a page of its tasks.
+  if (method == "GET" && path.rfind("/v1/processes/", 0) == 0 &&
+      path.find('/', sizeof("/v1/processes/") - 1) == std::string::npos) {
+    return {"tasks_limit", "tasks_offset"};
+  }
   return {};
 }
 
@@ -475,10 +480,7 @@ class HttpServer::Impl {
   void Routes() {
     server_.Post("/v1/processes", [this](const auto& req, auto& res) { Create(req, res); });
     server_.Get("/v1/processes", [this](const auto& req, auto& res) { List(req, res); });
-    server_.Get(R"(/v1/processes/([^/]+))", [this](const auto& req, auto& res) {
-      auto snapshot = node_.Get(req.matches[1]);
-      snapshot.ok() ? SendJson(res, 200, *snapshot) : SendStatus(res, snapshot.status());
-    });
+    server_.Get(R"(/v1/processes/([^/]+))", [this](const auto& req, auto& res) { Get(req, res); });
     server_.Get(R"(/v1/processes/([^/]+)/events)",
                 [this](const auto& req, auto& res) { Events(req, res); });
     server_.Get(R"(/v1/processes/([^/]+)/stream)",
@@ -603,6 +605,18 @@ class HttpServer::Impl {
   bool Stopping() {
     std::lock_guard lock(streams_mu_);
     return stopped_;
+  }
+
+  // GET /v1/processes/{id}[?tasks_limit=N&tasks_offset=M]: the snapshot, or
+  // a page of its tasks (TasksPage) for a process with very many.
+  void Get(const httplib::Request& req, httplib::Response& res) {
+    auto limit = NumberParam(req, "tasks_limit", 0);
+    auto offset = NumberParam(req, "tasks_offset", 0);
+    if (!limit.ok()) return SendStatus(res, limit.status());
+    if (!offset.ok()) return SendStatus(res, offset.status());
+    auto snapshot = node_.Get(req.matches[1]);
+    if (!snapshot.ok()) return SendStatus(res, snapshot.status());
+    SendJson(res, 200, TasksPage(std::move(*snapshot), *limit, *offset));
   }
 
   void List(const httplib::Request& req, httplib::Response& res) {

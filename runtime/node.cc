@@ -87,7 +87,7 @@ void MakePrivateDir(const std::string& path) {
 }
 
 // What a start brings from outside, checked before anything is stored: the
-// id and key (the alphabets of runtime/validate.h) and UTF-8 everywhere,
+// id and key (the alphabets of base/validate.h) and UTF-8 everywhere,
 // since text that is not UTF-8 could be stored but never shown as JSON.
 Status CheckStart(const Json& inputs, const StartOptions& opts) {
   if (!opts.id.empty()) KEEL_RETURN_IF_ERROR(CheckProcessId(opts.id));
@@ -396,8 +396,9 @@ class Node::Impl : public actors::Host {
     if (registry_) registry_->Close();  // every actor stopped
     if (timers_) timers_->Stop();
     children_.reset();  // stops what still runs; its last outcomes go to stopped actors
-    registry_.reset();
     pool_.reset();
+    // The closed parts stay until the node is destroyed: a wait or control
+    // racing with Close meets a closed part (Aborted), never a freed one.
     return store_ ? store_->Close() : Status::OK();
   }
 
@@ -545,6 +546,20 @@ bool Settled(const Json& snapshot) {
 bool AtRest(const Json& snapshot) {
   auto status = events::ParseProcessStatus(snapshot.value("status", ""));
   return status && events::AtRest(*status);
+}
+
+Json TasksPage(Json snapshot, size_t limit, size_t offset) {
+  auto tasks = snapshot.find("tasks");
+  if (limit == 0 || tasks == snapshot.end() || !tasks->is_array()) return snapshot;
+  const size_t total = tasks->size();
+  const size_t end = total - std::min(offset, total);  // past the page's newest
+  const size_t begin = end - std::min(limit, end);
+  Json page = Json::array();
+  for (size_t i = begin; i < end; ++i) page.push_back(std::move((*tasks)[i]));
+  *tasks = std::move(page);
+  snapshot["tasks_total"] = total;
+  snapshot["tasks_offset"] = offset;
+  return snapshot;
 }
 
 int StatusExitCode(const Json& snapshot) {

@@ -117,7 +117,8 @@ class RocksEventStore final : public EventStore {
     writer_->Submit(std::move(request), std::move(done));
   }
 
-  Status SaveSnapshot(std::string_view stream, uint64_t seq, std::string_view state_json) override {
+  Status SaveSnapshot(std::string_view stream, uint64_t seq, std::string_view state_json,
+                      uint32_t keep) override {
     KEEL_RETURN_IF_ERROR(CheckWritable());
     KEEL_RETURN_IF_ERROR(CheckName("stream id", stream));
     Result<uint64_t> last = LastSeq(stream);
@@ -127,13 +128,31 @@ class RocksEventStore final : public EventStore {
                                      std::to_string(seq) + ": the stream is at " +
                                      std::to_string(*last));
     }
+    // The oldest snapshot kept besides this one: the (keep-1)-th below it.
+    uint64_t prune_below = keep == 1 ? seq : 0;
+    if (keep > 1 && seq > 1) {
+      auto older = SeekLast(internal::kSnapshots, stream, seq - 1);
+      for (uint32_t n = 1; older->found(); older->it->Prev()) {
+        std::string_view s;
+        uint64_t at = 0;
+        if (!format::ParseStreamKey(older->it->key().ToStringView(), &s, &at)) break;
+        if (++n == keep) {
+          prune_below = at;
+          break;
+        }
+      }
+      KEEL_RETURN_IF_ERROR(ToStatus(older->it->status(), "read snapshots of " + std::string(stream)));
+    }
+    rocksdb::WriteBatch batch;
+    auto* cf = rocks_->cf(internal::kSnapshots);
+    if (prune_below > 1) {
+      batch.DeleteRange(cf, format::StreamKey(stream, 0), format::StreamKey(stream, prune_below));
+    }
+    batch.Put(cf, format::StreamKey(stream, seq), format::EncodeSnapshot(seq, state_json));
     // Unsynced: a snapshot is a projection, rebuilt from the log if a crash
     // loses it; and the WAL is sequential, so it never outlives its events.
     rocksdb::WriteOptions unsynced;
-    return ToStatus(
-        rocks_->db()->Put(unsynced, rocks_->cf(internal::kSnapshots),
-                          format::StreamKey(stream, seq), format::EncodeSnapshot(seq, state_json)),
-        "save snapshot of " + std::string(stream));
+    return ToStatus(rocks_->db()->Write(unsynced, &batch), "save snapshot of " + std::string(stream));
   }
 
   Status PruneSnapshots(std::string_view stream, uint64_t below_seq) override {

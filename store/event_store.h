@@ -162,10 +162,13 @@ class EventStore {
   // waits for its own write). Must not block.
   virtual void AppendAsync(AppendRequest request, AppendCallback done) = 0;
 
-  // Stores a snapshot of `stream` as of `seq` (overwrites one at the same seq).
-  // InvalidArgument unless 1 <= seq <= LastSeq(stream).
-  virtual Status SaveSnapshot(std::string_view stream, uint64_t seq,
-                              std::string_view state_json) = 0;
+  // Stores a snapshot of `stream` as of `seq` (overwrites one at the same seq)
+  // and, in the same write, deletes all but the stream's newest `keep`
+  // snapshots at or below `seq`, this one counted (0: deletes none), so that
+  // a process keeps its newest few however long it lives. InvalidArgument
+  // unless 1 <= seq <= LastSeq(stream).
+  virtual Status SaveSnapshot(std::string_view stream, uint64_t seq, std::string_view state_json,
+                              uint32_t keep = 0) = 0;
   // Deletes the stream's snapshots with seq < below_seq (events are never
   // deleted, so LastSeq is unaffected).
   virtual Status PruneSnapshots(std::string_view stream, uint64_t below_seq) = 0;

@@ -117,7 +117,8 @@ struct LsArgs {
   size_t limit = 50, offset = 0;
 };
 int Ls(const Common& c, const LsArgs& a);
-int Show(const Common& c, const std::string& id);
+// tasks_limit > 0: a page of the tasks (keel::TasksPage).
+int Show(const Common& c, const std::string& id, size_t tasks_limit = 0, size_t tasks_offset = 0);
 // --follow: stream new events until the process is terminal and all is printed.
 int Events(const Common& c, const std::string& id, uint64_t from, bool follow);
 // Without `from`: the last 10 events (a given --from, even 0, is never the

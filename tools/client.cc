@@ -5,16 +5,11 @@
 
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "base/data_dir.h"
 
 namespace keel::cli {
 namespace {
-
-// A node shutting down may still hold the dir's lock: retry this long.
-constexpr auto kBusyRetry = std::chrono::seconds(10);
-constexpr auto kBusyPause = std::chrono::milliseconds(100);
 
 // The Status a node's error answer stands for.
 Status FromHttp(int code, const std::string& body) {
@@ -42,14 +37,6 @@ Status FromHttp(int code, const std::string& body) {
     default:
       return Status::Internal(message);
   }
-}
-
-// DIR/node.json as text; empty when there is none.
-std::string ReadNodeJson(const std::string& data_dir) {
-  std::ifstream in(data_dir::NodeJson(data_dir));
-  std::stringstream text;
-  if (in) text << in.rdbuf();
-  return text.str();
 }
 
 }  // namespace
@@ -182,32 +169,29 @@ Result<Json> NodeClient::WaitRest(const std::string& id, std::chrono::millisecon
   return Status::TimedOut("process '" + id + "' did not rest within the timeout");
 }
 
-Result<Target> Connect(const Options& options, const HttpOptions& http, const std::string& token) {
-  auto deadline = std::chrono::steady_clock::now() + kBusyRetry;
-  std::string last_seen;
-  for (;;) {
-    // Other commands' nodes taking the dir in turn (each publishes, then
-    // removes, node.json) are progress, not a stuck node: the 10 s count
-    // from the last change.
-    std::string seen = ReadNodeJson(options.data_dir);
-    if (seen != last_seen) {
-      last_seen = seen;
-      deadline = std::chrono::steady_clock::now() + kBusyRetry;
-    }
-    Target target;
-    target.remote = NodeClient::Find(options.data_dir, token);
-    if (target.remote) return target;
-    auto node = EmbeddedNode::Open(options, http);
-    if (node.ok()) {
-      target.local = std::move(*node);
-      return target;
-    }
-    if (node.status().code() != Status::Code::kBusy ||
-        std::chrono::steady_clock::now() > deadline) {
-      return node.status();
-    }
-    std::this_thread::sleep_for(kBusyPause);
+Result<Json> RemoteNode::Start(const Workflow& /*workflow*/, const std::string& text,
+                              const Json& inputs, const StartOptions& options) {
+  // A live node runs the process at once: options.defer has no say.
+  Json body = {{"workflow", text}, {"inputs", inputs}};
+  if (!options.id.empty()) body["id"] = options.id;
+  if (!options.idempotency_key.empty()) body["idempotency_key"] = options.idempotency_key;
+  return client_.Post("/v1/processes", body);
+}
+
+Result<Json> RemoteNode::Control(const ControlRequest& r) {
+  Json body = Json::object();
+  if (!r.options.reason.empty()) body["reason"] = r.options.reason;
+  if (!r.options.by.empty()) body["by"] = r.options.by;
+  std::string path = "/v1/processes/" + r.id;
+  if (r.action == "approve" || r.action == "reject") {
+    path += "/tasks/" + r.target + "/" + r.action;
+  } else if (r.action == "signal") {
+    path += "/signals/" + r.target;
+    body["payload"] = r.payload;
+  } else {
+    path += "/" + r.action;
   }
+  return client_.Post(path, body);
 }
 
 }  // namespace keel::cli

@@ -1,8 +1,7 @@
 #pragma once
 
-// How CLI commands reach the node of a data dir: a live node found through
-// DIR/node.json and spoken to over its HTTP API, or, with none, a node the
-// command opens itself (embedded), as INTERFACE.md describes.
+// A live node of a data dir, found through DIR/node.json and spoken to over
+// its HTTP API (INTERFACE.md).
 
 #include <chrono>
 #include <functional>
@@ -10,9 +9,8 @@
 #include <optional>
 #include <string>
 
-#include "keel/http.h"
 #include "keel/node.h"
-#include "tools/embedded_node.h"
+#include "tools/node_api.h"
 
 namespace keel::cli {
 
@@ -52,19 +50,23 @@ class NodeClient {
   std::string token_;
 };
 
-// Where a command's request goes: exactly one of `remote` and `local` is set.
-struct Target {
-  std::optional<NodeClient> remote;
-  std::unique_ptr<EmbeddedNode> local;
+// A live node of the data dir, spoken to over its HTTP API.
+class RemoteNode final : public NodeApi {
+ public:
+  explicit RemoteNode(NodeClient client) : client_(std::move(client)) {}
+
+  const std::string& address() const override { return client_.address(); }
+  Result<Json> Start(const Workflow& workflow, const std::string& text, const Json& inputs,
+                     const StartOptions& options) override;
+  Result<Json> Control(const ControlRequest& request) override;
+  Result<Json> WaitRest(const std::string& id, std::chrono::milliseconds timeout,
+                        const std::function<void(const Json&)>& on_change,
+                        bool until_done) override {
+    return client_.WaitRest(id, timeout, on_change, until_done);
+  }
+
+ private:
+  NodeClient client_;
 };
-
-// Finds the live node of options.data_dir, or opens one there (embedded)
-// with `options`, serving it with `http`. A node that is shutting down (stale node.json, lock still
-// held) is retried for up to 10 s before Busy is reported, counted from the
-// last change of node.json (other commands' nodes taking the dir in turn).
-Result<Target> Connect(const Options& options, const HttpOptions& http, const std::string& token);
-
-// Forever, for waits without a timeout.
-inline constexpr std::chrono::milliseconds kNoTimeout = std::chrono::hours(24 * 365);
 
 }  // namespace keel::cli

@@ -17,7 +17,9 @@
 #include "base/data_dir.h"
 #include "base/validate.h"
 #include "tools/cli.h"
-#include "tools/client.h"
+#include "tools/commands.h"
+#include "tools/embedded_node.h"
+#include "tools/node_api.h"
 #include "tools/live_display.h"
 #include "tools/signals.h"
 
@@ -138,42 +140,39 @@ Status CheckKnown(const Common& c, const std::string& id) {
   return *last == 0 ? UnknownId(id) : Status::OK();
 }
 
-// Waits until `id` rests on whichever node the target is, then closes an
-// embedded node. Returns the resting snapshot. When a live node goes away
+// Waits until `id` rests on the command's node, then closes it if the
+// command opened it. Returns the resting snapshot. When a live node goes away
 // meanwhile (it closed), the wait goes on with whichever node holds the dir
 // next, or an embedded one, which resumes the process. `until_done` passes
 // rests on timers alone by (Node::WaitUntilDone).
-Result<Json> RestAndClose(const Common& c, Target& target, const std::string& id,
+Result<Json> RestAndClose(const Common& c, std::unique_ptr<NodeApi>& node, const std::string& id,
                           std::chrono::milliseconds timeout,
                           const std::function<void(const Json&)>& on_change = nullptr,
                           bool until_done = false) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (target.remote) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    auto rested = target.remote->WaitRest(id, std::max(left, std::chrono::milliseconds(0)),
-                                          on_change, until_done);
+  for (;;) {
+    CloseOnStop stop(node->embedded());
+    auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             deadline - std::chrono::steady_clock::now()),
+                         std::chrono::milliseconds(0));
+    auto rested = node->WaitRest(id, left, on_change, until_done);
+    if (EmbeddedNode* own = node->embedded()) {
+      YieldToStop();  // a stop signal ended the wait
+      Status closed = own->Close();
+      if (rested.ok() && !closed.ok()) return closed;
+      return rested;
+    }
     if (rested.ok() || rested.status().code() != Status::Code::kIOError) return rested;
     auto next = Connect(EmbeddedOptions(c), EmbeddedHttp(), c.token);
     if (!next.ok()) return next.status();
-    target = std::move(*next);
+    node = std::move(*next);
   }
-  CloseOnStop stop(target.local.get());
-  std::function<void()> unsubscribe;
-  if (on_change) {
-    auto sub = target.local->node().Subscribe(id, on_change);
-    if (sub.ok()) unsubscribe = *sub;
-  }
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
-  left = std::max(left, std::chrono::milliseconds(0));
-  auto rested = until_done ? target.local->node().WaitUntilDone(id, left) : target.local->node().Wait(id, left);
-  YieldToStop();  // a stop signal ended the wait
-  if (unsubscribe) unsubscribe();
-  Status closed = target.local->Close();
-  if (!rested.ok()) return rested;
-  if (!closed.ok()) return closed;
-  return rested;
+}
+
+// Closes the node the command opened, if it did, after a refusal that
+// changed nothing.
+void CloseAfterRefusal(NodeApi& node) {
+  if (EmbeddedNode* own = node.embedded()) own->Close().IgnoreError();
 }
 
 // --timeout SECONDS; 0 or less: none.
@@ -215,27 +214,19 @@ int Run(const Common& c, const RunArgs& a) {
   // Detached with no live node: the node this command opens only records
   // the creation and closes; it runs nothing, of this process or others.
   if (a.detach) options.resume = false;
-  auto target = Connect(options, EmbeddedHttp(), c.token);
-  if (!target.ok()) return Fail(target.status());
-  CloseOnStop stop(target->local.get());
-  Result<Json> started = Status::Internal("not started");
-  if (target->remote) {
-    auto text = ReadText(a.file);
-    if (!text.ok()) return Fail(text.status());
-    Json body = {{"workflow", *text}, {"inputs", *inputs}};
-    if (!a.id.empty()) body["id"] = a.id;
-    if (!a.idempotency_key.empty()) body["idempotency_key"] = a.idempotency_key;
-    started = target->remote->Post("/v1/processes", body);
-  } else {
-    StartOptions so;
-    so.id = a.id;
-    so.idempotency_key = a.idempotency_key;
-    so.defer = a.detach;
-    started = target->local->node().Start(*wf, *inputs, so);
-    YieldToStop();
-  }
+  auto text = ReadText(a.file);
+  if (!text.ok()) return Fail(text.status());
+  auto node = Connect(options, EmbeddedHttp(), c.token);
+  if (!node.ok()) return Fail(node.status());
+  CloseOnStop stop((*node)->embedded());
+  StartOptions so;
+  so.id = a.id;
+  so.idempotency_key = a.idempotency_key;
+  so.defer = a.detach;
+  auto started = (*node)->Start(*wf, *text, *inputs, so);
+  YieldToStop();
   if (!started.ok()) {
-    if (target->local) target->local->Close().IgnoreError();  // the start failed; nothing to lose
+    CloseAfterRefusal(**node);  // the start failed; nothing to lose
     return Fail(started.status());
   }
   std::string id = (*started)["id"];
@@ -244,8 +235,9 @@ int Run(const Common& c, const RunArgs& a) {
     // none, it moves when a node next opens the dir.
     PrintSnapshot(c, *started);
     std::cout.flush();
-    if (target->remote) return kExitOk;
-    Status closed = target->local->Close();
+    EmbeddedNode* own = (*node)->embedded();
+    if (!own) return kExitOk;
+    Status closed = own->Close();
     if (!closed.ok()) return Fail(closed);
     std::cerr << "keel: no live node: " << id << " is created and moves when a node next opens "
               << c.data << " (keel serve, or keel wait " << id << ")" << std::endl;
@@ -259,7 +251,7 @@ int Run(const Common& c, const RunArgs& a) {
     display = std::make_unique<LiveDisplay>(c.data, id, std::cerr, WantsColour(STDERR_FILENO));
     on_change = [shown = display.get()](const Json&) { shown->Changed(); };
   }
-  auto done = RestAndClose(c, *target, id, TimeoutOf(a.timeout_s), on_change, a.until_done);
+  auto done = RestAndClose(c, *node, id, TimeoutOf(a.timeout_s), on_change, a.until_done);
   if (display) display->Finish();
   if (!done.ok()) return TimedOutOrFail(done.status());
   PrintSnapshot(c, *done);
@@ -269,10 +261,9 @@ int Run(const Common& c, const RunArgs& a) {
 int Wait(const Common& c, const std::string& id, double timeout_s, bool until_done) {
   ExitOnStopSignals();
   if (Status known = CheckKnown(c, id); !known.ok()) return Fail(known);
-  auto target = Connect(EmbeddedOptions(c), EmbeddedHttp(), c.token);
-  if (!target.ok()) return Fail(target.status());
-  CloseOnStop stop(target->local.get());
-  auto done = RestAndClose(c, *target, id, TimeoutOf(timeout_s), nullptr, until_done);
+  auto node = Connect(EmbeddedOptions(c), EmbeddedHttp(), c.token);
+  if (!node.ok()) return Fail(node.status());
+  auto done = RestAndClose(c, *node, id, TimeoutOf(timeout_s), nullptr, until_done);
   if (!done.ok()) return TimedOutOrFail(done.status());
   PrintSnapshot(c, *done);
   return ExitFor(*done);
@@ -291,58 +282,36 @@ int Control(const Common& c, const ControlArgs& a) {
   }
   ExitOnStopSignals();
   if (Status known = CheckKnown(c, a.id); !known.ok()) return Fail(known);  // 5: damaged or newer
-  ControlOptions options;
-  options.reason = a.reason;
-  if (!a.by.empty()) options.by = a.by;
+  ControlRequest request{.action = a.action, .id = a.id, .target = a.target, .payload = payload};
+  request.options.reason = a.reason;
+  if (!a.by.empty()) request.options.by = a.by;
   // A live node that goes away before it takes the request (a CLI node that
-  // closes; 503 while it stops) sent nothing: find the dir's node again.
+  // closes; 503 while it stops) did nothing: find the dir's node again.
   // Each node met anew (many commands' nodes taking the dir in turn) is
   // progress: the 10 s count from the last one.
   auto deadline = std::chrono::steady_clock::now() + kRouteRetry;
   std::string last_address;
-  Result<Target> target = Status::Internal("not connected");
+  std::unique_ptr<NodeApi> node;
   Result<Json> accepted = Status::Internal("no control");
   do {
-    target = Connect(EmbeddedOptions(c), EmbeddedHttp(), c.token);
-    if (!target.ok()) return ControlFail(target.status());
-    if (!target->remote) break;
-    if (target->remote->address() != last_address) {
-      last_address = target->remote->address();
+    auto next = Connect(EmbeddedOptions(c), EmbeddedHttp(), c.token);
+    if (!next.ok()) return ControlFail(next.status());
+    node = std::move(*next);
+    if (node->address() != last_address) {
+      last_address = node->address();
       deadline = std::chrono::steady_clock::now() + kRouteRetry;
     }
-    Json body = Json::object();
-    if (!a.reason.empty()) body["reason"] = a.reason;
-    if (!a.by.empty()) body["by"] = a.by;
-    std::string path = "/v1/processes/" + a.id;
-    if (a.action == "approve" || a.action == "reject") {
-      path += "/tasks/" + a.target + "/" + a.action;
-    } else if (a.action == "signal") {
-      path += "/signals/" + a.target;
-      body["payload"] = payload;
-    } else {
-      path += "/" + a.action;
-    }
-    accepted = target->remote->Post(path, body);
-    if (accepted.ok() || accepted.status().code() != Status::Code::kBusy) break;
+    CloseOnStop stop(node->embedded());
+    accepted = node->Control(request);
+    YieldToStop();
+    if (accepted.ok() || accepted.status().code() != Status::Code::kBusy || node->embedded()) break;
     std::this_thread::sleep_for(kRoutePause);
   } while (std::chrono::steady_clock::now() < deadline);
-  CloseOnStop stop(target->local.get());
-  if (target->local) {
-    Node& node = target->local->node();
-    accepted = a.action == "pause"     ? node.Pause(a.id, options)
-               : a.action == "resume"  ? node.Resume(a.id, options)
-               : a.action == "cancel"  ? node.Cancel(a.id, options)
-               : a.action == "retry"   ? node.Retry(a.id, options)
-               : a.action == "approve" ? node.Approve(a.id, a.target, options)
-               : a.action == "reject"  ? node.Reject(a.id, a.target, options)
-                                       : node.Signal(a.id, a.target, payload, options);
-    YieldToStop();
-  }
   if (!accepted.ok()) {
-    if (target->local) target->local->Close().IgnoreError();  // refused: nothing changed
+    CloseAfterRefusal(*node);  // refused: nothing changed
     return ControlFail(accepted.status());
   }
-  auto rested = RestAndClose(c, *target, a.id, kNoTimeout);
+  auto rested = RestAndClose(c, node, a.id, kNoTimeout);
   if (!rested.ok()) return ControlFail(rested.status());
   PrintSnapshot(c, *rested);
   return kExitOk;
@@ -402,6 +371,81 @@ int Serve(const Common& c, const ServeArgs& a) {
   Status closed = (*node)->Close();
   if (!closed.ok()) return Fail(closed);
   return StopExitCode();  // 130 or 143: stopped by SIGINT or SIGTERM
+}
+
+void AddProcessCommands(Commands& commands) {
+  const Common& c = commands.common();
+  auto run = std::make_shared<RunArgs>();
+  auto* run_cmd = commands.Add("run", "run a workflow file until the process rests",
+                               [&c, run] { return Run(c, *run); }, {.token = true});
+  run_cmd->add_option("FILE", run->file, "workflow file (YAML or JSON)")->required();
+  run_cmd->add_option("--input", run->input, "an input k=v (v parsed as JSON if it is)");
+  run_cmd->add_option("--inputs", run->inputs, "inputs as a JSON object, or @file");
+  run_cmd->add_option("--id", run->id, "process id");
+  run_cmd->add_option("--idempotency-key", run->idempotency_key, "start at most once per key");
+  auto* detach =
+      run_cmd->add_flag("--detach", run->detach, "return once the process is durably created");
+  run_cmd
+      ->add_flag("--until-done", run->until_done,
+                 "wait through timers and retries until the process ends or needs a person")
+      ->excludes(detach);
+  run_cmd->add_option("--timeout", run->timeout_s, "seconds");
+
+  struct WaitArgs {
+    std::string id;
+    double timeout_s = 0;
+    bool until_done = false;
+  };
+  auto wait = std::make_shared<WaitArgs>();
+  auto* wait_cmd = commands.Add(
+      "wait", "wait until a process rests; exit code by its status",
+      [&c, wait] { return Wait(c, wait->id, wait->timeout_s, wait->until_done); }, {.token = true});
+  wait_cmd->add_option("ID", wait->id)->required();
+  wait_cmd->add_option("--timeout", wait->timeout_s, "seconds");
+  wait_cmd->add_flag("--until-done", wait->until_done,
+                     "wait through timers and retries until the process ends or needs a person");
+
+  auto serve = std::make_shared<ServeArgs>();
+  auto* serve_cmd = commands.Add("serve", "a node with the HTTP API, until SIGINT/SIGTERM",
+                                 [&c, serve] { return Serve(c, *serve); }, {.json = false});
+  serve_cmd->add_option("--listen", serve->listen, "host:port (port 0: any free port)")
+      ->capture_default_str();
+  serve_cmd->add_option("--token", serve->token,
+                        "mutating requests need 'Authorization: Bearer T'");
+  serve_cmd->add_flag("--insecure-no-token", serve->insecure_no_token,
+                      "serve a non-loopback address without a token");
+  serve_cmd->add_option("--exec-policy", serve->exec_policy,
+                        "deny|allowlist|full (default deny; --exec-allow alone means allowlist)");
+  serve_cmd->add_option("--exec-allow", serve->exec_allow, "a program exec may run (repeatable)");
+  serve_cmd->add_option("--max-body", serve->max_body, "largest request body in bytes")
+      ->capture_default_str();
+  serve_cmd->add_option("--grace", serve->grace_s, "seconds to let running work rest on shutdown")
+      ->capture_default_str();
+
+  // One ControlArgs behind every control: only the chosen command fills it.
+  auto control = std::make_shared<ControlArgs>();
+  auto act = [&c, control](const std::string& action) {
+    control->action = action;
+    return Control(c, *control);
+  };
+  for (const char* action : {"pause", "resume", "cancel", "retry"}) {
+    auto* cmd = commands.Add(action, std::string(action) + " a process", act, {.token = true});
+    cmd->add_option("ID", control->id)->required();
+    cmd->add_option("--reason", control->reason, "why (recorded)");
+    cmd->add_option("--by", control->by, "who (recorded)");
+  }
+  for (const char* action : {"approve", "reject"}) {
+    auto* cmd = commands.Add(action, std::string(action) + " the approval a step waits for", act,
+                             {.token = true});
+    cmd->add_option("ID", control->id)->required();
+    cmd->add_option("STEP", control->target, "step id (or task id in a fan-out)")->required();
+    cmd->add_option("--by", control->by, "who (recorded)");
+    cmd->add_option("--reason", control->reason, "why (recorded)");
+  }
+  auto* signal_cmd = commands.Add("signal", "deliver a signal to a process", act, {.token = true});
+  signal_cmd->add_option("ID", control->id)->required();
+  signal_cmd->add_option("TOPIC", control->target)->required();
+  signal_cmd->add_option("--payload", control->payload, "JSON");
 }
 
 }  // namespace keel::cli

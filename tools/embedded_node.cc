@@ -13,6 +13,36 @@ Result<std::unique_ptr<EmbeddedNode>> EmbeddedNode::Open(const Options& options,
 
 EmbeddedNode::~EmbeddedNode() { Close().IgnoreError(); }
 
+Result<Json> EmbeddedNode::Start(const Workflow& workflow, const std::string& /*text*/,
+                                 const Json& inputs, const StartOptions& options) {
+  return node_->Start(workflow, inputs, options);
+}
+
+Result<Json> EmbeddedNode::Control(const ControlRequest& r) {
+  const ControlOptions& o = r.options;
+  if (r.action == "pause") return node_->Pause(r.id, o);
+  if (r.action == "resume") return node_->Resume(r.id, o);
+  if (r.action == "cancel") return node_->Cancel(r.id, o);
+  if (r.action == "retry") return node_->Retry(r.id, o);
+  if (r.action == "approve") return node_->Approve(r.id, r.target, o);
+  if (r.action == "reject") return node_->Reject(r.id, r.target, o);
+  if (r.action == "signal") return node_->Signal(r.id, r.target, r.payload, o);
+  return Status::InvalidArgument("unknown control '" + r.action + "'");
+}
+
+Result<Json> EmbeddedNode::WaitRest(const std::string& id, std::chrono::milliseconds timeout,
+                                    const std::function<void(const Json&)>& on_change,
+                                    bool until_done) {
+  std::function<void()> unsubscribe;
+  if (on_change) {
+    auto sub = node_->Subscribe(id, on_change);
+    if (sub.ok()) unsubscribe = *sub;
+  }
+  auto rested = until_done ? node_->WaitUntilDone(id, timeout) : node_->Wait(id, timeout);
+  if (unsubscribe) unsubscribe();
+  return rested;
+}
+
 Status EmbeddedNode::Close() {
   http_->Stop();  // node.json goes before the node stops taking requests
   return node_->Close();

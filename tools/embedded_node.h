@@ -9,21 +9,29 @@
 
 #include "keel/http.h"
 #include "keel/node.h"
+#include "tools/node_api.h"
 
 namespace keel::cli {
 
-class EmbeddedNode {
+class EmbeddedNode final : public NodeApi {
  public:
   // Opens the node (resuming its processes as options say), then serves it.
   static Result<std::unique_ptr<EmbeddedNode>> Open(const Options& options,
                                                     const HttpOptions& http);
   // Close().
-  ~EmbeddedNode();
+  ~EmbeddedNode() override;
 
-  // The node itself, for the commands' requests.
+  // The node itself (serve's own queries).
   Node& node() { return *node_; }
-  // "127.0.0.1:PORT" as bound.
-  const std::string& address() const { return http_->address(); }
+
+  const std::string& address() const override { return http_->address(); }
+  Result<Json> Start(const Workflow& workflow, const std::string& text, const Json& inputs,
+                     const StartOptions& options) override;
+  Result<Json> Control(const ControlRequest& request) override;
+  Result<Json> WaitRest(const std::string& id, std::chrono::milliseconds timeout,
+                        const std::function<void(const Json&)>& on_change,
+                        bool until_done) override;
+  EmbeddedNode* embedded() override { return this; }
 
   // Stops serving and removes node.json while the processes go on: the
   // first step of a graceful stop (no new work is taken). Idempotent.

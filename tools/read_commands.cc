@@ -13,6 +13,7 @@
 
 #include "base/time.h"
 #include "tools/cli.h"
+#include "tools/commands.h"
 
 namespace keel::cli {
 namespace {
@@ -154,16 +155,21 @@ int Ls(const Common& c, const LsArgs& a) {
   return kExitOk;
 }
 
-int Show(const Common& c, const std::string& id) {
+int Show(const Common& c, const std::string& id, size_t tasks_limit, size_t tasks_offset) {
   auto ro = OpenForProcess(c.data, id);
   if (!ro.ok()) return Fail(ro.status());
   auto st = ro->Load(id);
   if (!st.ok()) return Fail(st.status());
-  Json s = events::ToJson(*st);
+  Json s = TasksPage(events::ToJson(*st), tasks_limit, tasks_offset);
   if (c.json) {
     std::cout << s.dump() << "\n";
   } else {
     PrintTree(s);
+    if (s.contains("tasks_total")) {
+      std::cout << "  (" << s["tasks"].size() << " of " << s["tasks_total"].get<size_t>()
+                << " tasks shown, the newest after skipping " << tasks_offset
+                << "; --tasks-offset pages back)\n";
+    }
   }
   return kExitOk;
 }
@@ -366,6 +372,81 @@ int Diff(const Common& c, const std::string& a, const std::string& b) {
     std::cout << "identical: " << n << " events\n";
   }
   return kExitOk;
+}
+
+void AddReadCommands(Commands& commands) {
+  Common& c = commands.common();
+  // Only the chosen command's options are filled in.
+  struct ReadArgs {
+    std::string id, other;
+    uint64_t from = 0, to = 0;
+    bool follow = false;
+    LsArgs ls;
+    CLI::Option* tail_from = nullptr;  // given: even --from 0 is no default
+    size_t tasks_limit = 0, tasks_offset = 0;
+  };
+  auto r = std::make_shared<ReadArgs>();
+
+  auto* show = commands.Add("show", "a process: branches, tasks, states, attempts, times",
+                            [&c, r] { return Show(c, r->id, r->tasks_limit, r->tasks_offset); },
+                            {});
+  show->add_option("ID", r->id)->required();
+  show->add_option("--tasks-limit", r->tasks_limit,
+                   "only the newest N tasks (a process with very many)");
+  show->add_option("--tasks-offset", r->tasks_offset, "skip the newest M tasks first");
+
+  auto* events = commands.Add("events", "the log of a process (JSON lines with --json)",
+                              [&c, r] { return Events(c, r->id, r->from, r->follow); }, {});
+  events->add_option("ID", r->id)->required();
+  events->add_option("--from", r->from, "first seq (inclusive)");
+  events->add_flag("--follow,-f", r->follow, "stream new events until the process ends");
+  events->add_flag("--wide", c.wide, "event lines in full (default: cut to fit)");
+
+  auto* tail = commands.Add(
+      "tail", "the global log: the last 10 events unless --from",
+      [&c, r] {
+        return Tail(c, r->tail_from->count() ? std::optional(r->from) : std::nullopt, r->follow);
+      },
+      {});
+  r->tail_from = tail->add_option("--from", r->from, "first global seq (inclusive)");
+  tail->add_flag("--follow,-f", r->follow, "stream new events until SIGINT/SIGTERM");
+  tail->add_flag("--wide", c.wide, "event lines in full (default: cut to fit)");
+
+  auto* ls = commands.Add("ls", "list processes, newest first", [&c, r] { return Ls(c, r->ls); },
+                          {});
+  ls->add_option("--status", r->ls.status, "only this status (completed, waiting, ...)");
+  ls->add_option("--workflow", r->ls.workflow, "only this workflow");
+  ls->add_option("--since", r->ls.since, "created at or after: RFC 3339, or ago (90m, 2h, 1d)");
+  ls->add_option("--until", r->ls.until, "created at or before: RFC 3339, or ago (90m, 2h, 1d)");
+  ls->add_option("--idempotency-key", r->ls.idempotency_key, "the process started with this key");
+  ls->add_option("--limit", r->ls.limit, "page size")->capture_default_str();
+  ls->add_option("--offset", r->ls.offset, "processes to skip")->capture_default_str();
+
+  auto* replay = commands.Add("replay", "the state rebuilt from the log up to a seq",
+                              [&c, r] { return Replay(c, r->id, r->to); }, {});
+  replay->add_option("ID", r->id)->required();
+  replay->add_option("--to", r->to, "last seq to apply (default: the whole log)");
+
+  auto* verify = commands.Add(
+      "verify",
+      "audit chains, seq continuity, decoding, transitions, snapshots, log and index;\n"
+      "exit 0 when clean, 5 on any problem",
+      [&c, r] { return Verify(c, r->id); }, {});
+  verify->add_option("ID", r->id, "one process (default: the whole store)");
+
+  auto* exported = commands.Add(
+      "export",
+      "a process's whole log as JSON lines: first its workflow definition, then each event",
+      [&c, r] { return Export(c, r->id); }, {.json = false});
+  exported->add_option("ID", r->id)->required();
+
+  auto* diff = commands.Add(
+      "diff",
+      "first divergence of two processes' logs (type, entity, actor, data; ignoring\n"
+      "stream ids, times, hashes, global seqs). Exit 0 identical, 1 diverged, 2 unknown id",
+      [&c, r] { return Diff(c, r->id, r->other); }, {});
+  diff->add_option("A", r->id)->required();
+  diff->add_option("B", r->other)->required();
 }
 
 }  // namespace keel::cli

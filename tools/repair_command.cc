@@ -7,6 +7,7 @@
 
 #include "store/repair.h"
 #include "tools/cli.h"
+#include "tools/commands.h"
 
 namespace keel::cli {
 namespace {
@@ -79,6 +80,17 @@ int Repair(const Common& c, bool accept_loss) {
   }
   if (!c.json) std::cout << "  verify: ok\n";
   return kExitOk;
+}
+
+void AddRepairCommand(Commands& commands) {
+  const Common& c = commands.common();
+  auto accept_loss = std::make_shared<bool>(false);
+  auto* repair = commands.Add(
+      "repair",
+      "recover a store whose write-ahead log is damaged (every other command refuses\n"
+      "it); shows what would be lost, drops it only with --accept-loss",
+      [&c, accept_loss] { return Repair(c, *accept_loss); }, {});
+  repair->add_flag("--accept-loss", *accept_loss, "drop the damaged record and every later one");
 }
 
 }  // namespace keel::cli

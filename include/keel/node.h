@@ -200,6 +200,11 @@ bool Settled(const Json& snapshot);
 // outside moves it (waiting, paused): what Wait waits for.
 bool AtRest(const Json& snapshot);
 
+// A page of a snapshot's tasks, for processes with very many: the `limit`
+// newest (in scheduling order) after skipping the `offset` newest, with
+// "tasks_total" and "tasks_offset" added. limit 0: the snapshot as it is.
+Json TasksPage(Json snapshot, size_t limit, size_t offset = 0);
+
 // Exit-style classification of a snapshot's status used by the CLI:
 // 0 completed, 1 failed, 3 cancelled, 4 at rest unfinished, -1 still moving.
 int StatusExitCode(const Json& snapshot);

@@ -48,6 +48,10 @@ struct Options {
   // and branches, only after four times their number (a snapshot's cost grows
   // with them). Loading a process replays at most that many events.
   uint32_t snapshot_every = 256;
+  // The newest this many snapshots of a process are kept; older ones are
+  // deleted with the write of a new one (0 keeps every one). The log keeps
+  // every event, so verify and replay --to still reach every seq.
+  uint32_t snapshots_kept = 2;
   // Threads of the actor scheduler and of the blocking activity pool (0 = auto).
   unsigned scheduler_threads = 0;
   unsigned activity_threads = 0;

@@ -23,7 +23,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,10 +30,9 @@
 #include <vector>
 
 #include "keel/status.h"
+#include "keel/types.h"  // Json
 
 namespace keel {
-
-using Json = nlohmann::json;
 
 // When and how often a failed activity attempt is tried again. Only failures
 // the activity marks retryable are retried.

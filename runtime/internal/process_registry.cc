@@ -66,18 +66,17 @@ class ProcessRegistry::Impl {
       caf::scoped_actor self{*system_};
       self->request(*actor, caf::infinite, actors::control_atom::value, control)
           .receive(
-              [&](int32_t code, std::string& text) {
+              [&](int32_t code, actors::ControlReply& answer) {
                 if (code == actors::kAskAgain) return;  // not the process: go again
-                Status status = Status::FromCode(static_cast<Status::Code>(code), text);
+                Status status = Status::FromCode(static_cast<Status::Code>(code), answer.message);
                 if (!status.ok()) {
                   reply.emplace(std::move(status));
                   return;
                 }
-                Json snapshot = Json::parse(text, nullptr, false);
-                if (snapshot.is_discarded())
-                  reply.emplace(Status::Internal("bad snapshot from the process actor"));
+                if (answer.state == nullptr)
+                  reply.emplace(Status::Internal("no state from the process actor"));
                 else
-                  reply.emplace(std::move(snapshot));
+                  reply.emplace(events::ToJson(*answer.state));  // the JSON, made at the edge
               },
               [&](caf::error&) {});
       if (reply) return std::move(*reply);

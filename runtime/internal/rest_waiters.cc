@@ -106,6 +106,7 @@ Result<T> RestWaiters::WaitForRest(const std::string& id, std::chrono::milliseco
   const auto due_patience = std::chrono::steady_clock::now() + kDueTimerPatience;
   {
     std::lock_guard lock(mu_);
+    if (closed_) return Status::Aborted("the node is closing");
     Waiters<T>(watched_[id])++;
   }
   struct Unwatch {
@@ -135,7 +136,7 @@ Result<T> RestWaiters::WaitForRest(const std::string& id, std::chrono::milliseco
   for (;;) {
     if (read) {
       auto state = sources_.load(id);
-      if (!state.ok()) return state.status();
+      if (!state.ok()) return IsClosed() ? Status::Aborted("the node is closing") : state.status();
       due = false;
       if (events::AtRest(state->status)) {
         due = waits_for_timer(HasDueTimer(*state));
@@ -185,6 +186,11 @@ Result<T> RestWaiters::WaitForRest(const std::string& id, std::chrono::milliseco
     if (last_waiter) return std::move(*rest);  // the last waiter takes it
     return *rest;
   }
+}
+
+bool RestWaiters::IsClosed() {
+  std::lock_guard lock(mu_);
+  return closed_;
 }
 
 // Whether a published rest has an armed timer that is already due: read

@@ -59,6 +59,7 @@ class RestWaiters {
   static int& Waiters(Watch& w);
   template <typename T>
   static std::shared_ptr<T>& Rest(Watch& w);
+  bool IsClosed();
   bool RestHasDueTimer(const std::string& id, const Json& snapshot);
   bool RestHasDueTimer(const std::string& id, const ProcessOutcome& outcome);
 

@@ -731,5 +731,50 @@ TEST_F(ControlsTest, ExecOutsideTheAllowlistIsBlocked) {
   EXPECT_EQ(Task(snap, "run")["status"], "blocked");
 }
 
+// A process that lives long keeps only its newest snapshots; the log keeps
+// every event, so the store still verifies and a resumed node loads it.
+TEST_F(ControlsTest, ALongProcessKeepsOnlyItsNewestSnapshots) {
+  options_.snapshot_every = 8;
+  options_.snapshots_kept = 2;
+  Open();
+  // Many events on one task (a snapshot's interval grows with the entities):
+  // 60 failed attempts, each retried after a backoff, then a success.
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  ASSERT_OK(node_->RegisterActivity("flaky", [calls](const ActivityContext&) {
+    if (++*calls <= 60) return ActivityResult::Fail("not yet", /*retryable=*/true);
+    return ActivityResult::Ok(Json(calls->load()));
+  }));
+  std::string id = Start(R"(name: flaky
+steps:
+  - {id: work, activity: flaky, retry: {max_attempts: 100, backoff: 1ms, multiplier: 1}}
+)");
+  auto done = node_->Wait(id, std::chrono::minutes(5));
+  ASSERT_OK(done);
+  ASSERT_EQ((*done)["status"], "completed");
+  Close();
+  auto store = store::EventStore::Open({.path = dir_.path()});
+  ASSERT_OK(store);
+  auto last = (*store)->LastSeq(id);
+  ASSERT_OK(last);
+  std::vector<uint64_t> kept;
+  for (uint64_t below = UINT64_MAX;;) {
+    auto snapshot = (*store)->LatestSnapshot(id, below);
+    ASSERT_OK(snapshot);
+    if (!snapshot->has_value()) break;
+    kept.push_back((*snapshot)->seq);
+    below = (*snapshot)->seq - 1;
+  }
+  EXPECT_EQ(kept.size(), 2u) << "of " << *last << " events";
+  auto problems = (*store)->Verify();
+  ASSERT_OK(problems);
+  EXPECT_TRUE(problems->empty());
+  ASSERT_OK((*store)->Close());
+  Open();
+  auto again = node_->Get(id);
+  ASSERT_OK(again);
+  EXPECT_EQ((*again)["status"], "completed");
+  EXPECT_EQ((*again)["tasks"][0]["attempts"], 61);
+}
+
 }  // namespace
 }  // namespace keel::testing

@@ -725,5 +725,31 @@ TEST_F(HttpTest, TheConsoleIsServedAtTheRootWithoutBrotli) {
   StopServer();
 }
 
+TEST_F(HttpTest, GetPagesTheTasksOfAProcess) {
+  Serve();
+  const char* yaml = R"(name: three
+steps:
+  - {id: a, activity: echo, with: {text: a}}
+  - {id: b, activity: echo, with: {text: b}}
+  - {id: c, activity: echo, with: {text: c}}
+)";
+  auto created = Post("/v1/processes", Json({{"workflow", yaml}}).dump());
+  ASSERT_TRUE(created) << httplib::to_string(created.error());
+  std::string id = Parse(created->body)["id"];
+  auto waited = Keel({"wait", id, "--token", kToken});
+  ASSERT_EQ(waited.exit_code, 0) << waited.err;
+  auto page = client_->Get(("/v1/processes/" + id + "?tasks_limit=1&tasks_offset=1").c_str());
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->status, 200) << page->body;
+  Json s = Parse(page->body);
+  ASSERT_EQ(s["tasks"].size(), 1u);
+  EXPECT_EQ(s["tasks"][0]["id"], "b");
+  EXPECT_EQ(s["tasks_total"], 3);
+  auto bad = client_->Get(("/v1/processes/" + id + "?tasks_limit=x").c_str());
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  StopServer();
+}
+
 }  // namespace
 }  // namespace keel

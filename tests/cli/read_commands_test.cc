@@ -81,6 +81,33 @@ steps:
   EXPECT_EQ(s["waiting_on"][0]["kind"], "approval");
 }
 
+// A process with very many tasks is shown a page at a time: the newest first.
+TEST_F(ReadCommandsTest, ShowPagesTheTasksOfALongProcessNewestFirst) {
+  std::string id = RunJson({Workflow("loop.yaml", R"(name: loop
+vars: {i: 0}
+steps:
+  - {id: work, activity: echo, with: {text: "${vars.i}"}}
+  - id: count
+    set: {i: "vars.i + 1"}
+    goto: {step: work, when: "vars.i < 5"}
+)")})["id"];
+  Json all = Parse(Keel({"show", id, "--json"}).out);
+  ASSERT_EQ(all["tasks"].size(), 10u);
+  EXPECT_FALSE(all.contains("tasks_total"));
+  Json page = Parse(Keel({"show", id, "--json", "--tasks-limit", "3"}).out);
+  ASSERT_EQ(page["tasks"].size(), 3u);
+  EXPECT_EQ(page["tasks_total"], 10);
+  EXPECT_EQ(page["tasks"][2]["id"], all["tasks"][9]["id"]);  // the newest last, as in the whole
+  EXPECT_EQ(page["tasks"][0]["id"], all["tasks"][7]["id"]);
+  Json back = Parse(Keel({"show", id, "--json", "--tasks-limit", "3", "--tasks-offset", "8"}).out);
+  ASSERT_EQ(back["tasks"].size(), 2u);  // only two are older than the newest eight
+  EXPECT_EQ(back["tasks"][0]["id"], all["tasks"][0]["id"]);
+  auto human = Keel({"show", id, "--tasks-limit", "2"});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("2 of 10 tasks shown"), std::string::npos) << human.out;
+  EXPECT_EQ(Keel({"show", id, "--tasks-limit", "-1"}).exit_code, 2);
+}
+
 TEST_F(ReadCommandsTest, TailPrintsTheLastTenEventsOrFromAGlobalSeq) {
   RunHello("a");
   RunHello("b");

@@ -796,5 +796,33 @@ TEST_F(SpeculativeFoldTest, RefusesTheSecondCancelOfOneTaskInABatch) {
   EXPECT_NE(s.message().find("cancelled"), std::string::npos) << s.ToString();
 }
 
+// steps.<id> of expressions: the newest visit of each step, kept up as
+// tasks come (a loop's step cost must not grow with its history), and right
+// for a state whose tasks were filled or replaced directly (a snapshot).
+TEST(NewestVisitsTest, NamesEachStepsNewestTaskAsTasksAreAdded) {
+  ProcessState state;
+  auto add = [&](const std::string& id, const std::string& step) {
+    TaskState& t = state.tasks.emplace_back();
+    t.id = id;
+    t.step = step;
+  };
+  add("work", "work");
+  add("count", "count");
+  EXPECT_EQ(state.NewestVisits().at("work"), 0u);
+  add("work#2", "work");
+  EXPECT_EQ(state.NewestVisits().at("work"), 2u);
+  EXPECT_EQ(state.NewestVisits().at("count"), 1u);
+  ProcessState copy = state;
+  add("count#2", "count");
+  EXPECT_EQ(state.NewestVisits().at("count"), 3u);
+  EXPECT_EQ(copy.NewestVisits().at("count"), 1u);
+  copy.tasks.clear();  // replaced wholesale: nothing stale survives
+  TaskState& only = copy.tasks.emplace_back();
+  only.id = "other";
+  only.step = "other";
+  EXPECT_EQ(copy.NewestVisits().size(), 1u);
+  EXPECT_EQ(copy.NewestVisits().at("other"), 0u);
+}
+
 }  // namespace
 }  // namespace keel::events

@@ -2,7 +2,7 @@
 // threads until killed, printing "<stream> <seq>" (flushed) for each append
 // the store acknowledged.
 //
-// usage: append_child DIR sync|async PREFIX
+// usage: append_child DIR sync|async PREFIX BACKEND
 
 #include <cstdio>
 #include <mutex>
@@ -10,14 +10,17 @@
 #include <thread>
 
 #include "store/event_store.h"
+#include "tests/store/backends.h"
 #include "tests/store/process_script.h"
 
 using keel::store::AppendRequest;
 using keel::store::testing::ProcessScript;
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: append_child DIR sync|async PREFIX\n");
+  const keel::store::testing::Backend* backend =
+      argc == 5 ? keel::store::testing::FindBackend(argv[4]) : nullptr;
+  if (backend == nullptr) {
+    std::fprintf(stderr, "usage: append_child DIR sync|async PREFIX BACKEND\n");
     return 2;
   }
   keel::store::StoreOptions options;
@@ -25,7 +28,7 @@ int main(int argc, char** argv) {
   options.durability = std::string(argv[2]) == "sync" ? keel::store::Durability::kSync
                                                       : keel::store::Durability::kAsync;
   const std::string prefix = argv[3];
-  auto opened = keel::store::EventStore::Open(options);
+  auto opened = backend->open(options);
   if (!opened.ok()) {
     std::fprintf(stderr, "open: %s\n", opened.status().ToString().c_str());
     return 1;

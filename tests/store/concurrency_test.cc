@@ -3,15 +3,21 @@
 #include <atomic>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "tests/store/store_fixture.h"
 
 namespace keel::store::testing {
 namespace {
 
-class ConcurrencyTest : public StoreFixture, public ::testing::WithParamInterface<Durability> {
+// Per backend, per durability.
+class ConcurrencyTest : public StoreFixture,
+                        public ::testing::WithParamInterface<std::tuple<Backend, Durability>> {
  protected:
-  void SetUp() override { Open(GetParam()); }
+  void SetUp() override {
+    backend_ = &std::get<0>(GetParam());
+    Open(std::get<1>(GetParam()));
+  }
 };
 
 TEST_P(ConcurrencyTest, SixtyFourThreadsLoseNothingAndOrderEverything) {
@@ -90,10 +96,13 @@ TEST_P(ConcurrencyTest, SixtyFourThreadsLoseNothingAndOrderEverything) {
   EXPECT_TRUE(problems.empty()) << problems.size() << " problems, first: " << problems[0].what;
 }
 
-INSTANTIATE_TEST_SUITE_P(Durability, ConcurrencyTest,
-                         ::testing::Values(Durability::kSync, Durability::kAsync),
+INSTANTIATE_TEST_SUITE_P(Backends, ConcurrencyTest,
+                         ::testing::Combine(::testing::ValuesIn(Backends()),
+                                            ::testing::Values(Durability::kSync,
+                                                              Durability::kAsync)),
                          [](const auto& info) {
-                           return info.param == Durability::kSync ? "sync" : "async";
+                           return std::get<0>(info.param).name + "_" +
+                                  (std::get<1>(info.param) == Durability::kSync ? "sync" : "async");
                          });
 
 }  // namespace

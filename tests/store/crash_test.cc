@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "tests/store/store_fixture.h"
 
@@ -25,8 +26,8 @@ struct ChildRun {
 
 // Runs append_child, SIGKILLs it `kill_after` after its first acknowledgement,
 // and collects every complete line it printed.
-ChildRun RunAndKill(const std::string& dir, const char* mode, const std::string& prefix,
-                    std::chrono::milliseconds kill_after) {
+ChildRun RunAndKill(const std::string& backend, const std::string& dir, const char* mode,
+                    const std::string& prefix, std::chrono::milliseconds kill_after) {
   ChildRun run;
   int out[2], err[2];
   if (pipe(out) != 0 || pipe(err) != 0) return run;
@@ -35,7 +36,8 @@ ChildRun RunAndKill(const std::string& dir, const char* mode, const std::string&
     dup2(out[1], 1);
     dup2(err[1], 2);
     for (int fd : {out[0], out[1], err[0], err[1]}) close(fd);
-    execl(KEEL_APPEND_CHILD, KEEL_APPEND_CHILD, dir.c_str(), mode, prefix.c_str(), nullptr);
+    execl(KEEL_APPEND_CHILD, KEEL_APPEND_CHILD, dir.c_str(), mode, prefix.c_str(), backend.c_str(),
+          nullptr);
     _exit(127);
   }
   close(out[1]);
@@ -83,11 +85,14 @@ ChildRun RunAndKill(const std::string& dir, const char* mode, const std::string&
   return run;
 }
 
-class CrashTest : public ::testing::TestWithParam<Durability> {};
+// Per backend, per durability.
+class CrashTest : public ::testing::TestWithParam<std::tuple<Backend, Durability>> {};
 
 TEST_P(CrashTest, KilledAppenderLeavesAConsistentStoreWithEveryAcknowledgedAppend) {
   constexpr int kRuns = 20;
-  const char* mode = GetParam() == Durability::kSync ? "sync" : "async";
+  const Backend& backend = std::get<0>(GetParam());
+  const Durability durability = std::get<1>(GetParam());
+  const char* mode = durability == Durability::kSync ? "sync" : "async";
   TempDir dir;
   unsigned seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -97,15 +102,16 @@ TEST_P(CrashTest, KilledAppenderLeavesAConsistentStoreWithEveryAcknowledgedAppen
   for (int run = 0; run < kRuns; ++run) {
     SCOPED_TRACE("run " + std::to_string(run));
     auto kill_after = std::chrono::milliseconds(rng() % 120);
-    ChildRun child = RunAndKill(dir.path(), mode, "r" + std::to_string(run), kill_after);
+    ChildRun child =
+        RunAndKill(backend.name, dir.path(), mode, "r" + std::to_string(run), kill_after);
     ASSERT_GT(child.lines, 0u) << "the child acknowledged nothing: " << child.err;
     total_lines += child.lines;
     for (const auto& [stream, seq] : child.acked) acked[stream] = seq;
 
     StoreOptions options;
     options.path = dir.path();
-    options.durability = GetParam();
-    auto store = EventStore::Open(options);
+    options.durability = durability;
+    auto store = backend.open(options);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     for (const auto& [stream, seq] : acked) {
       auto last = (*store)->LastSeq(stream);
@@ -128,10 +134,13 @@ TEST_P(CrashTest, KilledAppenderLeavesAConsistentStoreWithEveryAcknowledgedAppen
   RecordProperty("acknowledged_appends", static_cast<int>(total_lines));
 }
 
-INSTANTIATE_TEST_SUITE_P(Durability, CrashTest,
-                         ::testing::Values(Durability::kSync, Durability::kAsync),
+INSTANTIATE_TEST_SUITE_P(Backends, CrashTest,
+                         ::testing::Combine(::testing::ValuesIn(Backends()),
+                                            ::testing::Values(Durability::kSync,
+                                                              Durability::kAsync)),
                          [](const auto& info) {
-                           return info.param == Durability::kSync ? "sync" : "async";
+                           return std::get<0>(info.param).name + "_" +
+                                  (std::get<1>(info.param) == Durability::kSync ? "sync" : "async");
                          });
 
 }  // namespace

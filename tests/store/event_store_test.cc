@@ -455,6 +455,46 @@ TEST_F(EventStoreTest, VerifyPassesOnAHealthyStoreWithSnapshots) {
   EXPECT_THAT(problems, IsEmpty()) << Dump(problems);
 }
 
+// Retention: a new snapshot deletes its stream's older ones in the same
+// write; other streams keep theirs, verify still proves every event.
+TEST_F(EventStoreTest, ASnapshotPrunesItsStreamsOlderOnesAndVerifyStillPasses) {
+  Started("p1", 3);
+  Started("p2", 1);
+  auto state_at = [&](const std::string& id, uint64_t seq) {
+    events::ProcessState state;
+    for (const auto& e : ReadAll(id)) {
+      if (e.seq() > seq) break;
+      EXPECT_OK(events::Apply(state, e));
+    }
+    return events::ToJson(state).dump();
+  };
+  ASSERT_OK(store_->SaveSnapshot("p1", 4, state_at("p1", 4)));
+  ASSERT_OK(store_->SaveSnapshot("p1", 6, state_at("p1", 6)));
+  ASSERT_OK(store_->SaveSnapshot("p2", 3, state_at("p2", 3)));
+  ASSERT_OK(store_->SaveSnapshot("p1", 12, state_at("p1", 12), /*keep=*/2));
+  auto newest = store_->LatestSnapshot("p1");
+  ASSERT_OK(newest);
+  ASSERT_TRUE(newest->has_value());
+  EXPECT_EQ((*newest)->seq, 12u);
+  auto kept = store_->LatestSnapshot("p1", 11);
+  ASSERT_OK(kept);
+  ASSERT_TRUE(kept->has_value());
+  EXPECT_EQ((*kept)->seq, 6u);
+  auto pruned = store_->LatestSnapshot("p1", 5);
+  ASSERT_OK(pruned);
+  EXPECT_FALSE(pruned->has_value()) << "the snapshot at 4 was kept";
+  auto other = store_->LatestSnapshot("p2");
+  ASSERT_OK(other);
+  ASSERT_TRUE(other->has_value());
+  EXPECT_EQ((*other)->seq, 3u);
+  ASSERT_OK(store_->SaveSnapshot("p1", 12, state_at("p1", 12), /*keep=*/1));
+  auto only = store_->LatestSnapshot("p1", 11);
+  ASSERT_OK(only);
+  EXPECT_FALSE(only->has_value()) << "keep 1 kept an older snapshot";
+  auto problems = VerifyAll();
+  EXPECT_THAT(problems, IsEmpty()) << Dump(problems);
+}
+
 TEST_F(EventStoreTest, VerifyFindsASnapshotThatDisagreesWithTheFold) {
   Started("p1", 2);
   events::ProcessState state;

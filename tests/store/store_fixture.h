@@ -13,6 +13,7 @@
 
 #include "store/event_store.h"
 #include "store/format.h"
+#include "tests/store/backends.h"
 #include "tests/store/process_script.h"
 #include "tests/support/test_util.h"
 
@@ -30,7 +31,7 @@ class StoreFixture : public ::testing::Test {
     options.path = dir_.path();
     options.durability = durability;
     options.commit_on_caller = commit_on_caller;
-    auto opened = EventStore::Open(options);
+    auto opened = backend_->open(options);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(opened).value();
   }
@@ -38,7 +39,7 @@ class StoreFixture : public ::testing::Test {
   Result<std::unique_ptr<EventStore>> OpenAgain() {
     StoreOptions options;
     options.path = dir_.path();
-    return EventStore::Open(options);
+    return backend_->open(options);
   }
   void Close() {
     if (store_) {
@@ -71,8 +72,22 @@ class StoreFixture : public ::testing::Test {
   }
 
   TempDir dir_;
+  const Backend* backend_ = &Backends().front();  // set by a suite run per backend
   std::unique_ptr<EventStore> store_;
 };
+
+// A fixture run once per backend (Backends()): the TCK's suites.
+class PerBackend : public StoreFixture, public ::testing::WithParamInterface<Backend> {
+ protected:
+  void SetUp() override {
+    backend_ = &GetParam();
+    StoreFixture::SetUp();
+  }
+};
+
+inline std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param.name;
+}
 
 // The store's RocksDB opened directly (the store must be closed).
 class RawDb {

@@ -14,10 +14,10 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 // JournalSpec: five events in stream "p-1", as Akka's writeMessages(1, 5).
-class JournalSpec : public StoreFixture {
+class JournalSpec : public PerBackend {
  protected:
   void SetUp() override {
-    StoreFixture::SetUp();
+    PerBackend::SetUp();
     ProcessScript script("p-1");
     auto drafts = script.Start();  // seq 1..3
     for (auto& d : script.Task()) drafts.push_back(std::move(d));
@@ -31,51 +31,50 @@ class JournalSpec : public StoreFixture {
   }
 };
 
-TEST_F(JournalSpec, must_replay_all_messages) {
+TEST_P(JournalSpec, must_replay_all_messages) {
   EXPECT_THAT(Replay(1, UINT64_MAX, SIZE_MAX), ElementsAre(1, 2, 3, 4, 5));
 }
 
-TEST_F(JournalSpec, must_replay_messages_using_a_lower_sequence_number_bound) {
+TEST_P(JournalSpec, must_replay_messages_using_a_lower_sequence_number_bound) {
   EXPECT_THAT(Replay(3, UINT64_MAX, SIZE_MAX), ElementsAre(3, 4, 5));
 }
 
-TEST_F(JournalSpec, must_replay_messages_using_an_upper_sequence_number_bound) {
+TEST_P(JournalSpec, must_replay_messages_using_an_upper_sequence_number_bound) {
   EXPECT_THAT(Replay(1, 3, SIZE_MAX), ElementsAre(1, 2, 3));
 }
 
-TEST_F(JournalSpec, must_replay_messages_using_a_count_limit) {
+TEST_P(JournalSpec, must_replay_messages_using_a_count_limit) {
   EXPECT_THAT(Replay(1, UINT64_MAX, 3), ElementsAre(1, 2, 3));
 }
 
-TEST_F(JournalSpec, must_replay_messages_using_a_lower_and_upper_sequence_number_bound) {
+TEST_P(JournalSpec, must_replay_messages_using_a_lower_and_upper_sequence_number_bound) {
   EXPECT_THAT(Replay(2, 3, SIZE_MAX), ElementsAre(2, 3));
 }
 
-TEST_F(JournalSpec,
+TEST_P(JournalSpec,
        must_replay_messages_using_a_lower_and_upper_sequence_number_bound_and_a_count_limit) {
   EXPECT_THAT(Replay(2, 5, 2), ElementsAre(2, 3));
 }
 
-TEST_F(JournalSpec,
+TEST_P(JournalSpec,
        must_replay_a_single_if_lower_sequence_number_bound_equals_upper_sequence_number_bound) {
   EXPECT_THAT(Replay(2, 2, SIZE_MAX), ElementsAre(2));
 }
 
-TEST_F(JournalSpec, must_replay_a_single_message_if_count_limit_equals_1) {
+TEST_P(JournalSpec, must_replay_a_single_message_if_count_limit_equals_1) {
   EXPECT_THAT(Replay(2, 4, 1), ElementsAre(2));
 }
 
-TEST_F(JournalSpec, must_not_replay_messages_if_count_limit_equals_0) {
+TEST_P(JournalSpec, must_not_replay_messages_if_count_limit_equals_0) {
   EXPECT_THAT(Replay(2, 4, 0), IsEmpty());
 }
 
-TEST_F(
-    JournalSpec,
+TEST_P(JournalSpec,
     must_not_replay_messages_if_lower_sequence_number_bound_is_greater_than_upper_sequence_number_bound) {
   EXPECT_THAT(Replay(3, 2, SIZE_MAX), IsEmpty());
 }
 
-TEST_F(JournalSpec, must_not_replay_messages_if_the_persistent_actor_has_not_yet_written_messages) {
+TEST_P(JournalSpec, must_not_replay_messages_if_the_persistent_actor_has_not_yet_written_messages) {
   auto events = store_->ReadStream("p-never");
   ASSERT_OK(events);
   EXPECT_THAT(*events, IsEmpty());
@@ -87,7 +86,7 @@ TEST_F(JournalSpec, must_not_replay_messages_if_the_persistent_actor_has_not_yet
 // Akka deletes messages here. This store never deletes events; its only
 // deletion is snapshot pruning, which must not move the highest seq, and
 // neither may a restart.
-TEST_F(JournalSpec, must_not_reset_highest_sequence_nr_after_message_deletion) {
+TEST_P(JournalSpec, must_not_reset_highest_sequence_nr_after_message_deletion) {
   ASSERT_OK(store_->SaveSnapshot("p-1", 2, "{}"));
   ASSERT_OK(store_->SaveSnapshot("p-1", 4, "{}"));
   ASSERT_OK(store_->PruneSnapshots("p-1", 5));
@@ -106,7 +105,7 @@ TEST_F(JournalSpec, must_not_reset_highest_sequence_nr_after_message_deletion) {
             Status::Code::kConflict);
 }
 
-TEST_F(JournalSpec, must_not_reset_highest_sequence_nr_after_journal_cleanup) {
+TEST_P(JournalSpec, must_not_reset_highest_sequence_nr_after_journal_cleanup) {
   Close();
   Open(Durability::kAsync);
   Close();
@@ -119,7 +118,7 @@ TEST_F(JournalSpec, must_not_reset_highest_sequence_nr_after_journal_cleanup) {
   EXPECT_EQ(*global, 5u);
 }
 
-TEST_F(JournalSpec, must_reject_non_serializable_events) {
+TEST_P(JournalSpec, must_reject_non_serializable_events) {
   events::Draft garbage{events::EventType::TaskCompleted, "not a flatbuffer"};
   ProcessScript script("p-1");
   auto drafts = script.Task();
@@ -130,7 +129,7 @@ TEST_F(JournalSpec, must_reject_non_serializable_events) {
   ASSERT_OK(Append("p-1", 5, {events::TaskCompleted({"p-1", "t1"}, "{}", "")}));
 }
 
-TEST_F(JournalSpec, must_serialize_events) {
+TEST_P(JournalSpec, must_serialize_events) {
   auto appended = Append("p-2", 0, ProcessScript("p-2").Start());
   ASSERT_OK(appended);
   auto events = ReadAll("p-2");
@@ -159,23 +158,23 @@ class SnapshotStoreSpec : public JournalSpec {
   }
 };
 
-TEST_F(SnapshotStoreSpec, must_not_load_a_snapshot_given_an_invalid_persistence_id) {
+TEST_P(SnapshotStoreSpec, must_not_load_a_snapshot_given_an_invalid_persistence_id) {
   EXPECT_FALSE(Load("p-unknown").has_value());
 }
 
-TEST_F(SnapshotStoreSpec, must_not_load_a_snapshot_given_non_matching_sequence_number_criteria) {
+TEST_P(SnapshotStoreSpec, must_not_load_a_snapshot_given_non_matching_sequence_number_criteria) {
   ASSERT_OK(store_->PruneSnapshots("p-1", 3));  // keeps 3, 4, 5
   EXPECT_FALSE(Load("p-1", 2).has_value());
 }
 
-TEST_F(SnapshotStoreSpec, must_load_the_most_recent_snapshot) {
+TEST_P(SnapshotStoreSpec, must_load_the_most_recent_snapshot) {
   auto snapshot = Load("p-1");
   ASSERT_TRUE(snapshot.has_value());
   EXPECT_EQ(snapshot->seq, 5u);
   EXPECT_EQ(snapshot->state_json, "s-5");
 }
 
-TEST_F(SnapshotStoreSpec,
+TEST_P(SnapshotStoreSpec,
        must_load_the_most_recent_snapshot_matching_an_upper_sequence_number_bound) {
   auto snapshot = Load("p-1", 3);
   ASSERT_TRUE(snapshot.has_value());
@@ -183,7 +182,7 @@ TEST_F(SnapshotStoreSpec,
   EXPECT_EQ(snapshot->state_json, "s-3");
 }
 
-TEST_F(SnapshotStoreSpec, must_delete_snapshots_matching_an_upper_sequence_number_bound) {
+TEST_P(SnapshotStoreSpec, must_delete_snapshots_matching_an_upper_sequence_number_bound) {
   ASSERT_OK(store_->PruneSnapshots("p-1", 4));
   EXPECT_FALSE(Load("p-1", 3).has_value());
   auto snapshot = Load("p-1");
@@ -191,14 +190,14 @@ TEST_F(SnapshotStoreSpec, must_delete_snapshots_matching_an_upper_sequence_numbe
   EXPECT_EQ(snapshot->seq, 5u);
 }
 
-TEST_F(SnapshotStoreSpec, must_save_and_overwrite_snapshot_with_same_sequence_number) {
+TEST_P(SnapshotStoreSpec, must_save_and_overwrite_snapshot_with_same_sequence_number) {
   ASSERT_OK(store_->SaveSnapshot("p-1", 4, "s-4 again"));
   auto snapshot = Load("p-1", 4);
   ASSERT_TRUE(snapshot.has_value());
   EXPECT_EQ(snapshot->state_json, "s-4 again");
 }
 
-TEST_F(SnapshotStoreSpec, must_save_bigger_size_snapshot) {
+TEST_P(SnapshotStoreSpec, must_save_bigger_size_snapshot) {
   std::string big(6 << 20, 'x');
   for (size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + (i / 4096) % 26);
   ASSERT_OK(store_->SaveSnapshot("p-1", 5, big));
@@ -209,7 +208,7 @@ TEST_F(SnapshotStoreSpec, must_save_bigger_size_snapshot) {
   EXPECT_EQ(snapshot->state_json, big);
 }
 
-TEST_F(SnapshotStoreSpec, must_refuse_a_snapshot_beyond_the_highest_sequence_number) {
+TEST_P(SnapshotStoreSpec, must_refuse_a_snapshot_beyond_the_highest_sequence_number) {
   EXPECT_EQ(store_->SaveSnapshot("p-1", 6, "{}").code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(store_->SaveSnapshot("p-1", 0, "{}").code(), Status::Code::kInvalidArgument);
 }
@@ -217,17 +216,17 @@ TEST_F(SnapshotStoreSpec, must_refuse_a_snapshot_beyond_the_highest_sequence_num
 // CurrentEventsByPersistenceIdSpec: "p-1" as in JournalSpec.
 using CurrentEventsByPersistenceIdSpec = JournalSpec;
 
-TEST_F(CurrentEventsByPersistenceIdSpec, must_find_existing_events) {
+TEST_P(CurrentEventsByPersistenceIdSpec, must_find_existing_events) {
   auto events = ReadAll("p-1");
   EXPECT_THAT(Seqs(events), ElementsAre(1, 2, 3, 4, 5));
   for (const auto& e : events) EXPECT_TRUE(e.HashMatches());
 }
 
-TEST_F(CurrentEventsByPersistenceIdSpec, must_find_existing_events_up_to_a_sequence_number) {
+TEST_P(CurrentEventsByPersistenceIdSpec, must_find_existing_events_up_to_a_sequence_number) {
   EXPECT_THAT(Replay(1, 2, SIZE_MAX), ElementsAre(1, 2));
 }
 
-TEST_F(CurrentEventsByPersistenceIdSpec,
+TEST_P(CurrentEventsByPersistenceIdSpec,
        must_not_see_any_events_if_the_stream_starts_after_current_latest_event) {
   EXPECT_THAT(Replay(6, UINT64_MAX, SIZE_MAX), IsEmpty());
 }
@@ -235,9 +234,9 @@ TEST_F(CurrentEventsByPersistenceIdSpec,
 // EventsByPersistenceIdSpec (live): a secondary instance follows the writer.
 using EventsByPersistenceIdSpec = JournalSpec;
 
-TEST_F(EventsByPersistenceIdSpec, must_find_new_events) {
+TEST_P(EventsByPersistenceIdSpec, must_find_new_events) {
   TempDir scratch;
-  auto follower = EventStore::OpenReadOnly(dir_.path(), scratch.path());
+  auto follower = backend_->open_read_only(dir_.path(), scratch.path());
   ASSERT_OK(follower);
   EXPECT_TRUE((*follower)->read_only());
   auto seen = (*follower)->ReadStream("p-1");
@@ -258,9 +257,9 @@ TEST_F(EventsByPersistenceIdSpec, must_find_new_events) {
   EXPECT_EQ(*status, events::ProcessStatus::kRunning);
 }
 
-TEST_F(EventsByPersistenceIdSpec, must_refuse_writes_on_a_read_only_instance) {
+TEST_P(EventsByPersistenceIdSpec, must_refuse_writes_on_a_read_only_instance) {
   TempDir scratch;
-  auto follower = EventStore::OpenReadOnly(dir_.path(), scratch.path());
+  auto follower = backend_->open_read_only(dir_.path(), scratch.path());
   ASSERT_OK(follower);
   auto appended = (*follower)->Append({"p-1", 5, {events::ProcessStarted({"p-1", "p-1"})}});
   EXPECT_EQ(appended.status().code(), Status::Code::kRefused);
@@ -269,10 +268,10 @@ TEST_F(EventsByPersistenceIdSpec, must_refuse_writes_on_a_read_only_instance) {
 }
 
 // The global log, keel's "events by tag" over every stream.
-class GlobalLogSpec : public StoreFixture {
+class GlobalLogSpec : public PerBackend {
  protected:
   void SetUp() override {
-    StoreFixture::SetUp();
+    PerBackend::SetUp();
     // Interleave three streams: 3 + 3 + 3 + 3 events.
     for (const char* id : {"a", "b", "c"}) ASSERT_OK(Append(id, 0, ProcessScript(id).Start()));
     ProcessScript b("b");
@@ -280,7 +279,7 @@ class GlobalLogSpec : public StoreFixture {
   }
 };
 
-TEST_F(GlobalLogSpec, must_find_events_from_offset_inclusive) {
+TEST_P(GlobalLogSpec, must_find_events_from_offset_inclusive) {
   auto events = store_->ReadLog(4, 3);
   ASSERT_OK(events);
   ASSERT_EQ(events->size(), 3u);
@@ -290,7 +289,7 @@ TEST_F(GlobalLogSpec, must_find_events_from_offset_inclusive) {
   EXPECT_EQ((*events)[2].global_seq(), 6u);
 }
 
-TEST_F(GlobalLogSpec, must_see_every_event_exactly_once) {
+TEST_P(GlobalLogSpec, must_see_every_event_exactly_once) {
   std::set<std::pair<std::string, uint64_t>> seen;
   uint64_t next = 1;
   for (;;) {
@@ -309,11 +308,20 @@ TEST_F(GlobalLogSpec, must_see_every_event_exactly_once) {
   EXPECT_EQ(*last, 12u);
 }
 
-TEST_F(GlobalLogSpec, must_find_nothing_beyond_the_last_global_seq) {
+TEST_P(GlobalLogSpec, must_find_nothing_beyond_the_last_global_seq) {
   auto events = store_->ReadLog(13, 100);
   ASSERT_OK(events);
   EXPECT_THAT(*events, IsEmpty());
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, JournalSpec, ::testing::ValuesIn(Backends()), BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, SnapshotStoreSpec, ::testing::ValuesIn(Backends()),
+                         BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, GlobalLogSpec, ::testing::ValuesIn(Backends()), BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, CurrentEventsByPersistenceIdSpec,
+                         ::testing::ValuesIn(Backends()), BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, EventsByPersistenceIdSpec, ::testing::ValuesIn(Backends()),
+                         BackendName);
 
 }  // namespace
 }  // namespace keel::store::testing
