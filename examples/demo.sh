@@ -27,4 +27,8 @@ echo "== the embedded C++ example (examples/embed)"
 "$(dirname "$keel")/embed_example" "$data/embed"
 echo
 echo "exit status of keel run: $status (0 = completed)"
+echo
+echo "== see these runs in the web console (timelines, event logs, controls):"
+echo "   $keel serve --data $data --listen 127.0.0.1:7330"
+echo "   then open http://127.0.0.1:7330/"
 exit $status

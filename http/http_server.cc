@@ -30,6 +30,7 @@
 #include "base/validate.h"
 #include "events/transitions.h"
 #include "http/connection_threads.h"
+#include "http/console/console.h"
 #include "keel/version.h"
 #include "store/format.h"
 
@@ -138,6 +139,7 @@ std::vector<std::string> KnownParams(const std::string& method, const std::strin
   }
   if (path == "/v1/events/stream") return {"from"};
   if (path.size() > 7 && path.compare(path.size() - 7, 7, "/events") == 0) return {"from"};
+  if (path.size() > 7 && path.compare(path.size() - 7, 7, "/replay") == 0) return {"to"};
   // GET /v1/processes/{id}: a page of its tasks.
   if (method == "GET" && path.rfind("/v1/processes/", 0) == 0 &&
       path.find('/', sizeof("/v1/processes/") - 1) == std::string::npos) {
@@ -319,6 +321,7 @@ class HttpServer::Impl {
       return new http::ConnectionThreads(max, kIdleThreads);
     };
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      http::NoBrotli(req);
       if (Status text = CheckRequestText(req); !text.ok()) {
         SendStatus(res, text);
         return httplib::Server::HandlerResponse::Handled;
@@ -482,11 +485,33 @@ class HttpServer::Impl {
                 [this](const auto& req, auto& res) { Events(req, res); });
     server_.Get(R"(/v1/processes/([^/]+)/stream)",
                 [this](const auto& req, auto& res) { Stream(req, res); });
+    // Read-only views of one run for the console (docs/interface-extensions.md).
+    server_.Get(R"(/v1/processes/([^/]+)/definition)", [this](const auto& req, auto& res) {
+      auto definition = node_.Definition(req.matches[1]);
+      if (!definition.ok()) return SendStatus(res, definition.status());
+      SendJson(res, 200, {{"definition", *definition}});
+    });
+    server_.Get(R"(/v1/processes/([^/]+)/replay)", [this](const auto& req, auto& res) {
+      if (!req.has_param("to")) {
+        return SendStatus(res, Status::InvalidArgument("query parameter 'to' (a seq) is required"));
+      }
+      auto to = NumberParam(req, "to", 0);
+      if (!to.ok()) return SendStatus(res, to.status());
+      auto snapshot = node_.Replay(req.matches[1], *to);
+      snapshot.ok() ? SendJson(res, 200, *snapshot) : SendStatus(res, snapshot.status());
+    });
+    server_.Get(R"(/v1/processes/([^/]+)/verify)", [this](const auto& req, auto& res) {
+      auto problems = node_.Verify(req.matches[1]);
+      if (!problems.ok()) return SendStatus(res, problems.status());
+      SendJson(res, 200, {{"ok", problems->empty()}, {"problems", *problems}});
+    });
     server_.Post(R"(/v1/processes/([^/]+)/(pause|resume|cancel|retry))",
                  [this](const auto& req, auto& res) { Control(req, res); });
+    // A task inside a branch has a path-like id ("fan/0/work"): the step
+    // part may hold '/' (a client's "%2F" is decoded before matching).
     server_.Post(R"(/v1/processes/([^/]+)/tasks/(.+)/(approve|reject|cancel))",
                  [this](const auto& req, auto& res) { Decide(req, res); });
-    server_.Post(R"(/v1/processes/([^/]+)/signals/([^/]+))",
+    server_.Post(R"(/v1/processes/([^/]+)/signals/(.+))",
                  [this](const auto& req, auto& res) { Signal(req, res); });
     server_.Get("/v1/events/stream", [this](const auto& req, auto& res) { LogStream(req, res); });
     server_.Get("/v1/health", [this](const auto&, auto& res) {
@@ -498,6 +523,7 @@ class HttpServer::Impl {
                 {"store_format", store::format::kFormatVersion}});
     });
     server_.Get("/v1/metrics", [this](const auto&, auto& res) { Metrics(res); });
+    http::MountConsole(server_);
   }
 
   // A client usually starts the same workflow text again and again: parsing

@@ -327,6 +327,47 @@ class Node::Impl : public actors::Host {
 
   Result<uint64_t> LastGlobalSeq() { return store_->LastGlobalSeq(); }
 
+  // The last seq of `id`'s stream; NotFound for a stream never written.
+  Result<uint64_t> KnownLastSeq(const std::string& id) {
+    auto last = store_->LastSeq(id);
+    if (!last.ok()) return last.status();
+    if (*last == 0) return Status::NotFound("no process with id '" + id + "'");
+    return *last;
+  }
+
+  Result<Json> DefinitionOf(const std::string& id) {
+    auto state = Load(id);
+    if (!state.ok()) return state.status();
+    auto workflow = definitions_->Get(state->definition_hash);
+    if (!workflow.ok()) return workflow.status();
+    return (*workflow)->ToJson();
+  }
+
+  Result<Json> Replay(const std::string& id, uint64_t to_seq) {
+    auto last = KnownLastSeq(id);
+    if (!last.ok()) return last.status();
+    if (to_seq == 0 || to_seq > *last) {
+      return Status::InvalidArgument("seq " + std::to_string(to_seq) + " is outside " + id +
+                                     "'s log (1 to " + std::to_string(*last) + ")");
+    }
+    auto log = store_->ReadStream(id, 1, to_seq);
+    if (!log.ok()) return log.status();
+    events::ProcessState state;
+    for (const auto& event : *log) KEEL_RETURN_IF_ERROR(events::Apply(state, event));
+    return events::ToJson(state);
+  }
+
+  Result<std::vector<std::string>> Verify(const std::string& id) {
+    KEEL_RETURN_IF_ERROR(KnownLastSeq(id).status());
+    auto problems = store_->Verify(id);
+    if (!problems.ok()) return problems.status();
+    std::vector<std::string> lines;
+    for (const auto& p : *problems) {
+      lines.push_back((p.seq ? "seq " + std::to_string(p.seq) + ": " : std::string()) + p.what);
+    }
+    return lines;
+  }
+
   Result<LogStats> GetLogStats() {
     LogStats out;
     auto events = store_->LastGlobalSeq();
@@ -483,6 +524,11 @@ Result<std::vector<Json>> Node::LogEvents(uint64_t from_global_seq, size_t limit
   return impl_->LogEvents(from_global_seq, limit);
 }
 Result<uint64_t> Node::LastGlobalSeq() { return impl_->LastGlobalSeq(); }
+Result<Json> Node::Definition(const std::string& id) { return impl_->DefinitionOf(id); }
+Result<Json> Node::Replay(const std::string& id, uint64_t to_seq) {
+  return impl_->Replay(id, to_seq);
+}
+Result<std::vector<std::string>> Node::Verify(const std::string& id) { return impl_->Verify(id); }
 
 NodeMetrics Node::Metrics() const { return impl_ ? impl_->Metrics() : NodeMetrics{}; }
 Result<LogStats> Node::GetLogStats() { return impl_->GetLogStats(); }

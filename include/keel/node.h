@@ -162,6 +162,21 @@ class Node {
   // The global seq of the newest event (0 for an empty log).
   Result<uint64_t> LastGlobalSeq();
 
+  // Read-only views for people inspecting a run (the web console; the CLI's
+  // `export`, `replay --to` and `verify ID` read the store the same way).
+  // NotFound for an unknown id.
+  //
+  // The workflow definition process `id` runs, as stored (Workflow::ToJson).
+  Result<Json> Definition(const std::string& id);
+  // The snapshot of process `id` rebuilt from its log up to seq `to_seq`
+  // (the state as of that event); InvalidArgument unless 1 <= to_seq <= its
+  // last seq.
+  Result<Json> Replay(const std::string& id, uint64_t to_seq);
+  // The audit of process `id`'s stream (decoding, seq continuity, chain
+  // hashes, legal transitions, snapshots == the fold), on a consistent view
+  // of the store: one line per problem, none when it passes.
+  Result<std::vector<std::string>> Verify(const std::string& id);
+
   // Live figures for monitoring (GET /v1/metrics); cheap, any thread.
   NodeMetrics Metrics() const;
   // Figures of the log for monitoring; they read the store (the armed

@@ -640,6 +640,91 @@ TEST_F(HttpTest, ListFiltersByCreationTimeAndIdempotencyKey) {
   StopServer();
 }
 
+TEST_F(HttpTest, RunViewsForTheConsoleAndTaskIdsWithSlashes) {
+  Serve();
+  auto created = Post("/v1/processes?wait=30",
+                      Json{{"id", "p_each"},
+                           {"workflow",
+                            "name: each\nsteps:\n  - id: fan\n    for_each: \"{'x', 'y'}\"\n"
+                            "    steps: [{id: ok, approval: {prompt: ok}}]\n"}}
+                          .dump());
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  ASSERT_EQ(Parse(created->body)["status"], "waiting") << created->body;
+  const uint64_t last_seq = Parse(created->body)["last_seq"];
+
+  auto definition = client_->Get("/v1/processes/p_each/definition");
+  ASSERT_TRUE(definition);
+  ASSERT_EQ(definition->status, 200) << definition->body;
+  Json steps = Parse(definition->body)["definition"]["steps"];
+  EXPECT_EQ(steps[0]["id"], "fan");
+  EXPECT_EQ(steps[0]["kind"], "for_each");
+
+  auto first = client_->Get("/v1/processes/p_each/replay?to=1");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200) << first->body;
+  EXPECT_EQ(Parse(first->body)["last_seq"], 1);
+  EXPECT_TRUE(Parse(first->body)["tasks"].empty());
+  auto whole = client_->Get(("/v1/processes/p_each/replay?to=" + std::to_string(last_seq)).c_str());
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(Parse(whole->body)["tasks"], Parse(created->body)["tasks"]);
+  for (const char* bad :
+       {"/v1/processes/p_each/replay", "/v1/processes/p_each/replay?to=0",
+        "/v1/processes/p_each/replay?to=99999", "/v1/processes/p_each/replay?to=x"}) {
+    auto res = client_->Get(bad);
+    ASSERT_TRUE(res) << bad;
+    EXPECT_EQ(res->status, 400) << bad << ": " << res->body;
+  }
+  auto verify = client_->Get("/v1/processes/p_each/verify");
+  ASSERT_TRUE(verify);
+  EXPECT_EQ(Parse(verify->body), (Json{{"ok", true}, {"problems", Json::array()}})) << verify->body;
+  for (const char* path : {"/v1/processes/p_nope/definition", "/v1/processes/p_nope/replay?to=1",
+                           "/v1/processes/p_nope/verify"}) {
+    auto res = client_->Get(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->status, 404) << path << ": " << res->body;
+  }
+
+  // A task inside a branch has '/' in its id: as is, or encoded as %2F.
+  auto encoded = Post("/v1/processes/p_each/tasks/fan%2F0%2Fok/approve", "{}");
+  ASSERT_TRUE(encoded);
+  EXPECT_EQ(encoded->status, 200) << encoded->body;
+  auto approved = Post("/v1/processes/p_each/tasks/fan/1/ok/approve", R"({"by": "ann"})");
+  ASSERT_TRUE(approved);
+  EXPECT_EQ(approved->status, 200) << approved->body;
+  ASSERT_TRUE(WaitUntil(
+      [&] { return Parse(client_->Get("/v1/processes/p_each")->body)["status"] == "completed"; }));
+  auto again = Post("/v1/processes/p_each/tasks/fan/1/ok/approve", "{}");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 409) << again->body;
+  StopServer();
+}
+
+TEST_F(HttpTest, TheConsoleIsServedAtTheRootWithoutBrotli) {
+  Serve();
+  auto page = client_->Get("/", {{"Accept-Encoding", "br"}});
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_FALSE(page->has_header("Content-Encoding"));
+  EXPECT_NE(page->body.find("/console/console.js"), std::string::npos);
+  const std::string etag = page->get_header_value("ETag");
+  ASSERT_FALSE(etag.empty());
+  auto cached = client_->Get("/", {{"If-None-Match", etag}});
+  ASSERT_TRUE(cached);
+  EXPECT_EQ(cached->status, 304);
+  for (const char* asset : {"/console/console.js", "/console/console.css"}) {
+    auto res = client_->Get(asset);
+    ASSERT_TRUE(res) << asset;
+    EXPECT_EQ(res->status, 200) << asset;
+    EXPECT_GT(res->body.size(), 1000u) << asset;
+  }
+  auto missing = client_->Get("/console/nothing.js");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  StopServer();
+}
+
 TEST_F(HttpTest, GetPagesTheTasksOfAProcess) {
   Serve();
   const char* yaml = R"(name: three
