@@ -733,6 +733,24 @@ class RunPage {
         h('div', {class: 'row'}, topic, h('button', {class: 'send', onclick: send}, 'Send')),
         h('label', {}, 'payload (JSON)', payload), out));
     }
+    // Running attempts, each stoppable on its own: its retry policy decides
+    // what follows (a wait that is not an attempt is refused with 409 here).
+    const running = (s.tasks || []).filter((t) => t.status === 'running');
+    if (running.length) {
+      const out = h('div', {class: 'result', id: 'task-result'});
+      const cancelTask = async (t) => {
+        const result = await act(`${base}/tasks/${encodeURIComponent(t.id)}/cancel`,
+                                 {by: localStorage.getItem('keel.by') || undefined});
+        showResult(out, result, 'cancel');
+        if (result.ok) this.apply(result.body);
+      };
+      boxes.push(h('div', {class: 'card running'},
+        h('h3', {}, 'Running'),
+        running.map((t) => h('div', {class: 'row', 'data-task': t.id},
+          h('code', {}, t.id), ` attempt ${t.attempts || 1} `,
+          h('button', {class: 'cancel-task danger', onclick: () => cancelTask(t)}, 'cancel attempt'))),
+        out));
+    }
     // Process controls. Every one is offered: the node says which the state
     // allows, and a refusal (409) is shown here with its reason.
     const reason = h('input', {placeholder: 'reason', class: 'reason'});
@@ -752,7 +770,7 @@ class RunPage {
       out));
     // Keep what a person is typing: redraw only when what is awaited changed.
     const signature = json([s.status, (s.tasks || []).filter((t) => t.status === 'waitForApproval').map((t) => t.id),
-                            awaited.map((w) => w.topic)]);
+                            awaited.map((w) => w.topic), running.map((t) => [t.id, t.attempts])]);
     if (signature === this.actionSignature) return;
     this.actionSignature = signature;
     this.actions.replaceChildren(...boxes);

@@ -432,6 +432,18 @@ def test_signal_and_controls(keel, ui, ids):
           f'the signal\'s payload reached the process: {outputs}')
 
 
+def test_cancel_attempt(keel, ui):
+    print('a running attempt cancelled through the page')
+    pid = keel.start('slow.yaml', pid='p_slow')['id']
+    keel.wait_for(pid, lambda s: s['tasks'] and s['tasks'][0]['status'] == 'running', 'running')
+    ui.open(f'/p/{pid}')
+    ui.wait(lambda: ui.all('.card.running [data-task="nap"] button.cancel-task'), 'the running card')
+    ui.click('.card.running [data-task="nap"] button.cancel-task')
+    ui.wait(lambda: ui.text('#hdr-status .badge') == 'failed', 'the page to show the attempt cancelled')
+    task = keel.get(f'/v1/processes/{pid}')['tasks'][0]
+    check('cancelled by' in (task.get('error') or ''), f'the attempt was cancelled (API): {task}')
+
+
 def test_node(ui):
     print('the node page')
     ui.open('/node')
@@ -516,6 +528,7 @@ def main():
         test_timeline(keel, ui, ids)
         test_actions(keel, ui, ids)
         test_signal_and_controls(keel, ui, ids)
+        test_cancel_attempt(keel, ui)
         test_node(ui)
         if not args.skip_scale:
             test_scale(keel, ui, data)
