@@ -300,9 +300,10 @@ KEEL_REASON_BODY(SchedulePaused)
 KEEL_REASON_BODY(ScheduleResumed)
 KEEL_REASON_BODY(ScheduleDeleted)
 Draft ScheduleFired(const Header& h, int64_t fire_ns, std::string_view process,
-                    std::string_view action, bool manual) {
+                    std::string_view action, bool manual, std::string_view reason) {
   return Build(h, EventType::ScheduleFired, [&](FlatBufferBuilder& f) {
-    return fb::CreateScheduleFired(f, fire_ns, Str(f, process), Str(f, action), manual);
+    return fb::CreateScheduleFired(f, fire_ns, Str(f, process), Str(f, action), manual,
+                                   Str(f, reason));
   });
 }
 Draft ScheduleMissed(const Header& h, int64_t after_ns, int64_t until_ns, uint64_t count) {

@@ -167,7 +167,7 @@ Draft SchedulePaused(const Header& h, std::string_view reason);
 Draft ScheduleResumed(const Header& h, std::string_view reason);
 Draft ScheduleDeleted(const Header& h, std::string_view reason);
 Draft ScheduleFired(const Header& h, int64_t fire_ns, std::string_view process,
-                    std::string_view action, bool manual);
+                    std::string_view action, bool manual, std::string_view reason = {});
 Draft ScheduleMissed(const Header& h, int64_t after_ns, int64_t until_ns, uint64_t count);
 
 }  // namespace keel::events

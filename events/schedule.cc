@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/cron.h"
 #include "base/time.h"
 #include "events/internal/json_util.h"
 #include "events/transitions.h"
@@ -64,9 +65,9 @@ std::string WhyNot(const ScheduleState& s, const StoredEvent& ev) {
       if (action == "started" && View(b->process()).empty()) return "a start names no process";
       if (b->manual()) return action == "started" ? "" : "a trigger is always started";
       if (s.status == ScheduleStatus::kPaused) return "the schedule is paused";
-      if (action == "started" &&
+      if (action != "buffered" &&
           std::find(s.buffered.begin(), s.buffered.end(), b->fire_ns()) != s.buffered.end()) {
-        return {};
+        return {};  // a buffered fire's turn
       }
       if (b->fire_ns() <= s.cursor_ns) return "fire time at or before the schedule's cursor";
       return {};
@@ -195,15 +196,13 @@ Status ApplySchedule(ScheduleState& s, const StoredEvent& ev) {
         s.last_process.assign(View(b->process()));
         s.last_fire_ns = fire;
         if (b->manual()) break;
-        auto waiting = std::find(s.buffered.begin(), s.buffered.end(), fire);
-        if (waiting != s.buffered.end()) {
-          s.buffered.erase(waiting);
-        } else {
-          s.cursor_ns = fire;
-        }
+      }
+      if (action == "skipped") ++s.skipped;
+      auto waiting = std::find(s.buffered.begin(), s.buffered.end(), fire);
+      if (action != "buffered" && waiting != s.buffered.end()) {
+        s.buffered.erase(waiting);  // its turn came; the cursor is past it
       } else {
         s.cursor_ns = fire;
-        if (action == "skipped") ++s.skipped;
         if (action == "buffered") s.buffered.push_back(fire);
       }
       break;
@@ -244,6 +243,19 @@ nlohmann::json ToJson(const ScheduleState& s) {
       {"fires", {{"started", s.started}, {"skipped", s.skipped}, {"missed", s.missed}}},
       {"last_seq", s.last_seq},
   };
+}
+
+std::optional<int64_t> NextFire(const ScheduleState& s) {
+  if (!s.created() || s.status != ScheduleStatus::kActive) return std::nullopt;
+  auto rule = s.cron.empty() ? FireRule::Every(s.every_ms) : FireRule::Cron(s.cron, s.time_zone);
+  if (!rule.ok()) return std::nullopt;
+  return rule->NextAfter(s.cursor_ns);
+}
+
+nlohmann::json ViewJson(const ScheduleState& s) {
+  json view = ToJson(s);
+  view["next_fire_at"] = TimeOrNull(NextFire(s).value_or(0));
+  return view;
 }
 
 }  // namespace keel::events

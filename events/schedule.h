@@ -84,8 +84,15 @@ struct ScheduleState {
 // at or before the cursor, a process event. `s` is unchanged then.
 Status ApplySchedule(ScheduleState& s, const StoredEvent& ev);
 
-// The schedule as `keel schedule show --json` prints it (without the next
-// fire time, which is not part of the fold: the runtime adds it).
+// The fold as JSON (what a snapshot of the stream would hold).
 nlohmann::json ToJson(const ScheduleState& s);
+
+// The first fire time after the schedule's cursor by its cron or interval;
+// nullopt when it is not active or its rule never fires again.
+std::optional<int64_t> NextFire(const ScheduleState& s);
+
+// The schedule as `keel schedule show --json` and the HTTP API show it:
+// ToJson plus `next_fire_at` (null unless active).
+nlohmann::json ViewJson(const ScheduleState& s);
 
 }  // namespace keel::events

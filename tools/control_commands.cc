@@ -68,6 +68,8 @@ void RaiseFileLimit() {
   setrlimit(RLIMIT_NOFILE, &limit);
 }
 
+}  // namespace
+
 Options EmbeddedOptions(const Common& c) {
   Options options;
   options.data_dir = c.data;
@@ -87,6 +89,8 @@ HttpOptions EmbeddedHttp() {
   return http;
 }
 
+namespace {
+
 Result<std::string> ReadText(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return Status::InvalidArgument("cannot read '" + path + "'");
@@ -94,6 +98,8 @@ Result<std::string> ReadText(const std::string& path) {
   ss << f.rdbuf();
   return ss.str();
 }
+
+}  // namespace
 
 Result<Json> ParseInputs(const RunArgs& a) {
   Json inputs = Json::object();
@@ -122,6 +128,8 @@ Result<Json> ParseInputs(const RunArgs& a) {
   return inputs;
 }
 
+namespace {
+
 void PrintSnapshot(const Common& c, const Json& snapshot) {
   if (c.json) {
     std::cout << snapshot.dump() << "\n";
@@ -140,15 +148,14 @@ Status CheckKnown(const Common& c, const std::string& id) {
   return *last == 0 ? UnknownId(id) : Status::OK();
 }
 
-// Waits until `id` rests on the command's node, then closes it if the
-// command opened it. Returns the resting snapshot. When a live node goes away
-// meanwhile (it closed), the wait goes on with whichever node holds the dir
-// next, or an embedded one, which resumes the process. `until_done` passes
-// rests on timers alone by (Node::WaitUntilDone).
+}  // namespace
+
+// When a live node goes away meanwhile (it closed), the wait goes on with
+// whichever node holds the dir next, or an embedded one, which resumes the
+// process. `until_done` passes rests on timers alone by (Node::WaitUntilDone).
 Result<Json> RestAndClose(const Common& c, std::unique_ptr<NodeApi>& node, const std::string& id,
                           std::chrono::milliseconds timeout,
-                          const std::function<void(const Json&)>& on_change = nullptr,
-                          bool until_done = false) {
+                          const std::function<void(const Json&)>& on_change, bool until_done) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     CloseOnStop stop(node->embedded());
@@ -168,6 +175,8 @@ Result<Json> RestAndClose(const Common& c, std::unique_ptr<NodeApi>& node, const
     node = std::move(*next);
   }
 }
+
+namespace {
 
 // Closes the node the command opened, if it did, after a refusal that
 // changed nothing.
