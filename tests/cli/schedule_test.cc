@@ -339,6 +339,29 @@ TEST_F(ScheduleCliTest, OverlapBufferOneStartsOneWaitingFireWhenTheRunningOneEnd
   ExpectVerified();
 }
 
+TEST_F(ScheduleCliTest, OverlapCancelOtherCancelsTheRunningProcessAndStartsTheFire) {
+  std::string gate = dir_ / "gate";  // never written: every process runs until cancelled
+  ASSERT_EQ(Keel({"schedule", "create", "hold", "--every", "1s", "--overlap", "cancel_other",
+                  "--workflow", Workflow("hold.yaml", kHoldYaml), "--input", "gate=" + gate})
+                .exit_code,
+            0);
+  auto serve = Serve("serve", {"--exec-policy", "full"});
+  std::string first;
+  ASSERT_TRUE(WaitUntil([&] {
+    auto ids = ProcessIds("sched-hold-");
+    if (ids.size() < 2) return false;
+    first = ids.back();  // oldest
+    return Parse(Keel({"show", first, "--json"}).out)["status"] == "cancelled";
+  }));
+  StopServe(serve);
+  // Never two running at once: every process but the newest was cancelled.
+  auto ids = ProcessIds("sched-hold-");
+  for (size_t i = 1; i < ids.size(); ++i) {
+    EXPECT_EQ(Parse(Keel({"show", ids[i], "--json"}).out)["status"], "cancelled") << ids[i];
+  }
+  ExpectVerified();
+}
+
 TEST_F(ScheduleCliTest, HttpApiCreatesListsControlsAndRefuses) {
   auto serve = Serve("serve");
   std::string address = AwaitNodeAddress();
