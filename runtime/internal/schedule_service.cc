@@ -52,7 +52,16 @@ Status ScheduleService::Load() {
     auto read = store_.ReadStream(stream);
     if (!read.ok()) return read.status();
     ScheduleState state;
-    for (const auto& event : *read) KEEL_RETURN_IF_ERROR(events::ApplySchedule(state, event));
+    Status folded;
+    for (const auto& event : *read) {
+      folded = events::ApplySchedule(state, event);
+      if (!folded.ok()) break;
+    }
+    if (!folded.ok()) {
+      // As a process that cannot be resumed: the node opens, `verify` says why.
+      spdlog::error("schedule stream {} cannot be loaded: {}", stream, folded.ToString());
+      continue;
+    }
     if (state.created()) schedules_[state.name] = std::move(state);
   }
   return Status::OK();

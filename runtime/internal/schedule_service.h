@@ -51,7 +51,8 @@ class ScheduleService {
   // Stop().
   ~ScheduleService();
 
-  // Folds every schedule's stream. Called once, before anything else.
+  // Folds every schedule's stream (one the fold refuses is logged and left
+  // out, as a process that cannot be resumed is). Called once, first.
   Status Load();
   // Starts the firing thread (once; not after Stop). Until then the service
   // records changes but fires nothing (a node opened with resume = false).
