@@ -263,17 +263,20 @@ class Node::Impl : public actors::Host {
   }
 
   Result<events::ProcessState> Load(const std::string& id, uint64_t* tail = nullptr) {
+    // A schedule's stream (events/schedule.h) holds no process.
+    if (events::IsScheduleStream(id)) return Status::NotFound("no process with id '" + id + "'");
     return store::LoadState(*store_, id, UINT64_MAX, tail);
   }
 
   Result<Json> Control(const std::string& id, const actors::Control& control) {
+    if (events::IsScheduleStream(id)) return Status::NotFound("no process with id '" + id + "'");
     KEEL_RETURN_IF_ERROR(CheckControl(control));
     return registry_->Control(id, control);
   }
 
   Status ResumeAll() {
     timers_->Start();
-    schedules_->Start();
+    if (options_.fire_schedules) schedules_->Start();
     auto ids = store_->UnfinishedProcesses();
     if (!ids.ok()) return ids.status();
     for (const auto& id : *ids) {

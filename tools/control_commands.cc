@@ -16,6 +16,7 @@
 
 #include "base/data_dir.h"
 #include "base/validate.h"
+#include "events/schedule.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/embedded_node.h"
@@ -74,6 +75,8 @@ Options EmbeddedOptions(const Common& c) {
   Options options;
   options.data_dir = c.data;
   options.exec_policy = ExecPolicy::kFull;  // the CLI runs the user's own local files
+  // Schedules fire on a serving node only, not in a node one command opens.
+  options.fire_schedules = false;
   return options;
 }
 
@@ -141,6 +144,7 @@ void PrintSnapshot(const Common& c, const Json& snapshot) {
 // Fails an unknown id before any node is opened (an embedded node would
 // resume the dir's other processes for nothing).
 Status CheckKnown(const Common& c, const std::string& id) {
+  if (events::IsScheduleStream(id)) return UnknownId(id);
   auto ro = OpenForProcess(c.data, id);
   if (!ro.ok()) return ro.status();
   auto last = (*ro)->LastSeq(id);
