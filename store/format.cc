@@ -269,10 +269,10 @@ Status DecodeSnapshot(std::string_view value, uint64_t* seq, std::string* state_
 }
 
 Status NewerFormat(const std::string& dir, uint32_t version, bool from_file) {
-  return Status::NotSupported(
-      "store " + dir + (from_file ? ": its FORMAT says" : ": its meta says") + " format version " +
-      std::to_string(version) + ", newer than this keel reads (up to " +
-      std::to_string(kFormatVersion) + "); left untouched");
+  return Status::NotSupported("store " + dir + (from_file ? ": its FORMAT says" : ": its meta says") +
+                              " format version " + std::to_string(version) +
+                              ", newer than this keel reads (up to " +
+                              std::to_string(kFormatVersion) + "); left untouched");
 }
 
 Result<std::optional<uint32_t>> ReadFormatFile(const std::string& dir) {

@@ -78,8 +78,8 @@ Result<DamageReport> RepairStore(const std::string& path) {
     // Point-in-time recovery replays the WAL up to the damage, flushes what
     // it kept to table files and retires the damaged logs: the cut is
     // durable once the open returns (the normal open below checks).
-    auto rocks =
-        Rocks::OpenReadWrite(data_dir::Db(path), /*create_if_missing=*/false, WalDamage::kDropRest);
+    auto rocks = Rocks::OpenReadWrite(data_dir::Db(path), /*create_if_missing=*/false,
+                                      WalDamage::kDropRest);
     if (!rocks.ok()) return rocks.status();
     auto kept = Count(**rocks);
     if (!kept.ok()) return kept.status();
