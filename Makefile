@@ -6,8 +6,8 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 DEB_PACKAGES := g++ cmake make pkg-config ccache libcaf-dev librocksdb-dev libflatbuffers-dev \
   flatbuffers-compiler libspdlog-dev libgtest-dev libgmock-dev nlohmann-json3-dev \
-  libyaml-cpp-dev libcli11-dev liblua5.4-dev libcpp-httplib-dev libssl-dev libjemalloc-dev clang-format python3 \
-  chromium chromium-driver python3-selenium
+  libyaml-cpp-dev libcli11-dev liblua5.4-dev libcpp-httplib-dev libssl-dev libjemalloc-dev libhowardhinnant-date-dev \
+  tzdata clang-format python3 chromium chromium-driver python3-selenium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 

@@ -288,6 +288,30 @@ Draft TimerCancelled(const Header& h, std::string_view timer, int64_t due_ns) {
 }
 KEEL_REASON_BODY(VariablesSet)
 
+Draft ScheduleCreated(const Header& h, const ScheduleDefinition& d) {
+  return Build(h, EventType::ScheduleCreated, [&](FlatBufferBuilder& f) {
+    return fb::CreateScheduleCreated(f, Str(f, d.cron), d.every_ms, Str(f, d.time_zone),
+                                     Str(f, d.workflow), Str(f, d.definition_hash),
+                                     Str(f, d.inputs_json), Str(f, d.overlap),
+                                     d.catchup_window_ms, d.jitter_ms);
+  });
+}
+KEEL_REASON_BODY(SchedulePaused)
+KEEL_REASON_BODY(ScheduleResumed)
+KEEL_REASON_BODY(ScheduleDeleted)
+Draft ScheduleFired(const Header& h, int64_t fire_ns, std::string_view process,
+                    std::string_view action, bool manual, std::string_view reason) {
+  return Build(h, EventType::ScheduleFired, [&](FlatBufferBuilder& f) {
+    return fb::CreateScheduleFired(f, fire_ns, Str(f, process), Str(f, action), manual,
+                                   Str(f, reason));
+  });
+}
+Draft ScheduleMissed(const Header& h, int64_t after_ns, int64_t until_ns, uint64_t count) {
+  return Build(h, EventType::ScheduleMissed, [&](FlatBufferBuilder& f) {
+    return fb::CreateScheduleMissed(f, after_ns, until_ns, count);
+  });
+}
+
 #undef KEEL_EMPTY_BODY
 #undef KEEL_REASON_BODY
 

@@ -155,4 +155,19 @@ Draft TimerFired(const Header& h, std::string_view timer, int64_t due_ns);
 Draft TimerCancelled(const Header& h, std::string_view timer, int64_t due_ns);
 Draft VariablesSet(const Header& h, std::string_view patch_json);
 
+// Schedule events: `h.stream` is the schedule's stream, `h.entity` its name.
+struct ScheduleDefinition {
+  std::string_view cron;
+  int64_t every_ms = 0;
+  std::string_view time_zone, workflow, definition_hash, inputs_json = "{}", overlap;
+  int64_t catchup_window_ms = 0, jitter_ms = 0;
+};
+Draft ScheduleCreated(const Header& h, const ScheduleDefinition& d);
+Draft SchedulePaused(const Header& h, std::string_view reason);
+Draft ScheduleResumed(const Header& h, std::string_view reason);
+Draft ScheduleDeleted(const Header& h, std::string_view reason);
+Draft ScheduleFired(const Header& h, int64_t fire_ns, std::string_view process,
+                    std::string_view action, bool manual, std::string_view reason = {});
+Draft ScheduleMissed(const Header& h, int64_t after_ns, int64_t until_ns, uint64_t count);
+
 }  // namespace keel::events

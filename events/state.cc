@@ -191,6 +191,8 @@ std::string WhyNot(const ProcessState& s, EventType type, std::string_view entit
       target->task = t;
       return {};
     }
+    case EntityKind::kSchedule:
+      return "a schedule's event in a process's stream";
     case EntityKind::kNone:
       break;
   }
@@ -632,6 +634,7 @@ Status Apply(ProcessState& s, const StoredEvent& ev) {
       ApplyTask(s, t, branch, env, now);
       return Status::OK();
     }
+    case EntityKind::kSchedule:
     case EntityKind::kNone:
       return Status::OK();  // unreachable: WhyNot refused it
   }

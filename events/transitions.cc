@@ -224,6 +224,13 @@ EntityKind EntityOf(EventType type) {
     case E::TaskSkipped:
     case E::TaskCancelled:
       return EntityKind::kTask;
+    case E::ScheduleCreated:
+    case E::SchedulePaused:
+    case E::ScheduleResumed:
+    case E::ScheduleDeleted:
+    case E::ScheduleFired:
+    case E::ScheduleMissed:
+      return EntityKind::kSchedule;
     case E::NONE:
       break;
   }

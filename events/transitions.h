@@ -62,9 +62,10 @@ bool IsTerminal(TaskStatus s);     // completed, failed, skipped, cancelled, blo
 // a process needs no actor then, and a wait for its rest returns.
 bool AtRest(ProcessStatus s);
 
-enum class EntityKind : uint8_t { kNone, kProcess, kBranch, kTask };
+enum class EntityKind : uint8_t { kNone, kProcess, kBranch, kTask, kSchedule };
 // Which kind of entity an event type is about (SignalReceived, TimerScheduled,
-// TimerFired and TimerCancelled are process events; VariablesSet a branch event).
+// TimerFired and TimerCancelled are process events; VariablesSet a branch
+// event; Schedule* events belong to a schedule's stream, never a process's).
 EntityKind EntityOf(EventType type);
 
 // The state after `type` from `from`, or nullopt when the table forbids it.

@@ -1,5 +1,3 @@
-#include "keel/http.h"
-
 #include <fcntl.h>
 #include <httplib.h>
 #include <openssl/crypto.h>
@@ -31,6 +29,7 @@
 #include "events/transitions.h"
 #include "http/connection_threads.h"
 #include "http/console/console.h"
+#include "keel/http.h"
 #include "keel/version.h"
 #include "store/format.h"
 
@@ -513,6 +512,14 @@ class HttpServer::Impl {
                  [this](const auto& req, auto& res) { Decide(req, res); });
     server_.Post(R"(/v1/processes/([^/]+)/signals/(.+))",
                  [this](const auto& req, auto& res) { Signal(req, res); });
+    server_.Post("/v1/schedules", [this](const auto& req, auto& res) { CreateSchedule(req, res); });
+    server_.Get("/v1/schedules", [this](const auto&, auto& res) { ListSchedules(res); });
+    server_.Get(R"(/v1/schedules/([^/]+))", [this](const auto& req, auto& res) {
+      auto out = node_.GetSchedule(req.matches[1]);
+      out.ok() ? SendJson(res, 200, *out) : SendStatus(res, out.status());
+    });
+    server_.Post(R"(/v1/schedules/([^/]+)/(pause|resume|delete|trigger))",
+                 [this](const auto& req, auto& res) { ScheduleControl(req, res); });
     server_.Get("/v1/events/stream", [this](const auto& req, auto& res) { LogStream(req, res); });
     server_.Get("/v1/health", [this](const auto&, auto& res) {
       SendJson(res, 200,
@@ -677,9 +684,9 @@ class HttpServer::Impl {
   }
 
   void SendTooManyStreams(httplib::Response& res) {
-    SendError(res, 503, "unavailable",
-              "the node has " + std::to_string(options_.max_streams) +
-                  " open event streams, its limit");
+    SendError(
+        res, 503, "unavailable",
+        "the node has " + std::to_string(options_.max_streams) + " open event streams, its limit");
   }
 
   // SSE: the current snapshot, then one `data: <snapshot>` per durable change,
@@ -817,6 +824,70 @@ class HttpServer::Impl {
     if (!bad.ok()) return SendStatus(res, bad);
     auto out =
         node_.Signal(req.matches[1], req.matches[2], body->value("payload", Json()), options);
+    out.ok() ? SendJson(res, 200, *out) : SendStatus(res, out.status());
+  }
+
+  // POST /v1/schedules {name, workflow, cron | every, time_zone?, inputs?,
+  // overlap?, catchup_window?, jitter?, by?}: durations as "10m", "30s".
+  void CreateSchedule(const httplib::Request& req, httplib::Response& res) {
+    auto body = BodyObject(req);
+    if (!body.ok()) return SendStatus(res, body.status());
+    auto it = body->find("workflow");
+    if (it == body->end() || !(it->is_string() || it->is_object())) {
+      return SendStatus(res,
+                        Status::InvalidArgument("'workflow' must be YAML/JSON text or an object"));
+    }
+    auto wf = Parsed(it->is_string() ? it->get<std::string>() : it->dump());
+    if (!wf.ok()) return SendStatus(res, wf.status(), 422);
+    ScheduleSpec spec;
+    std::string overlap, every, catchup, jitter, by;
+    for (auto [key, out] : {std::pair{"name", &spec.name},
+                            {"cron", &spec.cron},
+                            {"time_zone", &spec.time_zone},
+                            {"overlap", &overlap},
+                            {"every", &every},
+                            {"catchup_window", &catchup},
+                            {"jitter", &jitter},
+                            {"by", &by}}) {
+      auto field = StringField(*body, key);
+      if (!field.ok()) return SendStatus(res, field.status());
+      *out = *field;
+    }
+    if (!overlap.empty()) spec.overlap = overlap;
+    for (auto [text, out] : {std::pair{&every, &spec.every},
+                             {&catchup, &spec.catchup_window},
+                             {&jitter, &spec.jitter}}) {
+      if (text->empty()) continue;
+      auto ms = ParseDurationMs(*text);
+      if (!ms.ok()) return SendStatus(res, ms.status());
+      *out = std::chrono::milliseconds(*ms);
+    }
+    spec.inputs = body->value("inputs", Json::object());
+    if (spec.inputs.is_null()) spec.inputs = Json::object();
+    ControlOptions options;
+    if (!by.empty()) options.by = by;
+    auto created = node_.CreateSchedule(spec, **wf, options);
+    if (!created.ok()) return SendStatus(res, created.status(), 422);
+    SendJson(res, 201, *created);
+  }
+
+  void ListSchedules(httplib::Response& res) {
+    auto list = node_.ListSchedules();
+    if (!list.ok()) return SendStatus(res, list.status());
+    SendJson(res, 200, {{"schedules", *list}});
+  }
+
+  void ScheduleControl(const httplib::Request& req, httplib::Response& res) {
+    auto body = BodyObject(req);
+    if (!body.ok()) return SendStatus(res, body.status());
+    Status bad;
+    ControlOptions options = ControlFrom(*body, &bad);
+    if (!bad.ok()) return SendStatus(res, bad);
+    std::string name = req.matches[1], action = req.matches[2];
+    Result<Json> out = action == "pause"    ? node_.PauseSchedule(name, options)
+                       : action == "resume" ? node_.ResumeSchedule(name, options)
+                       : action == "delete" ? node_.DeleteSchedule(name, options)
+                                            : node_.TriggerSchedule(name, options);
     out.ok() ? SendJson(res, 200, *out) : SendStatus(res, out.status());
   }
 

@@ -28,6 +28,7 @@
 #include "runtime/internal/definition_cache.h"
 #include "runtime/internal/process_registry.h"
 #include "runtime/internal/rest_waiters.h"
+#include "runtime/internal/schedule_service.h"
 #include "runtime/internal/timer_service.h"
 #include "store/event_store.h"
 #include "store/load_state.h"
@@ -91,7 +92,8 @@ void MakePrivateDir(const std::string& path) {
 // since text that is not UTF-8 could be stored but never shown as JSON.
 Status CheckStart(const Json& inputs, const StartOptions& opts) {
   if (!opts.id.empty()) KEEL_RETURN_IF_ERROR(CheckProcessId(opts.id));
-  if (!opts.idempotency_key.empty()) KEEL_RETURN_IF_ERROR(CheckIdempotencyKey(opts.idempotency_key));
+  if (!opts.idempotency_key.empty())
+    KEEL_RETURN_IF_ERROR(CheckIdempotencyKey(opts.idempotency_key));
   KEEL_RETURN_IF_ERROR(CheckUtf8(opts.actor, "the starting actor"));
   return CheckJsonUtf8(inputs, "inputs");
 }
@@ -160,7 +162,76 @@ class Node::Impl : public actors::Host {
         [this](const std::string& id) { return Load(id); },
         [this](const std::string& id) { return registry_->IsLive(id); },
         [this] { return timers_->Running(); }});
-    return Status::OK();
+    schedules_ = std::make_unique<runtime::ScheduleService>(*store_, ScheduleHooks());
+    return schedules_->Load();
+  }
+
+  // What the schedule service asks of the node: starts of stored
+  // definitions, and a look at and a cancel of the processes it started.
+  runtime::ScheduleService::Hooks ScheduleHooks() {
+    runtime::ScheduleService::Hooks hooks;
+    hooks.start = [this](const std::string& hash, const Json& inputs, const std::string& id,
+                         const std::string& actor) -> Status {
+      auto wf = definitions_->Get(hash);
+      if (!wf.ok()) return wf.status();
+      StartOptions opts;
+      opts.id = id;
+      opts.actor = actor;
+      std::string started_id;
+      return Start(**wf, inputs, opts, nullptr, &started_id, /*snapshot=*/false).status();
+    };
+    hooks.exists = [this](const std::string& id) {
+      auto last = store_->LastSeq(id);
+      return last.ok() && *last > 0;
+    };
+    hooks.ended = [this](const std::string& id) {
+      auto status = store_->StatusOf(id);
+      return !status.ok() || events::IsTerminal(*status);
+    };
+    hooks.cancel = [this](const std::string& id, const std::string& reason) {
+      actors::Control cancel;
+      cancel.kind = actors::Control::Kind::kCancel;
+      cancel.reason = reason;
+      cancel.by = "system";
+      return registry_->Control(id, cancel).status();
+    };
+    return hooks;
+  }
+
+  runtime::ScheduleService& schedules() { return *schedules_; }
+
+  Result<Json> CreateSchedule(const ScheduleSpec& spec, const Workflow& wf,
+                              const ControlOptions& options) {
+    KEEL_RETURN_IF_ERROR(CheckUtf8(spec.cron, "the cron"));
+    KEEL_RETURN_IF_ERROR(CheckUtf8(spec.time_zone, "the time zone"));
+    KEEL_RETURN_IF_ERROR(CheckUtf8(options.by, "the actor ('by')"));
+    KEEL_RETURN_IF_ERROR(CheckJsonUtf8(spec.inputs, "inputs"));
+    if (!spec.inputs.is_object()) return Status::InvalidArgument("inputs must be a JSON object");
+    auto resolved = ResolveInputs(wf, spec.inputs);  // refused now, not at every fire
+    if (!resolved.ok()) return resolved.status();
+    if (!spec.cron.empty() && spec.every.count() > 0) {
+      return Status::InvalidArgument("a schedule has a cron or an interval, not both");
+    }
+    if (spec.cron.empty() && !spec.time_zone.empty()) {
+      return Status::InvalidArgument("a time zone applies to a cron, not to an interval");
+    }
+    auto hashed = HashOf(wf);
+    if (!hashed.ok()) return hashed.status();
+    KEEL_RETURN_IF_ERROR(definitions_->Put(*hashed, wf));
+    std::string inputs = spec.inputs.dump();
+    events::ScheduleDefinition d;
+    d.cron = spec.cron;
+    d.every_ms = spec.every.count();
+    d.time_zone = spec.time_zone;
+    d.workflow = wf.name;
+    d.definition_hash = *hashed;
+    d.inputs_json = inputs;
+    d.overlap = spec.overlap;
+    d.catchup_window_ms = spec.catchup_window.count();
+    d.jitter_ms = spec.jitter.count();
+    auto created = schedules_->Create(spec.name, d, options.by);
+    if (!created.ok()) return created.status();
+    return events::ViewJson(*created);
   }
 
   // ---- actors::Host ----
@@ -192,16 +263,20 @@ class Node::Impl : public actors::Host {
   }
 
   Result<events::ProcessState> Load(const std::string& id, uint64_t* tail = nullptr) {
+    // A schedule's stream (events/schedule.h) holds no process.
+    if (events::IsScheduleStream(id)) return Status::NotFound("no process with id '" + id + "'");
     return store::LoadState(*store_, id, UINT64_MAX, tail);
   }
 
   Result<Json> Control(const std::string& id, const actors::Control& control) {
+    if (events::IsScheduleStream(id)) return Status::NotFound("no process with id '" + id + "'");
     KEEL_RETURN_IF_ERROR(CheckControl(control));
     return registry_->Control(id, control);
   }
 
   Status ResumeAll() {
     timers_->Start();
+    if (options_.fire_schedules) schedules_->Start();
     auto ids = store_->UnfinishedProcesses();
     if (!ids.ok()) return ids.status();
     for (const auto& id : *ids) {
@@ -392,6 +467,7 @@ class Node::Impl : public actors::Host {
     std::lock_guard closing(close_mu_);
     if (closed_) return Status::OK();
     closed_ = true;
+    if (schedules_) schedules_->Stop();  // no fire starts a process from here on
     if (waiters_) waiters_->Close();
     if (registry_) registry_->Close();  // every actor stopped
     if (timers_) timers_->Stop();
@@ -420,6 +496,7 @@ class Node::Impl : public actors::Host {
   std::unique_ptr<runtime::ProcessRegistry> registry_;
   std::unique_ptr<runtime::TimerService> timers_;
   std::unique_ptr<runtime::RestWaiters> waiters_;
+  std::unique_ptr<runtime::ScheduleService> schedules_;
   std::atomic<int64_t> tasks_running_{0};  // live attempts (TaskStarted/TaskEnded)
   std::mutex close_mu_;                    // held through Close
   bool closed_ = false;                    // guarded by close_mu_
@@ -515,6 +592,47 @@ Result<Json> Node::Signal(const std::string& id, const std::string& topic, const
   actors::Control c = MakeControl(actors::Control::Kind::kSignal, options, topic);
   c.payload = payload;
   return impl_->Control(id, c);
+}
+
+namespace {
+
+Result<Json> View(Result<events::ScheduleState> state) {
+  if (!state.ok()) return state.status();
+  return events::ViewJson(*state);
+}
+
+}  // namespace
+
+Result<Json> Node::CreateSchedule(const ScheduleSpec& spec, const Workflow& workflow,
+                                  const ControlOptions& options) {
+  return impl_->CreateSchedule(spec, workflow, options);
+}
+Result<std::vector<Json>> Node::ListSchedules() {
+  std::vector<Json> out;
+  for (const auto& s : impl_->schedules().List()) out.push_back(events::ViewJson(s));
+  return out;
+}
+Result<Json> Node::GetSchedule(const std::string& name) {
+  return View(impl_->schedules().Get(name));
+}
+Result<Json> Node::PauseSchedule(const std::string& name, const ControlOptions& options) {
+  KEEL_RETURN_IF_ERROR(CheckUtf8(options.reason, "the reason"));
+  KEEL_RETURN_IF_ERROR(CheckUtf8(options.by, "the actor ('by')"));
+  return View(impl_->schedules().Pause(name, options.reason, options.by));
+}
+Result<Json> Node::ResumeSchedule(const std::string& name, const ControlOptions& options) {
+  KEEL_RETURN_IF_ERROR(CheckUtf8(options.reason, "the reason"));
+  KEEL_RETURN_IF_ERROR(CheckUtf8(options.by, "the actor ('by')"));
+  return View(impl_->schedules().Resume(name, options.reason, options.by));
+}
+Result<Json> Node::DeleteSchedule(const std::string& name, const ControlOptions& options) {
+  KEEL_RETURN_IF_ERROR(CheckUtf8(options.reason, "the reason"));
+  KEEL_RETURN_IF_ERROR(CheckUtf8(options.by, "the actor ('by')"));
+  return View(impl_->schedules().Delete(name, options.reason, options.by));
+}
+Result<Json> Node::TriggerSchedule(const std::string& name, const ControlOptions& options) {
+  KEEL_RETURN_IF_ERROR(CheckUtf8(options.by, "the actor ('by')"));
+  return View(impl_->schedules().Trigger(name, options.by));
 }
 
 Result<std::vector<Json>> Node::Events(const std::string& id, uint64_t from_seq) {

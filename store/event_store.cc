@@ -1,8 +1,7 @@
 #include "store/event_store.h"
 
-#include <rocksdb/iterator.h>
-
 #include <fcntl.h>
+#include <rocksdb/iterator.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,7 +27,6 @@ using internal::Cf;
 using internal::Rocks;
 using internal::ToStatus;
 
-
 bool HasDb(const std::string& path) {
   std::error_code ec;
   return std::filesystem::exists(data_dir::Db(path) + "/CURRENT", ec);
@@ -40,7 +38,6 @@ Status CheckName(std::string_view what, std::string_view name) {
   }
   return Status::OK();
 }
-
 
 // Replaces DIR/FORMAT atomically (write, sync, rename).
 Status WriteFormatFile(const std::string& path) {
@@ -204,6 +201,24 @@ class RocksEventStore final : public EventStore {
     }
     KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "read stream " + std::string(stream)));
     return out;
+  }
+
+  Result<std::vector<std::string>> ListStreams(std::string_view prefix) override {
+    KEEL_RETURN_IF_ERROR(CheckOpen());
+    std::vector<std::string> streams;
+    std::unique_ptr<rocksdb::Iterator> it(rocks_->db()->NewIterator(read_, cf(internal::kEvents)));
+    for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
+         it->Valid() && it->key().starts_with(rocksdb::Slice(prefix.data(), prefix.size()));) {
+      std::string_view stream;
+      uint64_t seq = 0;
+      if (!format::ParseStreamKey(it->key().ToStringView(), &stream, &seq)) {
+        return Status::Corruption("malformed event key under " + std::string(prefix));
+      }
+      streams.emplace_back(stream);
+      it->Seek(format::PrefixEnd(format::StreamPrefix(stream)));  // past its events
+    }
+    KEEL_RETURN_IF_ERROR(ToStatus(it->status(), "list streams"));
+    return streams;
   }
 
   Result<uint64_t> LastSeq(std::string_view stream) override {
@@ -382,7 +397,8 @@ class RocksEventStore final : public EventStore {
     KEEL_RETURN_IF_ERROR(ToStatus(s, "read index"));
     auto record = format::DecodeProcessRecord(value);
     if (!record) return Status::Corruption("malformed index record of " + **stream);
-    if ((status && record->status != *status) || (!workflow.empty() && record->workflow != workflow) ||
+    if ((status && record->status != *status) ||
+        (!workflow.empty() && record->workflow != workflow) ||
         record->created_ns < narrow.since_ns || record->created_ns > narrow.until_ns) {
       return list;
     }

@@ -182,6 +182,10 @@ class EventStore {
                                                               uint64_t from_seq = 1,
                                                               uint64_t to_seq = UINT64_MAX,
                                                               size_t limit = SIZE_MAX) = 0;
+  // The ids of the streams that start with `prefix`, in key order: one seek
+  // per stream, not a read of its events (the schedules' streams,
+  // events::kScheduleStreamPrefix, which no index lists).
+  virtual Result<std::vector<std::string>> ListStreams(std::string_view prefix) = 0;
   // Highest seq of the stream; 0 for a stream never written.
   virtual Result<uint64_t> LastSeq(std::string_view stream) = 0;
   // Global log: events with global_seq >= from (inclusive), at most `limit`.

@@ -25,4 +25,13 @@ Result<events::ProcessState> LoadState(EventStore& store, const std::string& id,
   return state;
 }
 
+Result<events::ScheduleState> LoadSchedule(EventStore& store, std::string_view name) {
+  auto events = store.ReadStream(events::ScheduleStream(name));
+  if (!events.ok()) return events.status();
+  if (events->empty()) return Status::NotFound("no schedule named '" + std::string(name) + "'");
+  events::ScheduleState state;
+  for (const auto& event : *events) KEEL_RETURN_IF_ERROR(events::ApplySchedule(state, event));
+  return state;
+}
+
 }  // namespace keel::store

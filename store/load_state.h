@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "events/schedule.h"
 #include "events/state.h"
 #include "keel/status.h"
 #include "store/event_store.h"
@@ -19,5 +20,11 @@ namespace keel::store {
 // NotFound "no process with id '<id>'" for a stream with no events.
 Result<events::ProcessState> LoadState(EventStore& store, const std::string& id,
                                        uint64_t to_seq = UINT64_MAX, uint64_t* tail = nullptr);
+
+// Schedule `name` as its stream makes it, folded from the first event (a
+// schedule's stream holds one event per fire it handled). NotFound "no
+// schedule named '<name>'" for a stream with no events; a deleted schedule
+// is returned as such.
+Result<events::ScheduleState> LoadSchedule(EventStore& store, std::string_view name);
 
 }  // namespace keel::store

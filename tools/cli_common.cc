@@ -15,6 +15,7 @@
 
 #include "base/data_dir.h"
 #include "store/load_state.h"
+#include "events/schedule.h"
 #include "tools/cli.h"
 
 namespace keel::cli {
@@ -136,11 +137,23 @@ ReadOnlyStore::~ReadOnlyStore() {
   std::filesystem::remove_all(scratch_, ec);
 }
 
+namespace {
+
+// A schedule's stream is no process: say where to look instead.
+Status NotAProcess(const std::string& id) {
+  return Status::NotFound("'" + id + "' is a schedule's stream, not a process (keel schedule show " +
+                          id.substr(events::kScheduleStreamPrefix.size()) + ")");
+}
+
+}  // namespace
+
 Result<events::ProcessState> ReadOnlyStore::Load(const std::string& id, uint64_t to_seq) {
+  if (events::IsScheduleStream(id)) return NotAProcess(id);
   return store::LoadState(*store_, id, to_seq);
 }
 
 Result<events::ProcessState> ReadOnlyStore::Replay(const std::string& id, uint64_t to_seq) {
+  if (events::IsScheduleStream(id)) return NotAProcess(id);
   auto log = store_->ReadStream(id, 1, to_seq);
   if (!log.ok()) return log.status();
   if (log->empty()) return UnknownId(id);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "base/data_dir.h"
+#include "base/time.h"
 
 namespace keel::cli {
 namespace {
@@ -99,8 +100,8 @@ Result<Json> NodeClient::Post(const std::string& path, const Json& body, int* ht
     // the listening socket, and a connection's next request is read only while
     // the server runs): a connection refused, or reset unanswered, carried a
     // request that no handler saw.
-    return Status::Busy("the node at " + address_ + " went away: " +
-                        httplib::to_string(res.error()));
+    return Status::Busy("the node at " + address_ +
+                        " went away: " + httplib::to_string(res.error()));
   }
   if (!res)
     return Status::IOError("cannot reach the node at " + address_ + ": " +
@@ -170,7 +171,7 @@ Result<Json> NodeClient::WaitRest(const std::string& id, std::chrono::millisecon
 }
 
 Result<Json> RemoteNode::Start(const Workflow& /*workflow*/, const std::string& text,
-                              const Json& inputs, const StartOptions& options) {
+                               const Json& inputs, const StartOptions& options) {
   // A live node runs the process at once: options.defer has no say.
   Json body = {{"workflow", text}, {"inputs", inputs}};
   if (!options.id.empty()) body["id"] = options.id;
@@ -193,6 +194,29 @@ Result<Json> RemoteNode::Control(const ControlRequest& r) {
     path += "/" + r.action;
   }
   return client_.Post(path, body);
+}
+
+Result<Json> RemoteNode::CreateSchedule(const ScheduleSpec& spec, const Workflow& /*workflow*/,
+                                        const std::string& text, const ControlOptions& options) {
+  Json body = {{"name", spec.name},
+               {"workflow", text},
+               {"inputs", spec.inputs},
+               {"overlap", spec.overlap},
+               {"catchup_window", FormatDurationMs(spec.catchup_window.count())},
+               {"jitter", FormatDurationMs(spec.jitter.count())}};
+  if (!spec.cron.empty()) body["cron"] = spec.cron;
+  if (!spec.time_zone.empty()) body["time_zone"] = spec.time_zone;
+  if (spec.every.count() > 0) body["every"] = FormatDurationMs(spec.every.count());
+  if (!options.by.empty()) body["by"] = options.by;
+  return client_.Post("/v1/schedules", body);
+}
+
+Result<Json> RemoteNode::ScheduleControl(const std::string& action, const std::string& name,
+                                         const ControlOptions& options) {
+  Json body = Json::object();
+  if (!options.reason.empty()) body["reason"] = options.reason;
+  if (!options.by.empty()) body["by"] = options.by;
+  return client_.Post("/v1/schedules/" + name + "/" + action, body);
 }
 
 }  // namespace keel::cli

@@ -10,9 +10,20 @@ Commands::Commands(CLI::App& app) : app_(app) {
   common_.token = DefaultToken();
 }
 
-CLI::App* Commands::Add(const std::string& name, const std::string& help,
+CLI::App* Commands::Add(const std::string& name, const std::string& help, std::function<int()> run,
+                        Takes takes) {
+  return Add(&app_, name, help, std::move(run), takes);
+}
+
+CLI::App* Commands::Group(const std::string& name, const std::string& help) {
+  CLI::App* group = app_.add_subcommand(name, help);
+  group->require_subcommand(1);
+  return group;
+}
+
+CLI::App* Commands::Add(CLI::App* parent, const std::string& name, const std::string& help,
                         std::function<int()> run, Takes takes) {
-  CLI::App* cmd = app_.add_subcommand(name, help);
+  CLI::App* cmd = parent->add_subcommand(name, help);
   commands_.emplace_back(cmd, std::move(run));
   cmd->add_option("--data", common_.data, "data dir (default $KEEL_DATA, else ./.keel)");
   if (takes.json) cmd->add_flag("--json", common_.json, "JSON output");
@@ -23,7 +34,8 @@ CLI::App* Commands::Add(const std::string& name, const std::string& help,
 
 CLI::App* Commands::Add(const std::string& name, const std::string& help,
                         std::function<int(const std::string&)> run, Takes takes) {
-  return Add(name, help, [run = std::move(run), name] { return run(name); }, takes);
+  return Add(
+      name, help, [run = std::move(run), name] { return run(name); }, takes);
 }
 
 void Commands::RefuseNegativeNumbers() {

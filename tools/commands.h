@@ -31,6 +31,13 @@ class Commands {
   CLI::App* Add(const std::string& name, const std::string& help,
                 std::function<int(const std::string&)> run, Takes takes);
 
+  // A subcommand `name` of the command group `parent` (keel schedule create):
+  // as Add, one level down.
+  CLI::App* Add(CLI::App* parent, const std::string& name, const std::string& help,
+                std::function<int()> run, Takes takes);
+  // A group of subcommands (`keel schedule ...`): one of them must be given.
+  CLI::App* Group(const std::string& name, const std::string& help);
+
   // The flags every command shares, filled in by the parse.
   Common& common() { return common_; }
   CLI::App& app() { return app_; }
@@ -53,5 +60,7 @@ void AddProcessCommands(Commands& commands);
 void AddReadCommands(Commands& commands);
 // repair (repair_command.cc).
 void AddRepairCommand(Commands& commands);
+// schedule create|ls|show|pause|resume|delete|trigger (schedule_commands.cc).
+void AddScheduleCommands(Commands& commands);
 
 }  // namespace keel::cli

@@ -16,6 +16,7 @@
 
 #include "base/data_dir.h"
 #include "base/validate.h"
+#include "events/schedule.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/embedded_node.h"
@@ -68,10 +69,14 @@ void RaiseFileLimit() {
   setrlimit(RLIMIT_NOFILE, &limit);
 }
 
+}  // namespace
+
 Options EmbeddedOptions(const Common& c) {
   Options options;
   options.data_dir = c.data;
   options.exec_policy = ExecPolicy::kFull;  // the CLI runs the user's own local files
+  // Schedules fire on a serving node only, not in a node one command opens.
+  options.fire_schedules = false;
   return options;
 }
 
@@ -87,6 +92,8 @@ HttpOptions EmbeddedHttp() {
   return http;
 }
 
+namespace {
+
 Result<std::string> ReadText(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return Status::InvalidArgument("cannot read '" + path + "'");
@@ -94,6 +101,8 @@ Result<std::string> ReadText(const std::string& path) {
   ss << f.rdbuf();
   return ss.str();
 }
+
+}  // namespace
 
 Result<Json> ParseInputs(const RunArgs& a) {
   Json inputs = Json::object();
@@ -122,6 +131,8 @@ Result<Json> ParseInputs(const RunArgs& a) {
   return inputs;
 }
 
+namespace {
+
 void PrintSnapshot(const Common& c, const Json& snapshot) {
   if (c.json) {
     std::cout << snapshot.dump() << "\n";
@@ -133,6 +144,7 @@ void PrintSnapshot(const Common& c, const Json& snapshot) {
 // Fails an unknown id before any node is opened (an embedded node would
 // resume the dir's other processes for nothing).
 Status CheckKnown(const Common& c, const std::string& id) {
+  if (events::IsScheduleStream(id)) return UnknownId(id);
   auto ro = OpenForProcess(c.data, id);
   if (!ro.ok()) return ro.status();
   auto last = (*ro)->LastSeq(id);
@@ -140,15 +152,14 @@ Status CheckKnown(const Common& c, const std::string& id) {
   return *last == 0 ? UnknownId(id) : Status::OK();
 }
 
-// Waits until `id` rests on the command's node, then closes it if the
-// command opened it. Returns the resting snapshot. When a live node goes away
-// meanwhile (it closed), the wait goes on with whichever node holds the dir
-// next, or an embedded one, which resumes the process. `until_done` passes
-// rests on timers alone by (Node::WaitUntilDone).
+}  // namespace
+
+// When a live node goes away meanwhile (it closed), the wait goes on with
+// whichever node holds the dir next, or an embedded one, which resumes the
+// process. `until_done` passes rests on timers alone by (Node::WaitUntilDone).
 Result<Json> RestAndClose(const Common& c, std::unique_ptr<NodeApi>& node, const std::string& id,
                           std::chrono::milliseconds timeout,
-                          const std::function<void(const Json&)>& on_change = nullptr,
-                          bool until_done = false) {
+                          const std::function<void(const Json&)>& on_change, bool until_done) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     CloseOnStop stop(node->embedded());
@@ -168,6 +179,8 @@ Result<Json> RestAndClose(const Common& c, std::unique_ptr<NodeApi>& node, const
     node = std::move(*next);
   }
 }
+
+namespace {
 
 // Closes the node the command opened, if it did, after a refusal that
 // changed nothing.

@@ -31,6 +31,21 @@ Result<Json> EmbeddedNode::Control(const ControlRequest& r) {
   return Status::InvalidArgument("unknown control '" + r.action + "'");
 }
 
+Result<Json> EmbeddedNode::CreateSchedule(const ScheduleSpec& spec, const Workflow& workflow,
+                                          const std::string& /*text*/,
+                                          const ControlOptions& options) {
+  return node_->CreateSchedule(spec, workflow, options);
+}
+
+Result<Json> EmbeddedNode::ScheduleControl(const std::string& action, const std::string& name,
+                                           const ControlOptions& options) {
+  if (action == "pause") return node_->PauseSchedule(name, options);
+  if (action == "resume") return node_->ResumeSchedule(name, options);
+  if (action == "delete") return node_->DeleteSchedule(name, options);
+  if (action == "trigger") return node_->TriggerSchedule(name, options);
+  return Status::InvalidArgument("unknown schedule action '" + action + "'");
+}
+
 Result<Json> EmbeddedNode::WaitRest(const std::string& id, std::chrono::milliseconds timeout,
                                     const std::function<void(const Json&)>& on_change,
                                     bool until_done) {

@@ -28,6 +28,10 @@ class EmbeddedNode final : public NodeApi {
   Result<Json> Start(const Workflow& workflow, const std::string& text, const Json& inputs,
                      const StartOptions& options) override;
   Result<Json> Control(const ControlRequest& request) override;
+  Result<Json> CreateSchedule(const ScheduleSpec& spec, const Workflow& workflow,
+                              const std::string& text, const ControlOptions& options) override;
+  Result<Json> ScheduleControl(const std::string& action, const std::string& name,
+                               const ControlOptions& options) override;
   Result<Json> WaitRest(const std::string& id, std::chrono::milliseconds timeout,
                         const std::function<void(const Json&)>& on_change,
                         bool until_done) override;

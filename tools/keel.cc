@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   AddProcessCommands(commands);
   AddReadCommands(commands);
   AddRepairCommand(commands);
+  AddScheduleCommands(commands);
   commands.RefuseNegativeNumbers();
   AddInfoCommands(app);  // last: its completion scripts name every command
 

@@ -53,6 +53,14 @@ class NodeApi {
                                 const std::function<void(const Json&)>& on_change,
                                 bool until_done) = 0;
 
+  // Records schedule `spec` starting `workflow` (the file's `text` is what a
+  // live node is sent); the schedule's view.
+  virtual Result<Json> CreateSchedule(const ScheduleSpec& spec, const Workflow& workflow,
+                                      const std::string& text, const ControlOptions& options) = 0;
+  // `action` (pause, resume, delete, trigger) of schedule `name`; its view.
+  virtual Result<Json> ScheduleControl(const std::string& action, const std::string& name,
+                                       const ControlOptions& options) = 0;
+
   // The node this command opened, which it must close; nullptr for a live
   // node it only talks to.
   virtual EmbeddedNode* embedded() { return nullptr; }
@@ -65,6 +73,22 @@ class NodeApi {
 // node.json (other commands' nodes taking the dir in turn).
 Result<std::unique_ptr<NodeApi>> Connect(const Options& options, const HttpOptions& http,
                                          const std::string& token);
+
+// What the commands that act through a node share (control_commands.cc).
+struct Common;
+struct RunArgs;
+// The options of a node a command opens itself: exec with the full policy.
+Options EmbeddedOptions(const Common& c);
+// Its HTTP endpoint: loopback, any port, a random token in node.json.
+HttpOptions EmbeddedHttp();
+// --inputs (JSON or @file) and --input k=v, merged.
+Result<Json> ParseInputs(const RunArgs& a);
+// Waits until `id` rests on the command's node, then closes the node if the
+// command opened it; the resting snapshot.
+Result<Json> RestAndClose(const Common& c, std::unique_ptr<NodeApi>& node, const std::string& id,
+                          std::chrono::milliseconds timeout,
+                          const std::function<void(const Json&)>& on_change = nullptr,
+                          bool until_done = false);
 
 // Forever, for waits without a timeout.
 inline constexpr std::chrono::milliseconds kNoTimeout = std::chrono::hours(24 * 365);

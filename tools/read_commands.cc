@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "base/time.h"
+#include "events/schedule.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 
@@ -274,7 +275,9 @@ int Verify(const Common& c, const std::string& id) {
     if (!all.ok()) return Fail(all.status());
     auto last = (*ro)->LastGlobalSeq();
     if (!last.ok()) return Fail(last.status());
-    streams = all->total;
+    auto schedules = (*ro)->ListStreams(events::kScheduleStreamPrefix);
+    if (!schedules.ok()) return Fail(schedules.status());
+    streams = all->total + schedules->size();  // processes' and schedules' streams
     events = *last;
   } else {
     auto last = (*ro)->LastSeq(id);

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "keel/options.h"
 #include "keel/status.h"
@@ -56,6 +57,26 @@ struct LogStats {
   Histogram append_latency_seconds;
   // Appends committed together in one group commit.
   Histogram group_commit_appends;
+};
+
+// A schedule: when it fires and what each fire starts (docs/schedules.md).
+struct ScheduleSpec {
+  std::string name;  // 1 to 64 letters, digits, '_', '-', '.'; first a letter or digit
+  // A 5-field cron ("*/5 * * * *", names, ranges, steps, lists; @daily and
+  // the like) read in `time_zone`, or empty with `every`.
+  std::string cron;
+  std::string time_zone;               // IANA name ("Europe/Berlin"); empty = UTC
+  std::chrono::milliseconds every{0};  // a fixed interval (whole seconds), or 0 with cron
+  Json inputs = Json::object();        // of every process it starts
+  // What a fire does while the schedule's previous process still runs:
+  // skip, buffer_one, buffer_all, cancel_other or allow_all.
+  std::string overlap = "skip";
+  // A fire that came due while no node ran still runs if it is at most this
+  // late when a node gets to it; older ones are recorded as missed.
+  std::chrono::milliseconds catchup_window = std::chrono::hours(1);
+  // Each fire starts up to this much after its time (the same delay for the
+  // same fire on every node).
+  std::chrono::milliseconds jitter{0};
 };
 
 // A Node runs workflow processes whose state is an append-only event log in
@@ -152,6 +173,29 @@ class Node {
   // Delivers a signal; kept in arrival order until a wait_signal consumes it.
   Result<Json> Signal(const std::string& id, const std::string& topic, const Json& payload,
                       const ControlOptions& options = {});
+
+  // Schedules (docs/schedules.md): durable in their own streams; a node
+  // fires them while it runs (after Resume). Each returns the schedule's
+  // view: name, status, spec, next_fire_at, last_process, counters.
+  // Records a schedule that starts `workflow` (stored with it, so the file is
+  // not needed again). InvalidArgument for a bad name, cron, zone, interval,
+  // policy or inputs; Refused when a schedule of that name exists.
+  Result<Json> CreateSchedule(const ScheduleSpec& spec, const Workflow& workflow,
+                              const ControlOptions& options = {});
+  // Every schedule that is not deleted, by name.
+  Result<std::vector<Json>> ListSchedules();
+  // NotFound for an unknown or deleted schedule (also for the controls).
+  Result<Json> GetSchedule(const std::string& name);
+  // Fires stop until resumed; fires that come due meanwhile are passed by.
+  // Refused when paused already.
+  Result<Json> PauseSchedule(const std::string& name, const ControlOptions& options = {});
+  // Refused unless paused.
+  Result<Json> ResumeSchedule(const std::string& name, const ControlOptions& options = {});
+  // No more fires; its processes are not touched. The name may be used anew.
+  Result<Json> DeleteSchedule(const std::string& name, const ControlOptions& options = {});
+  // Starts a process of the schedule now (also while paused, whatever the
+  // overlap policy); the view's last_process names it.
+  Result<Json> TriggerSchedule(const std::string& name, const ControlOptions& options = {});
 
   // The event lines (INTERFACE.md) of process `id` from seq `from_seq` on;
   // NotFound for an unknown id. The log is the audit trail: what happened.

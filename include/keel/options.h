@@ -57,6 +57,10 @@ struct Options {
   unsigned activity_threads = 0;
   // Resume unfinished processes on Open (read-only tools turn it off).
   bool resume = true;
+  // Fire the data dir's schedules (docs/schedules.md) from Resume until
+  // Close. The nodes the CLI opens for one command turn it off, so that only
+  // a serving node starts processes on a clock.
+  bool fire_schedules = true;
 };
 
 }  // namespace keel

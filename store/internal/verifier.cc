@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "events/codec.h"
+#include "events/schedule.h"
 #include "events/state.h"
 #include "events/transitions.h"
 #include "store/format.h"
@@ -61,6 +62,9 @@ class Audit {
     uint64_t next_seq = 1;
     std::string prev_hash = std::string(events::kHashSize, '\0');
     events::ProcessState state;
+    // A schedule's stream (events/schedule.h) is folded by its own fold.
+    bool schedule = false;
+    events::ScheduleState schedule_state;
     bool fold_ok = true;
     bool created = false;  // seq 1 is a ProcessCreated
     int64_t created_ns = 0;
@@ -173,7 +177,9 @@ void Audit::OnEvent(StreamAudit& audit, uint64_t key_seq, std::string value) {
   }
 
   if (audit.fold_ok) {
-    if (Status applied = events::Apply(audit.state, event); !applied.ok()) {
+    Status applied = audit.schedule ? events::ApplySchedule(audit.schedule_state, event)
+                                    : events::Apply(audit.state, event);
+    if (!applied.ok()) {
       Report(stream, key_seq, "the fold refuses the event: " + applied.ToString());
       audit.fold_ok = false;
     }
@@ -202,7 +208,8 @@ void Audit::CheckSnapshot(StreamAudit& audit, uint64_t seq, const std::string& v
     Report(audit.stream, seq, "snapshot state_json is not JSON");
     return;
   }
-  nlohmann::json folded = events::ToJson(audit.state);
+  nlohmann::json folded =
+      audit.schedule ? events::ToJson(audit.schedule_state) : events::ToJson(audit.state);
   if (stored != folded) {
     nlohmann::json patch = nlohmann::json::diff(folded, stored);
     std::string where = patch.empty() ? "" : patch[0].value("path", "");
@@ -323,6 +330,7 @@ Status Audit::CheckLogOfStream(const StreamAudit& audit) {
 Status Audit::One(std::string_view stream) {
   StreamAudit audit;
   audit.stream = std::string(stream);
+  audit.schedule = events::IsScheduleStream(stream);
   KEEL_RETURN_IF_ERROR(Begin(audit));
   std::string prefix = format::StreamPrefix(stream);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro_, rocks_->cf(kEvents)));
@@ -372,6 +380,7 @@ Status Audit::All() {
       KEEL_RETURN_IF_ERROR(finish());
       audit = std::make_unique<StreamAudit>();
       audit->stream = std::string(stream);
+      audit->schedule = events::IsScheduleStream(stream);
       KEEL_RETURN_IF_ERROR(Begin(*audit));
     }
     OnEvent(*audit, seq, it->value().ToString());

@@ -169,7 +169,8 @@ TEST(CodecTest, EventTypeNamesRoundTripForEveryType) {
 }
 
 TEST(CodecTest, InterfaceListsEveryEventTypeName) {
-  // The names of INTERFACE.md (plus keel's TimerCancelled extension).
+  // The names of INTERFACE.md (plus keel's extensions: TimerCancelled and the
+  // schedule events of docs/schedules.md).
   const char* kNames[] = {"ProcessCreated",
                           "ProcessStarted",
                           "ProcessPauseRequested",
@@ -205,7 +206,13 @@ TEST(CodecTest, InterfaceListsEveryEventTypeName) {
                           "TimerScheduled",
                           "TimerFired",
                           "VariablesSet",
-                          "TimerCancelled"};
+                          "TimerCancelled",
+                          "ScheduleCreated",
+                          "SchedulePaused",
+                          "ScheduleResumed",
+                          "ScheduleDeleted",
+                          "ScheduleFired",
+                          "ScheduleMissed"};
   for (const char* name : kNames) EXPECT_NE(EventTypeFromName(name), EventType::NONE) << name;
 }
 

@@ -388,6 +388,12 @@ TEST(EventJsonTest, EveryEventTypeHasDataWithoutJsonSuffixes) {
       events::TimerFired(c.P(), "t1", 5),
       events::VariablesSet(c.H("b"), R"({"a":1})"),
       events::TimerCancelled(c.P(), "t1", 5),
+      events::ScheduleCreated(c.P(), {.cron = "* * * * *", .workflow = "w", .overlap = "skip"}),
+      events::SchedulePaused(c.P(), "r"),
+      events::ScheduleResumed(c.P(), "r"),
+      events::ScheduleDeleted(c.P(), "r"),
+      events::ScheduleFired(c.P(), 5, "sched-x-1", "started", false),
+      events::ScheduleMissed(c.P(), 1, 5, 2),
   };
   ASSERT_EQ(drafts.size(), static_cast<size_t>(EventType::MAX));
   for (size_t i = 0; i < drafts.size(); ++i) {

@@ -218,6 +218,7 @@ TEST(TransitionsTest, EntityOfEveryEventType) {
     EntityKind expected = EntityKind::kProcess;
     if (name.starts_with("Branch") || name == "VariablesSet") expected = EntityKind::kBranch;
     if (name.starts_with("Task")) expected = EntityKind::kTask;
+    if (name.starts_with("Schedule")) expected = EntityKind::kSchedule;
     EXPECT_EQ(EntityOf(e), expected) << name;
   }
   EXPECT_EQ(EntityOf(E::NONE), EntityKind::kNone);
