@@ -185,14 +185,19 @@ void NoLengthMeansNoBody(const httplib::Request& req) {
   const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
 }
 
-ControlOptions ControlFrom(const Json& body, Status* error) {
+// A control request's body: who and why (`by`, `reason`); `body` gets the
+// whole object for a handler that reads more of it (a signal's payload).
+Result<ControlOptions> ControlFrom(const httplib::Request& req, Json* body = nullptr) {
+  auto object = BodyObject(req);
+  if (!object.ok()) return object.status();
+  auto reason = StringField(*object, "reason");
+  if (!reason.ok()) return reason.status();
+  auto by = StringField(*object, "by");
+  if (!by.ok()) return by.status();
   ControlOptions options;
-  auto reason = StringField(body, "reason");
-  auto by = StringField(body, "by");
-  if (!reason.ok()) *error = reason.status();
-  if (!by.ok()) *error = by.status();
-  if (reason.ok()) options.reason = *reason;
-  if (by.ok() && !by->empty()) options.by = *by;
+  options.reason = *reason;
+  if (!by->empty()) options.by = *by;
+  if (body != nullptr) *body = std::move(*object);
   return options;
 }
 
@@ -790,11 +795,9 @@ class HttpServer::Impl {
   }
 
   void Control(const httplib::Request& req, httplib::Response& res) {
-    auto body = BodyObject(req);
-    if (!body.ok()) return SendStatus(res, body.status());
-    Status bad;
-    ControlOptions options = ControlFrom(*body, &bad);
-    if (!bad.ok()) return SendStatus(res, bad);
+    auto parsed = ControlFrom(req);
+    if (!parsed.ok()) return SendStatus(res, parsed.status());
+    const ControlOptions& options = *parsed;
     std::string id = req.matches[1], action = req.matches[2];
     Result<Json> out = action == "pause"    ? node_.Pause(id, options)
                        : action == "resume" ? node_.Resume(id, options)
@@ -804,11 +807,9 @@ class HttpServer::Impl {
   }
 
   void Decide(const httplib::Request& req, httplib::Response& res) {
-    auto body = BodyObject(req);
-    if (!body.ok()) return SendStatus(res, body.status());
-    Status bad;
-    ControlOptions options = ControlFrom(*body, &bad);
-    if (!bad.ok()) return SendStatus(res, bad);
+    auto parsed = ControlFrom(req);
+    if (!parsed.ok()) return SendStatus(res, parsed.status());
+    const ControlOptions& options = *parsed;
     std::string id = req.matches[1], step = req.matches[2];
     auto out = req.matches[3] == "approve"  ? node_.Approve(id, step, options)
                : req.matches[3] == "reject" ? node_.Reject(id, step, options)
@@ -817,13 +818,11 @@ class HttpServer::Impl {
   }
 
   void Signal(const httplib::Request& req, httplib::Response& res) {
-    auto body = BodyObject(req);
-    if (!body.ok()) return SendStatus(res, body.status());
-    Status bad;
-    ControlOptions options = ControlFrom(*body, &bad);
-    if (!bad.ok()) return SendStatus(res, bad);
+    Json body;
+    auto options = ControlFrom(req, &body);
+    if (!options.ok()) return SendStatus(res, options.status());
     auto out =
-        node_.Signal(req.matches[1], req.matches[2], body->value("payload", Json()), options);
+        node_.Signal(req.matches[1], req.matches[2], body.value("payload", Json()), *options);
     out.ok() ? SendJson(res, 200, *out) : SendStatus(res, out.status());
   }
 
@@ -878,11 +877,9 @@ class HttpServer::Impl {
   }
 
   void ScheduleControl(const httplib::Request& req, httplib::Response& res) {
-    auto body = BodyObject(req);
-    if (!body.ok()) return SendStatus(res, body.status());
-    Status bad;
-    ControlOptions options = ControlFrom(*body, &bad);
-    if (!bad.ok()) return SendStatus(res, bad);
+    auto parsed = ControlFrom(req);
+    if (!parsed.ok()) return SendStatus(res, parsed.status());
+    const ControlOptions& options = *parsed;
     std::string name = req.matches[1], action = req.matches[2];
     Result<Json> out = action == "pause"    ? node_.PauseSchedule(name, options)
                        : action == "resume" ? node_.ResumeSchedule(name, options)
