@@ -554,16 +554,27 @@ class HttpServer::Impl {
     return std::shared_ptr<const Workflow>(shared);
   }
 
+  // The body's `workflow` (YAML/JSON text or an object), parsed. Answers the
+  // request itself (400 missing, 422 invalid) and returns null on failure.
+  std::shared_ptr<const Workflow> WorkflowFrom(const Json& body, httplib::Response& res) {
+    auto it = body.find("workflow");
+    if (it == body.end() || !(it->is_string() || it->is_object())) {
+      SendStatus(res, Status::InvalidArgument("'workflow' must be YAML/JSON text or an object"));
+      return nullptr;
+    }
+    auto wf = Parsed(it->is_string() ? it->get<std::string>() : it->dump());
+    if (!wf.ok()) {
+      SendStatus(res, wf.status(), 422);
+      return nullptr;
+    }
+    return *wf;
+  }
+
   void Create(const httplib::Request& req, httplib::Response& res) {
     auto body = BodyObject(req);
     if (!body.ok()) return SendStatus(res, body.status());
-    auto it = body->find("workflow");
-    if (it == body->end() || !(it->is_string() || it->is_object())) {
-      return SendStatus(res,
-                        Status::InvalidArgument("'workflow' must be YAML/JSON text or an object"));
-    }
-    auto wf = Parsed(it->is_string() ? it->get<std::string>() : it->dump());
-    if (!wf.ok()) return SendStatus(res, wf.status(), 422);
+    auto wf = WorkflowFrom(*body, res);
+    if (!wf) return;
     Json inputs = body->value("inputs", Json::object());
     if (!inputs.is_object() && !inputs.is_null()) {
       return SendStatus(res, Status::InvalidArgument("'inputs' must be an object"));
@@ -585,13 +596,13 @@ class HttpServer::Impl {
     if (!by->empty()) start.actor = *by;
     bool started = false;
     if (!req.has_param("wait")) {
-      auto snapshot = node_.Start(**wf, inputs, start, &started);
+      auto snapshot = node_.Start(*wf, inputs, start, &started);
       if (!snapshot.ok()) return SendStatus(res, snapshot.status(), 422);
       return SendJson(res, started ? 201 : 200, *snapshot);
     }
     // ?wait=S: one call that starts the process and answers once it rests
     // (or after S seconds) with its snapshot then.
-    auto submitted = node_.Submit(**wf, inputs, start, &started);
+    auto submitted = node_.Submit(*wf, inputs, start, &started);
     if (!submitted.ok()) return SendStatus(res, submitted.status(), 422);
     auto rested =
         WaitForRest(*submitted, std::chrono::seconds(std::min<uint64_t>(*wait_s, kMaxWaitS)));
@@ -831,13 +842,8 @@ class HttpServer::Impl {
   void CreateSchedule(const httplib::Request& req, httplib::Response& res) {
     auto body = BodyObject(req);
     if (!body.ok()) return SendStatus(res, body.status());
-    auto it = body->find("workflow");
-    if (it == body->end() || !(it->is_string() || it->is_object())) {
-      return SendStatus(res,
-                        Status::InvalidArgument("'workflow' must be YAML/JSON text or an object"));
-    }
-    auto wf = Parsed(it->is_string() ? it->get<std::string>() : it->dump());
-    if (!wf.ok()) return SendStatus(res, wf.status(), 422);
+    auto wf = WorkflowFrom(*body, res);
+    if (!wf) return;
     ScheduleSpec spec;
     std::string overlap, every, catchup, jitter, by;
     for (auto [key, out] : {std::pair{"name", &spec.name},
@@ -865,7 +871,7 @@ class HttpServer::Impl {
     if (spec.inputs.is_null()) spec.inputs = Json::object();
     ControlOptions options;
     if (!by.empty()) options.by = by;
-    auto created = node_.CreateSchedule(spec, **wf, options);
+    auto created = node_.CreateSchedule(spec, *wf, options);
     if (!created.ok()) return SendStatus(res, created.status(), 422);
     SendJson(res, 201, *created);
   }

@@ -289,7 +289,7 @@ steps:
   EXPECT_EQ(TaskStatus("never"), "absent");
 }
 
-TEST_F(InterpreterTest, ApprovalsAreApprovedRejectedOrExpireAsARejectionBySystem) {
+TEST_F(InterpreterTest, AnApprovedStepGoesOnAndAnUnknownStepIsNotFound) {
   const char* yaml = R"(name: t
 steps:
   - {id: ok, approval: {prompt: "ship?", expires: 1h}}
@@ -311,6 +311,28 @@ steps:
   Control unknown = approve;
   unknown.target = "nope";
   EXPECT_EQ(Act(unknown).status().code(), Status::Code::kNotFound);
+}
+
+TEST_F(InterpreterTest, ARejectedStepFailsTheProcessWithWhoAndWhyAndIsRejectedOnce) {
+  Load("name: t\nsteps:\n  - {id: ok, approval: {prompt: p, expires: 1h}}\n"
+       "  - {id: a, activity: work}\n");
+  Settle();
+  Control reject;
+  reject.kind = Control::Kind::kReject;
+  reject.target = "ok";
+  reject.by = "bob";
+  reject.reason = "not today";
+  auto rejected = Act(reject);
+  ASSERT_TRUE(rejected.ok()) << rejected.status().ToString();
+  EXPECT_TRUE(Has(*rejected, "TaskRejected"));
+  EXPECT_EQ(TaskStatus("ok"), "failed");
+  EXPECT_EQ(state_.FindTask("ok")->approval->status, "rejected");
+  EXPECT_EQ(state_.FindTask("ok")->approval->by, "bob");
+  EXPECT_EQ(state_.FindTask("ok")->approval->reason, "not today");
+  EXPECT_TRUE(launched_.empty());  // the step after a rejection never runs
+  EXPECT_EQ(State(), "failed");
+  EXPECT_EQ(state_.timers.count("expiry/ok"), 0u);
+  EXPECT_FALSE(Act(reject).ok());  // nothing waits for approval any more
 }
 
 TEST_F(InterpreterTest, AnApprovalThatExpiresIsRejectedBySystem) {
