@@ -77,8 +77,7 @@ Result<flatbuffers::uoffset_t> CopyBody(flatbuffers::FlatBufferBuilder& fbb,
   for (size_t i = 0; i < type->num_elems; ++i) {
     const flatbuffers::TypeCode code = type->type_codes[i];
     const auto offset = flatbuffers::FieldIndexToOffset(static_cast<flatbuffers::voffset_t>(i));
-    const bool is_string =
-        !code.is_repeating && code.base_type == flatbuffers::ET_STRING;
+    const bool is_string = !code.is_repeating && code.base_type == flatbuffers::ET_STRING;
     if (code.is_repeating || (code.base_type == flatbuffers::ET_SEQUENCE)) {
       if (body->GetAddressOf(offset) != nullptr) {
         return Status::Internal(std::string("field ") + (type->names ? type->names[i] : "?") +
@@ -196,8 +195,9 @@ Result<std::vector<Draft>> ForkedStream(const std::vector<StoredEvent>& log, uin
     auto env = fb::CreateEnvelope(fbb, kSchemaVersion, str(start.id), 0, 0, 0, str(start.id),
                                   str(actor), &zero, EventType::ProcessCreated, body.Union());
     fbb.Finish(env);
-    Draft created{EventType::ProcessCreated,
-                  std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize())};
+    Draft created{
+        EventType::ProcessCreated,
+        std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize())};
     Stamp(created, 1, start.time_ns);
     out.push_back(std::move(created));
   }

@@ -843,7 +843,8 @@ class HttpServer::Impl {
     for (const auto* field : {&from, &id, &by}) {
       if (!field->ok()) return SendStatus(res, field->status());
     }
-    if (from->empty()) return SendStatus(res, Status::InvalidArgument("'from' (a step) is required"));
+    if (from->empty())
+      return SendStatus(res, Status::InvalidArgument("'from' (a step) is required"));
     options.from = *from;
     options.id = *id;
     if (!by->empty()) options.actor = *by;
@@ -853,7 +854,8 @@ class HttpServer::Impl {
       options.visit = it->get<uint32_t>();
     }
     if (auto it = body->find("inputs"); it != body->end() && !it->is_null()) {
-      if (!it->is_object()) return SendStatus(res, Status::InvalidArgument("'inputs' must be an object"));
+      if (!it->is_object())
+        return SendStatus(res, Status::InvalidArgument("'inputs' must be an object"));
       options.inputs = *it;
     }
     if (!options.id.empty()) {

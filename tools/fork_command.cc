@@ -23,8 +23,8 @@ struct ForkArgs {
   std::string source;
   std::string from;
   uint32_t visit = 0;
-  std::string inputs;               // --inputs JSON|@file: the new inputs, whole
-  std::vector<std::string> input;   // --input k=v: changes over --inputs or the source's
+  std::string inputs;              // --inputs JSON|@file: the new inputs, whole
+  std::vector<std::string> input;  // --input k=v: changes over --inputs or the source's
   std::string id;
   std::string by;
   bool detach = false;
@@ -72,8 +72,8 @@ void PrintSnapshot(const Common& c, const Json& snapshot) {
 
 int Fork(const Common& c, const ForkArgs& a) {
   ExitOnStopSignals();
-  for (const auto& [text, what] : {std::pair{&a.source, "the process id"}, {&a.from, "--from"},
-                                   {&a.by, "--by"}}) {
+  for (const auto& [text, what] :
+       {std::pair{&a.source, "the process id"}, {&a.from, "--from"}, {&a.by, "--by"}}) {
     if (Status s = CheckUtf8(*text, what); !s.ok()) return Fail(s);
   }
   if (!a.id.empty()) {
@@ -122,8 +122,8 @@ int Fork(const Common& c, const ForkArgs& a) {
     std::cerr << id << "  " << (*forked)["workflow"].get<std::string>() << "  forked from "
               << fork.value("process", "") << " at seq " << copied << " (its seqs 2.." << copied
               << " copied, not run again)" << std::endl;
-    display = std::make_unique<LiveDisplay>(c.data, id, std::cerr, WantsColour(STDERR_FILENO),
-                                            copied);
+    display =
+        std::make_unique<LiveDisplay>(c.data, id, std::cerr, WantsColour(STDERR_FILENO), copied);
     on_change = [shown = display.get()](const Json&) { shown->Changed(); };
   }
   auto timeout = a.timeout_s > 0
@@ -151,8 +151,7 @@ void AddForkCommand(Commands& commands) {
       "are not run again, their outputs are kept (docs/fork.md); exit code by its status",
       [&c, a] { return Fork(c, *a); }, {.token = true});
   cmd->add_option("ID", a->source, "the process to fork")->required();
-  cmd->add_option("--from", a->from, "step id (or task id in a fan-out) to start from")
-      ->required();
+  cmd->add_option("--from", a->from, "step id (or task id in a fan-out) to start from")->required();
   cmd->add_option("--visit", a->visit, "which visit of the step (goto loops); default the first");
   cmd->add_option("--inputs", a->inputs, "the new process's inputs as a JSON object, or @file");
   cmd->add_option("--input", a->input, "change one input k=v (over --inputs or the source's)");

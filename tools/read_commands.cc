@@ -101,7 +101,8 @@ struct ForkPair {
   bool inputs_changed = false;
 };
 
-std::optional<ForkPair> FindForkPair(const std::string& a, const std::vector<events::StoredEvent>& left,
+std::optional<ForkPair> FindForkPair(const std::string& a,
+                                     const std::vector<events::StoredEvent>& left,
                                      const std::string& b,
                                      const std::vector<events::StoredEvent>& right) {
   auto created = [](const std::vector<events::StoredEvent>& log) -> Json {
@@ -436,8 +437,11 @@ int Diff(const Common& c, const std::string& a, const std::string& b) {
   if (fork && fork->inputs_changed) {
     // The same events from other inputs: they part in the inputs alone.
     if (c.json) {
-      std::cout << Json{{"identical", false}, {"seq", 1}, {"a", events::ToJson(left->front())},
-                        {"b", events::ToJson(right->front())}, {"fork", fork_json}}
+      std::cout << Json{{"identical", false},
+                        {"seq", 1},
+                        {"a", events::ToJson(left->front())},
+                        {"b", events::ToJson(right->front())},
+                        {"fork", fork_json}}
                        .dump()
                 << "\n";
     } else {

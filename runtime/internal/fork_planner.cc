@@ -88,9 +88,8 @@ Result<ForkPlan> PlanFork(const ForkContext& context, const std::string& source,
     }
   }
   if (!is_step && !is_task) {
-    return Status::NotFound("workflow " + Quoted(wf.name) + " has no step " +
-                            Quoted(options.from) + ", nor process " + Quoted(source) +
-                            " a task of that id");
+    return Status::NotFound("workflow " + Quoted(wf.name) + " has no step " + Quoted(options.from) +
+                            ", nor process " + Quoted(source) + " a task of that id");
   }
   if (!is_step && options.visit != 0) {
     return Status::InvalidArgument(Quoted(options.from) +
@@ -110,16 +109,15 @@ Result<ForkPlan> PlanFork(const ForkContext& context, const std::string& source,
   for (const Step* s : activities) {
     if (!context.has_activity(s->activity)) {
       return Status::InvalidArgument(wf.source + ":" + std::to_string(s->line) + ": step '" +
-                                     s->id + "': activity '" + s->activity +
-                                     "' is not registered");
+                                     s->id + "': activity '" + s->activity + "' is not registered");
     }
   }
 
   auto cut = events::FindForkCut(*log, options.from, options.visit);
   if (!cut.ok()) return cut.status();
   auto stream = events::ForkedStream(
-      *log, cut->seq, {.id = id, .actor = options.actor, .inputs_json = inputs_json,
-                       .time_ns = context.now_ns});
+      *log, cut->seq,
+      {.id = id, .actor = options.actor, .inputs_json = inputs_json, .time_ns = context.now_ns});
   if (!stream.ok()) return stream.status();
 
   // The state a node loads from the new stream, folded as verify will fold it.
@@ -127,8 +125,8 @@ Result<ForkPlan> PlanFork(const ForkContext& context, const std::string& source,
   for (const auto& draft : *stream) {
     Status folded = events::Apply(state, events::StoredEvent::Unsealed(draft));
     if (!folded.ok()) {
-      return Status::Internal("the fork of " + Quoted(source) + " does not fold: " +
-                              folded.message());
+      return Status::Internal("the fork of " + Quoted(source) +
+                              " does not fold: " + folded.message());
     }
   }
   if (!CheckResumable(context, *workflow, std::move(state), *cut).ok()) {
@@ -136,8 +134,9 @@ Result<ForkPlan> PlanFork(const ForkContext& context, const std::string& source,
                       std::to_string(cut->seq) + " (before task " + Quoted(cut->task) +
                       " began): resumed there, it would not begin " + Quoted(cut->task) + " again";
     if (CutInsideRetry(*log, cut->seq)) {
-      why += "; that visit began in a retry of the process, which starts the failed task "
-             "again in the same step: fork from the visit before it";
+      why +=
+          "; that visit began in a retry of the process, which starts the failed task "
+          "again in the same step: fork from the visit before it";
     }
     return Status::Refused(why);
   }

@@ -240,8 +240,8 @@ TEST_F(ForkCliTest, AFailedProcessForkedWithChangedInputsCompletes) {
   EXPECT_NE(human.out.find("first divergence at seq"), std::string::npos) << human.out;
 
   // --inputs replaces them whole (checked like run's: defaults filled in).
-  auto whole = Keel({"fork", "bad", "--from", "c", "--inputs",
-                     Json({{"dir", runs_}}).dump(), "--id", "whole", "--json"});
+  auto whole = Keel({"fork", "bad", "--from", "c", "--inputs", Json({{"dir", runs_}}).dump(),
+                     "--id", "whole", "--json"});
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
   EXPECT_EQ(Parse(whole.out)["inputs"], Json({{"dir", runs_}, {"ok", true}, {"gate", "/"}}));
   ExpectVerified();
@@ -376,8 +376,8 @@ TEST_F(ForkCliTest, TheHttpApiForksAndRefuses) {
   httplib::Client http(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
   http.set_read_timeout(120, 0);
 
-  Json body = {{"from", "c"}, {"inputs", {{"dir", runs_}, {"ok", true}}}, {"id", "api"},
-               {"by", "alice"}};
+  Json body = {
+      {"from", "c"}, {"inputs", {{"dir", runs_}, {"ok", true}}}, {"id", "api"}, {"by", "alice"}};
   auto forked = http.Post("/v1/processes/src/fork?wait=60", body.dump(), "application/json");
   ASSERT_TRUE(forked);
   EXPECT_EQ(forked->status, 201) << forked->body;
@@ -459,8 +459,8 @@ TEST_F(ForkCliTest, SigkillWhileTheForkRunsResumesFromItsStep) {
   std::string wf = Workflow("chain.yaml", kChainYaml);
   RunJson({wf, "--input", DirInput(), "--id", "src"});
   const std::string gate = dir_ / "gate";
-  auto fork = Spawn("fork", {"fork", "src", "--from", "c", "--input", "gate=" + gate, "--id",
-                             "held", "--json"});
+  auto fork = Spawn(
+      "fork", {"fork", "src", "--from", "c", "--input", "gate=" + gate, "--id", "held", "--json"});
   // c has started in the fork (its second run overall) and waits at the gate.
   ASSERT_TRUE(WaitUntil([&] { return Runs("c") == 2; })) << Err("fork");
   fork->Signal(SIGKILL);

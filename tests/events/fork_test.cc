@@ -31,27 +31,27 @@ class ForkTest : public ::testing::Test {
     Add(ProcessCreated(chain_.P(), "wf", "hash", R"({"n":1})", "{}", "key-1"));
     Add(ProcessStarted(chain_.P()));
     Add(BranchStarted(chain_.H("main"), {.first_step = "a"}));
-    Add(TaskScheduled(chain_.H("a"), "a", "main", "{}"));                    // 4
+    Add(TaskScheduled(chain_.H("a"), "a", "main", "{}"));  // 4
     Add(TaskStarted(chain_.H("a"), 1, "p1/a/1"));
     Add(TaskCompleted(chain_.H("a"), R"({"v":1})", "b"));
-    Add(TaskScheduled(chain_.H("b"), "b", "main", "{}"));                    // 7
+    Add(TaskScheduled(chain_.H("b"), "b", "main", "{}"));  // 7
     Add(TaskStarted(chain_.H("b"), 1, "p1/b/1"));
     Add(TimerScheduled(chain_.P(), "retry/b/2", 5, "retry", "b"));
     Add(TimerFired(chain_.P(), "retry/b/2", 5));
     Add(TaskCompleted(chain_.H("b"), "{}", "b"));
-    Add(TaskScheduled(chain_.H("b#2"), "b", "main", "{}", 2));              // 12
+    Add(TaskScheduled(chain_.H("b#2"), "b", "main", "{}", 2));  // 12
     Add(TaskStarted(chain_.H("b#2"), 1, "p1/b#2/1"));
     Add(TaskCompleted(chain_.H("b#2"), "{}", "fan"));
-    Add(TaskScheduled(chain_.H("fan"), "fan", "main", "{}"));                // 15
+    Add(TaskScheduled(chain_.H("fan"), "fan", "main", "{}"));  // 15
     Add(TaskStarted(chain_.H("fan"), 1, "p1/fan/1"));
-    Add(BranchStarted(chain_.H("fan/x"), {.parent = "main", .fork_task = "fan", .name = "x",
-                                          .first_step = "s"}));
-    Add(BranchStarted(chain_.H("fan/y"), {.parent = "main", .fork_task = "fan", .name = "y",
-                                          .first_step = "s"}));
+    Add(BranchStarted(chain_.H("fan/x"),
+                      {.parent = "main", .fork_task = "fan", .name = "x", .first_step = "s"}));
+    Add(BranchStarted(chain_.H("fan/y"),
+                      {.parent = "main", .fork_task = "fan", .name = "y", .first_step = "s"}));
     Add(BranchWaiting(chain_.H("main"), "fan"));
-    Add(TaskScheduled(chain_.H("fan/x/s"), "s", "fan/x", "{}"));            // 20
+    Add(TaskScheduled(chain_.H("fan/x/s"), "s", "fan/x", "{}"));  // 20
     Add(TaskStarted(chain_.H("fan/x/s"), 1, "p1/fan/x/s/1"));
-    Add(TaskScheduled(chain_.H("fan/y/s"), "s", "fan/y", "{}"));            // 22
+    Add(TaskScheduled(chain_.H("fan/y/s"), "s", "fan/y", "{}"));  // 22
   }
 
   // Folds drafts (stamped) as a reader would fold the stored stream.
@@ -121,9 +121,8 @@ TEST_F(ForkTest, TheForkedStreamFoldsToTheSourceAtTheCutUnderTheNewId) {
   auto cut = FindForkCut(log_, "s", 0);
   ASSERT_OK(cut);
   const int64_t now = EventChain::TimeOf(1000);
-  auto drafts = ForkedStream(log_, cut->seq,
-                             {.id = "p2", .actor = "alice", .inputs_json = R"({"n":2})",
-                              .time_ns = now});
+  auto drafts = ForkedStream(
+      log_, cut->seq, {.id = "p2", .actor = "alice", .inputs_json = R"({"n":2})", .time_ns = now});
   ASSERT_OK(drafts);
   ASSERT_EQ(drafts->size(), cut->seq);
   auto fork = Fold(*drafts);

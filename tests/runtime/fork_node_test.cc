@@ -142,8 +142,7 @@ TEST_F(ForkNodeTest, RefusalsHaveTheirCodes) {
   EXPECT_EQ(code("src", {.from = "one", .id = "../x"}), Status::Code::kInvalidArgument);
   EXPECT_EQ(code("src", {.from = "one", .inputs = Json{{"zz", 1}}}),
             Status::Code::kInvalidArgument);
-  EXPECT_EQ(code("src", {.from = "one", .inputs = Json::array()}),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(code("src", {.from = "one", .inputs = Json::array()}), Status::Code::kInvalidArgument);
   auto list = node->List({});
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(list->total, 1u);
