@@ -449,6 +449,8 @@ void ApplyCreated(ProcessState& s, std::string_view stream, const fb::Envelope& 
   s.definition_hash.assign(View(b->definition_hash()));
   s.inputs = JsonField(View(b->inputs_json()), json::object());
   s.idempotency_key.assign(View(b->idempotency_key()));
+  s.forked_from.assign(View(b->forked_from()));
+  s.forked_seq = b->forked_seq();
   s.created_ns = now;
   s.status = ProcessStatus::kPending;
 }

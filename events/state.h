@@ -94,6 +94,10 @@ struct ProcessState {
   uint64_t last_seq = 0;
   std::string last_hash;  // chain hash of last_seq (raw 32 bytes)
   std::string pause_reason;
+  // A fork (docs/fork.md): the source process and the last of its seqs this
+  // stream copies; empty / 0 for a process started anew.
+  std::string forked_from;
+  uint64_t forked_seq = 0;
 
   std::vector<BranchState> branches;  // in start order; branches[0] is main
   // In order of first scheduling. A deque: a long process has many tasks, and

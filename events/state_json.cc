@@ -210,6 +210,9 @@ json CommonKeys(const ProcessState& s) {
   Put(o, "updated_ns", s.updated_ns);
   Put(o, "waiting_on", WaitingOn(s));
   Put(o, "workflow", Text(s.workflow));
+  if (!s.forked_from.empty()) {
+    Put(o, "forked_from", json{{"process", Text(s.forked_from)}, {"seq", s.forked_seq}});
+  }
   return j;
 }
 
@@ -352,6 +355,10 @@ Result<ProcessState> StateFromJson(const json& j) {
     s.last_seq = Num<uint64_t>(j, "last_seq", 0);
     s.last_hash = Unhex(Str(j, "last_hash"));
     s.pause_reason = Str(j, "pause_reason");
+    if (auto it = j.find("forked_from"); it != j.end() && it->is_object()) {
+      s.forked_from = Str(*it, "process");
+      s.forked_seq = Num<uint64_t>(*it, "seq", 0);
+    }
 
     for (const json& bj : Array(j, "branches")) {
       BranchState b;

@@ -139,6 +139,8 @@ std::vector<std::string> KnownParams(const std::string& method, const std::strin
   if (path == "/v1/events/stream") return {"from"};
   if (path.size() > 7 && path.compare(path.size() - 7, 7, "/events") == 0) return {"from"};
   if (path.size() > 7 && path.compare(path.size() - 7, 7, "/replay") == 0) return {"to"};
+  if (method == "POST" && path.size() > 5 && path.compare(path.size() - 5, 5, "/fork") == 0)
+    return {"wait"};
   // GET /v1/processes/{id}: a page of its tasks.
   if (method == "GET" && path.rfind("/v1/processes/", 0) == 0 &&
       path.find('/', sizeof("/v1/processes/") - 1) == std::string::npos) {
@@ -517,6 +519,8 @@ class HttpServer::Impl {
                  [this](const auto& req, auto& res) { Decide(req, res); });
     server_.Post(R"(/v1/processes/([^/]+)/signals/(.+))",
                  [this](const auto& req, auto& res) { Signal(req, res); });
+    server_.Post(R"(/v1/processes/([^/]+)/fork)",
+                 [this](const auto& req, auto& res) { Fork(req, res); });
     server_.Post("/v1/schedules", [this](const auto& req, auto& res) { CreateSchedule(req, res); });
     server_.Get("/v1/schedules", [this](const auto&, auto& res) { ListSchedules(res); });
     server_.Get(R"(/v1/schedules/([^/]+))", [this](const auto& req, auto& res) {
@@ -835,6 +839,48 @@ class HttpServer::Impl {
     auto out =
         node_.Signal(req.matches[1], req.matches[2], body.value("payload", Json()), *options);
     out.ok() ? SendJson(res, 200, *out) : SendStatus(res, out.status());
+  }
+
+  // POST /v1/processes/{id}/fork {from, visit?, inputs?, id?, by?}[?wait=S]
+  // (docs/fork.md): 201 with the new process's snapshot once its log is
+  // durable, or once it rests (or after S seconds) with ?wait.
+  void Fork(const httplib::Request& req, httplib::Response& res) {
+    auto body = BodyObject(req);
+    if (!body.ok()) return SendStatus(res, body.status());
+    ForkOptions options;
+    auto from = StringField(*body, "from");
+    auto id = StringField(*body, "id");
+    auto by = StringField(*body, "by");
+    for (const auto* field : {&from, &id, &by}) {
+      if (!field->ok()) return SendStatus(res, field->status());
+    }
+    if (from->empty())
+      return SendStatus(res, Status::InvalidArgument("'from' (a step) is required"));
+    options.from = *from;
+    options.id = *id;
+    if (!by->empty()) options.actor = *by;
+    if (auto it = body->find("visit"); it != body->end() && !it->is_null()) {
+      if (!it->is_number_unsigned() || it->get<uint64_t>() > UINT32_MAX)
+        return SendStatus(res, Status::InvalidArgument("'visit' must be a number, 1 or more"));
+      options.visit = it->get<uint32_t>();
+    }
+    if (auto it = body->find("inputs"); it != body->end() && !it->is_null()) {
+      if (!it->is_object())
+        return SendStatus(res, Status::InvalidArgument("'inputs' must be an object"));
+      options.inputs = *it;
+    }
+    if (!options.id.empty()) {
+      if (Status s = CheckProcessId(options.id); !s.ok()) return SendStatus(res, s);
+    }
+    auto wait_s = NumberParam(req, "wait", 0);
+    if (!wait_s.ok()) return SendStatus(res, wait_s.status());
+    auto forked = node_.Fork(req.matches[1], options);
+    if (!forked.ok()) return SendStatus(res, forked.status());
+    if (!req.has_param("wait")) return SendJson(res, 201, *forked);
+    auto rested = WaitForRest((*forked)["id"].get<std::string>(),
+                              std::chrono::seconds(std::min<uint64_t>(*wait_s, kMaxWaitS)));
+    if (!rested.ok()) return SendStatus(res, rested.status());
+    SendJson(res, 201, *rested);
   }
 
   // POST /v1/schedules {name, workflow, cron | every, time_zone?, inputs?,

@@ -26,6 +26,7 @@
 #include "runtime/internal/activity_registry.h"
 #include "runtime/internal/child_manager.h"
 #include "runtime/internal/definition_cache.h"
+#include "runtime/internal/fork_planner.h"
 #include "runtime/internal/process_registry.h"
 #include "runtime/internal/rest_waiters.h"
 #include "runtime/internal/schedule_service.h"
@@ -359,6 +360,49 @@ class Node::Impl : public actors::Host {
     return created;
   }
 
+  // Node::Fork: checks what the caller brings, plans the fork
+  // (runtime/internal/fork_planner.h), appends the new stream in one append
+  // and resumes it like a process recovered after a crash.
+  Result<Json> Fork(const std::string& source, const ForkOptions& options) {
+    if (!options.id.empty()) KEEL_RETURN_IF_ERROR(CheckProcessId(options.id));
+    KEEL_RETURN_IF_ERROR(CheckUtf8(options.from, "the step"));
+    KEEL_RETURN_IF_ERROR(CheckUtf8(options.actor, "the forking actor"));
+    if (options.inputs) KEEL_RETURN_IF_ERROR(CheckJsonUtf8(*options.inputs, "inputs"));
+    if (events::IsScheduleStream(source))
+      return Status::NotFound("no process with id '" + source + "'");
+    const std::string id = options.id.empty() ? NewProcessId() : options.id;
+    auto taken = store_->LastSeq(id);
+    if (!taken.ok()) return taken.status();
+    if (*taken > 0) return Status::Refused("a process with id '" + id + "' already exists");
+    runtime::ForkContext context;
+    context.store = store_.get();
+    context.definition = [this](const std::string& hash) { return definitions_->Get(hash); };
+    context.has_activity = [this](const std::string& name) {
+      return activities_->Find(name) != nullptr;
+    };
+    context.gates = actors::Gates(options_);
+    context.now_ns = NowNs();
+    auto plan = runtime::PlanFork(context, source, id, options);
+    if (!plan.ok()) return plan.status();
+    auto appended = store_->Append({id, 0, std::move(plan->events)});
+    if (!appended.ok()) {
+      if (appended.status().code() == Status::Code::kConflict)
+        return Status::Refused("a process with id '" + id + "' already exists");
+      return appended.status();
+    }
+    uint64_t unsnapshotted = 0;
+    auto state = Load(id, &unsnapshotted);
+    if (!state.ok()) return state.status();
+    Json snapshot = events::ToJson(*state);
+    if (!options.defer) {
+      // Durable already: a node that cannot run it now (closing) leaves it
+      // to the next one, which resumes it.
+      Status s = registry_->Activate(std::move(*state), unsnapshotted);
+      if (!s.ok()) spdlog::warn("fork {} not resumed yet: {}", id, s.ToString());
+    }
+    return snapshot;
+  }
+
   Result<Json> Get(const std::string& id) {
     auto state = Load(id);
     if (!state.ok()) return state.status();
@@ -531,6 +575,9 @@ Result<std::string> Node::Submit(const Workflow& workflow, const Json& inputs,
   auto created = impl_->Start(workflow, inputs, options, started, &id, /*snapshot=*/false);
   if (!created.ok()) return created.status();
   return id;
+}
+Result<Json> Node::Fork(const std::string& source, const ForkOptions& options) {
+  return impl_->Fork(source, options);
 }
 Result<Json> Node::Get(const std::string& id) { return impl_->Get(id); }
 Result<ProcessList> Node::List(const ListFilter& filter) { return impl_->List(filter); }

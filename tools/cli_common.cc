@@ -267,6 +267,10 @@ void PrintTree(const Json& s) {
             << ", last seq " << s.value("last_seq", 0) << "\n";
   if (s.contains("error") && !s["error"].is_null())
     std::cout << "  error: " << Text(s["error"]) << "\n";
+  if (auto fork = s.find("forked_from"); fork != s.end() && fork->is_object()) {
+    std::cout << "  forked from " << Text(fork->value("process", Json())) << " at seq "
+              << fork->value("seq", 0) << "\n";
+  }
   for (const auto& b : s["branches"]) {
     if (b.value("parent", Json()).is_null()) PrintBranch(s, b, "  ");
   }

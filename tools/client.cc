@@ -219,4 +219,14 @@ Result<Json> RemoteNode::ScheduleControl(const std::string& action, const std::s
   return client_.Post("/v1/schedules/" + name + "/" + action, body);
 }
 
+Result<Json> RemoteNode::Fork(const std::string& source, const ForkOptions& options) {
+  // A live node runs the fork at once: options.defer has no say.
+  Json body = {{"from", options.from}};
+  if (options.visit != 0) body["visit"] = options.visit;
+  if (options.inputs) body["inputs"] = *options.inputs;
+  if (!options.id.empty()) body["id"] = options.id;
+  if (!options.actor.empty()) body["by"] = options.actor;
+  return client_.Post("/v1/processes/" + source + "/fork", body);
+}
+
 }  // namespace keel::cli

@@ -68,6 +68,7 @@ class RemoteNode final : public NodeApi {
                         bool until_done) override {
     return client_.WaitRest(id, timeout, on_change, until_done);
   }
+  Result<Json> Fork(const std::string& source, const ForkOptions& options) override;
 
  private:
   NodeClient client_;

@@ -49,6 +49,7 @@ void Commands::RefuseNegativeNumbers() {
       "NUMBER >= 0");
   for (auto& [cmd, _] : commands_) {
     for (auto* opt : cmd->get_options()) {
+      if (opt->get_type_name() == "TEXT") continue;  // fork's --from names a step
       for (const char* name : {"--limit", "--offset", "--from", "--to", "--timeout", "--max-body",
                                "--grace", "--tasks-limit", "--tasks-offset"}) {
         if (opt->check_name(name)) opt->check(non_negative);

@@ -35,6 +35,9 @@ class EmbeddedNode final : public NodeApi {
   Result<Json> WaitRest(const std::string& id, std::chrono::milliseconds timeout,
                         const std::function<void(const Json&)>& on_change,
                         bool until_done) override;
+  Result<Json> Fork(const std::string& source, const ForkOptions& options) override {
+    return node_->Fork(source, options);
+  }
   EmbeddedNode* embedded() override { return this; }
 
   // Stops serving and removes node.json while the processes go on: the

@@ -99,8 +99,13 @@ std::string LiveDisplay::Line(const Json& e, std::map<std::string, int64_t>& sta
   return "  " + entity + "  " + what;
 }
 
-LiveDisplay::LiveDisplay(std::string data_dir, std::string id, std::ostream& out, bool colour)
-    : data_dir_(std::move(data_dir)), id_(std::move(id)), out_(out), colour_(colour) {
+LiveDisplay::LiveDisplay(std::string data_dir, std::string id, std::ostream& out, bool colour,
+                         uint64_t after)
+    : data_dir_(std::move(data_dir)),
+      id_(std::move(id)),
+      out_(out),
+      colour_(colour),
+      next_seq_(after + 1) {
   thread_ = std::thread([this] { Loop(); });
 }
 

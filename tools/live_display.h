@@ -22,7 +22,9 @@ namespace keel::cli {
 // line per task event to `out`. Not copyable.
 class LiveDisplay {
  public:
-  LiveDisplay(std::string data_dir, std::string id, std::ostream& out, bool colour);
+  // Shows the events after seq `after` (a fork's copied events are not news).
+  LiveDisplay(std::string data_dir, std::string id, std::ostream& out, bool colour,
+              uint64_t after = 0);
   ~LiveDisplay();
   LiveDisplay(const LiveDisplay&) = delete;
   LiveDisplay& operator=(const LiveDisplay&) = delete;

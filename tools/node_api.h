@@ -61,6 +61,10 @@ class NodeApi {
   virtual Result<Json> ScheduleControl(const std::string& action, const std::string& name,
                                        const ControlOptions& options) = 0;
 
+  // Forks process `source` (Node::Fork, docs/fork.md); the new process's
+  // snapshot once its log is durable.
+  virtual Result<Json> Fork(const std::string& source, const ForkOptions& options) = 0;
+
   // The node this command opened, which it must close; nullptr for a live
   // node it only talks to.
   virtual EmbeddedNode* embedded() { return nullptr; }

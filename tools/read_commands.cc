@@ -53,14 +53,18 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
 std::string Cell(const Json& v) { return v.is_string() ? v.get<std::string>() : "-"; }
 
 // An event for diff: what happened, without where and when it was stored.
-// Drops the stream id (also inside strings such as idempotency keys), the
-// time, hashes, global seqs and time-valued data fields (`*_ns`).
-Json Comparable(const Json& v, const std::string& stream) {
+// Drops the stream ids of both processes compared (also inside strings such
+// as idempotency keys: a fork's copied events keep its source's), the time,
+// hashes, global seqs and time-valued data fields (`*_ns`). `streams` is
+// longest first, so that an id inside another is not replaced first.
+Json Comparable(const Json& v, const std::vector<std::string>& streams) {
   if (v.is_string()) {
     std::string s = v.get<std::string>();
-    for (size_t at = s.find(stream); !stream.empty() && at != std::string::npos;
-         at = s.find(stream, at + 4)) {
-      s.replace(at, stream.size(), "<id>");
+    for (const std::string& stream : streams) {
+      for (size_t at = s.find(stream); !stream.empty() && at != std::string::npos;
+           at = s.find(stream, at + 4)) {
+        s.replace(at, stream.size(), "<id>");
+      }
     }
     return s;
   }
@@ -69,24 +73,59 @@ Json Comparable(const Json& v, const std::string& stream) {
     for (auto it = v.begin(); it != v.end(); ++it) {
       const std::string& key = it.key();
       if (key.size() > 3 && key.compare(key.size() - 3, 3, "_ns") == 0) continue;
-      out[key] = Comparable(*it, stream);
+      out[key] = Comparable(*it, streams);
     }
     return out;
   }
   if (v.is_array()) {
     Json out = Json::array();
-    for (const auto& x : v) out.push_back(Comparable(x, stream));
+    for (const auto& x : v) out.push_back(Comparable(x, streams));
     return out;
   }
   return v;
 }
 
-Json DiffKey(const Json& line) {
-  std::string stream = line["stream"];
+Json DiffKey(const Json& line, const std::vector<std::string>& streams) {
   return {{"type", line["type"]},
-          {"entity", Comparable(line["entity"], stream)},
+          {"entity", Comparable(line["entity"], streams)},
           {"actor", line["actor"]},
-          {"data", Comparable(line["data"], stream)}};
+          {"data", Comparable(line["data"], streams)}};
+}
+
+// When one of two logs is a fork of the other (docs/fork.md): which, and
+// where it was cut.
+struct ForkPair {
+  std::string source, fork;  // ids
+  uint64_t seq = 0;          // the source's last seq the fork copies
+  std::string task;          // the task whose start the cut precedes
+  bool inputs_changed = false;
+};
+
+std::optional<ForkPair> FindForkPair(const std::string& a,
+                                     const std::vector<events::StoredEvent>& left,
+                                     const std::string& b,
+                                     const std::vector<events::StoredEvent>& right) {
+  auto created = [](const std::vector<events::StoredEvent>& log) -> Json {
+    if (log.empty() || log.front().type() != events::EventType::ProcessCreated) return Json();
+    return events::ToJson(log.front())["data"];
+  };
+  Json ca = created(left), cb = created(right);
+  if (ca.is_null() || cb.is_null()) return std::nullopt;
+  const bool b_of_a = cb.value("forked_from", "") == a;
+  const bool a_of_b = ca.value("forked_from", "") == b;
+  if (!b_of_a && !a_of_b) return std::nullopt;
+  ForkPair pair;
+  pair.source = b_of_a ? a : b;
+  pair.fork = b_of_a ? b : a;
+  const Json& fork_created = b_of_a ? cb : ca;
+  const auto& source_log = b_of_a ? left : right;
+  pair.seq = fork_created.value("forked_seq", uint64_t{0});
+  if (pair.seq < source_log.size()) {
+    const events::StoredEvent& next = source_log[pair.seq];
+    if (next.type() == events::EventType::TaskScheduled) pair.task = std::string(next.entity());
+  }
+  pair.inputs_changed = ca.value("inputs", Json()) != cb.value("inputs", Json());
+  return pair;
 }
 
 // The time and key filters of `ls`.
@@ -347,13 +386,39 @@ int Diff(const Common& c, const std::string& a, const std::string& b) {
   auto right = (*ro)->ReadStream(b);
   if (!right.ok()) return Fail(right.status());
   if (right->empty()) return Fail(UnknownId(b));
+  std::vector<std::string> streams = {a, b};
+  if (streams[0].size() < streams[1].size()) std::swap(streams[0], streams[1]);
+  // A fork and its source: seq 1 differs by construction (the fork names
+  // its source), so the logs are compared from seq 2, the inputs apart.
+  const std::optional<ForkPair> fork = FindForkPair(a, *left, b, *right);
+  Json fork_json;
+  if (fork) {
+    fork_json = {{"source", fork->source},
+                 {"fork", fork->fork},
+                 {"seq", fork->seq},
+                 {"task", fork->task.empty() ? Json() : Json(fork->task)},
+                 {"inputs_changed", fork->inputs_changed}};
+    if (!c.json) {
+      std::cout << fork->fork << " is a fork of " << fork->source << ": seqs 2.." << fork->seq
+                << " are " << fork->source << "'s";
+      if (!fork->task.empty()) std::cout << ", cut before task " << fork->task << " began";
+      std::cout << "\n";
+      if (fork->inputs_changed) {
+        std::cout << "inputs changed:\n  " << a << ": "
+                  << events::ToJson(left->front())["data"]["inputs"].dump() << "\n  " << b << ": "
+                  << events::ToJson(right->front())["data"]["inputs"].dump() << "\n";
+      }
+    }
+  }
   size_t n = std::max(left->size(), right->size());
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = fork ? 1 : 0; i < n; ++i) {
     Json l = i < left->size() ? events::ToJson((*left)[i]) : Json();
     Json r = i < right->size() ? events::ToJson((*right)[i]) : Json();
-    if (!l.is_null() && !r.is_null() && DiffKey(l) == DiffKey(r)) continue;
+    if (!l.is_null() && !r.is_null() && DiffKey(l, streams) == DiffKey(r, streams)) continue;
     if (c.json) {
-      std::cout << Json{{"identical", false}, {"seq", i + 1}, {"a", l}, {"b", r}}.dump() << "\n";
+      Json out = {{"identical", false}, {"seq", i + 1}, {"a", l}, {"b", r}};
+      if (fork) out["fork"] = fork_json;
+      std::cout << out.dump() << "\n";
     } else {
       std::cout << "first divergence at seq " << i + 1 << ":\n";
       for (const auto& [name, line] : {std::pair{a, l}, std::pair{b, r}}) {
@@ -369,10 +434,27 @@ int Diff(const Common& c, const std::string& a, const std::string& b) {
     }
     return kExitFailed;
   }
+  if (fork && fork->inputs_changed) {
+    // The same events from other inputs: they part in the inputs alone.
+    if (c.json) {
+      std::cout << Json{{"identical", false},
+                        {"seq", 1},
+                        {"a", events::ToJson(left->front())},
+                        {"b", events::ToJson(right->front())},
+                        {"fork", fork_json}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << "the same " << n << " events after seq 1\n";
+    }
+    return kExitFailed;
+  }
   if (c.json) {
-    std::cout << Json{{"identical", true}, {"events", n}}.dump() << "\n";
+    Json out = {{"identical", true}, {"events", n}};
+    if (fork) out["fork"] = fork_json;
+    std::cout << out.dump() << "\n";
   } else {
-    std::cout << "identical: " << n << " events\n";
+    std::cout << "identical: " << n << " events" << (fork ? " (after seq 1)" : "") << "\n";
   }
   return kExitOk;
 }
@@ -446,7 +528,8 @@ void AddReadCommands(Commands& commands) {
   auto* diff = commands.Add(
       "diff",
       "first divergence of two processes' logs (type, entity, actor, data; ignoring\n"
-      "stream ids, times, hashes, global seqs). Exit 0 identical, 1 diverged, 2 unknown id",
+      "stream ids, times, hashes, global seqs); for a fork and its source, where it was\n"
+      "cut and where they part. Exit 0 identical, 1 diverged, 2 unknown id",
       [&c, r] { return Diff(c, r->id, r->other); }, {});
   diff->add_option("A", r->id)->required();
   diff->add_option("B", r->other)->required();

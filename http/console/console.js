@@ -676,6 +676,8 @@ class RunPage {
       field('ended', fmtTime(s.ended_at)),
       field('duration', fmtDuration(end - created) + (s.ended_at ? '' : ' so far'), 'duration'),
       field('idempotency key', s.idempotency_key || '—'),
+      s.forked_from ? field('forked from', [h('a', {href: '#/p/' + encodeURIComponent(s.forked_from.process)},
+                                              s.forked_from.process), ` at seq ${s.forked_from.seq}`]) : null,
       field('definition hash', h('code', {}, s.definition_hash || '—')),
       field('events', `${s.last_seq} (last hash ${(s.last_hash || '').slice(0, 16)}…)`),
       s.error !== null && s.error !== undefined ? field('error', h('span', {class: 'error'}, typeof s.error === 'string' ? s.error : json(s.error)), 'error') : null),

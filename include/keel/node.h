@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,25 @@ struct ScheduleSpec {
   // Each fire starts up to this much after its time (the same delay for the
   // same fire on every node).
   std::chrono::milliseconds jitter{0};
+};
+
+// How to fork a process (Node::Fork, docs/fork.md).
+struct ForkOptions {
+  // Where the new process starts: a step id (its visit `visit`, in any
+  // branch, whichever began first) or a task id (`fan/2/send`, `check#2`).
+  std::string from;
+  // Which visit of step `from` (goto loops): 0 means the first; not with a
+  // task id.
+  uint32_t visit = 0;
+  // The new process's inputs, checked like Start's (defaults filled in);
+  // absent: the source's.
+  std::optional<Json> inputs;
+  // As StartOptions::id: empty = generate "p_" + ULID.
+  std::string id;
+  std::string actor = "user";  // who forked it (recorded on its ProcessCreated)
+  // Records the fork only: it moves when a node next resumes the dir's
+  // unfinished processes (as StartOptions::defer).
+  bool defer = false;
 };
 
 // A Node runs workflow processes whose state is an append-only event log in
@@ -173,6 +193,17 @@ class Node {
   // Delivers a signal; kept in arrival order until a wait_signal consumes it.
   Result<Json> Signal(const std::string& id, const std::string& topic, const Json& payload,
                       const ControlOptions& options = {});
+
+  // A new process that starts from process `source`'s state just before
+  // `options.from` first began (docs/fork.md): the source's earlier events
+  // are copied into its log (their outputs kept, not run again), then it
+  // runs from there like a process resumed after a crash, with the inputs
+  // given. Returns its snapshot once its log is durable (one append).
+  // NotFound for an unknown process or a step the workflow does not have;
+  // InvalidArgument for a bad id or inputs; Refused when the step never
+  // began in the source, or the process could not go on from that point,
+  // or the id is taken.
+  Result<Json> Fork(const std::string& source, const ForkOptions& options);
 
   // Schedules (docs/schedules.md): durable in their own streams; a node
   // fires them while it runs (after Resume). Each returns the schedule's

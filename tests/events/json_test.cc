@@ -325,6 +325,8 @@ TEST(EventJsonTest, DataEmbedsJsonFieldsAndKeepsScalars) {
   EXPECT_EQ(created, json({{"workflow", "order"},
                            {"definition_hash", "h"},
                            {"inputs", {{"a", 1}}},
+                           {"forked_from", ""},  // not a fork (docs/fork.md)
+                           {"forked_seq", 0},
                            {"vars", nullptr},
                            {"idempotency_key", "k"}}));
 
