@@ -62,5 +62,7 @@ void AddReadCommands(Commands& commands);
 void AddRepairCommand(Commands& commands);
 // schedule create|ls|show|pause|resume|delete|trigger (schedule_commands.cc).
 void AddScheduleCommands(Commands& commands);
+// queue ls|show (queue_commands.cc).
+void AddQueueCommands(Commands& commands);
 
 }  // namespace keel::cli

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   AddReadCommands(commands);
   AddRepairCommand(commands);
   AddScheduleCommands(commands);
+  AddQueueCommands(commands);
   commands.RefuseNegativeNumbers();
   AddInfoCommands(app);  // last: its completion scripts name every command
 
