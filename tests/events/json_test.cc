@@ -394,6 +394,7 @@ TEST(EventJsonTest, EveryEventTypeHasDataWithoutJsonSuffixes) {
       events::ScheduleDeleted(c.P(), "r"),
       events::ScheduleFired(c.P(), 5, "sched-x-1", "started", false),
       events::ScheduleMissed(c.P(), 1, 5, 2),
+      events::ProcessAdmitted(c.P(), "q"),
   };
   ASSERT_EQ(drafts.size(), static_cast<size_t>(EventType::MAX));
   for (size_t i = 0; i < drafts.size(); ++i) {
