@@ -326,7 +326,10 @@ TEST(EventJsonTest, DataEmbedsJsonFieldsAndKeepsScalars) {
                            {"definition_hash", "h"},
                            {"inputs", {{"a", 1}}},
                            {"vars", nullptr},
-                           {"idempotency_key", "k"}}));
+                           {"idempotency_key", "k"},
+                           {"queue", ""},
+                           {"queue_priority", 0},
+                           {"queue_key", ""}}));
 
   json branch = ToJson(
       chain.At(events::BranchStarted(
