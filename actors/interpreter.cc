@@ -186,6 +186,7 @@ Plan Interpreter::Next(const ProcessState& s, const std::set<std::string>& execu
     case ProcessStatus::kPaused:
       return plan;
     case ProcessStatus::kPending: {
+      if (s.WaitsInQueue()) return plan;  // until its queue admits it (kAdmit)
       out.Add(events::ProcessStarted(out.H(pid)));
       std::string vars = workflow_->vars.dump();
       std::string first = workflow_->steps.empty() ? "" : workflow_->steps.front().id;
@@ -892,6 +893,11 @@ Result<Plan> Interpreter::OnControl(const ProcessState& s, const Control& c,
       recorded = PlanSignal(s, c, out);
       break;
     case Kind::kTimer:
+      break;
+    case Kind::kAdmit:
+      if (!s.WaitsInQueue()) return Refuse(s, "it waits in no queue");
+      out.Add(events::ProcessAdmitted(out.H(s.id), s.queue));
+      recorded = Status::OK();
       break;
   }
   if (!recorded.ok()) return recorded;

@@ -51,7 +51,8 @@ struct Control {
     kApprove,
     kReject,
     kSignal,
-    kTimer
+    kTimer,
+    kAdmit  // a queue lets the process start (the node's queue service only)
   };
   Kind kind = Kind::kPause;
   std::string target;  // approve/reject: step or task id; signal: topic; timer: timer id;

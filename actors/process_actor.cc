@@ -381,7 +381,8 @@ void Pump(Self self) {
   // Nothing runs and nothing can be planned: the process waits for its
   // timers (a retry's backoff) or for the outside, and needs no actor; the
   // timer service wakes it.
-  bool idle = st.executing.empty() && (events::AtRest(st.state.status) || !st.state.timers.empty());
+  bool idle = st.executing.empty() && (events::AtRest(st.state.status) || !st.state.timers.empty() ||
+                                       st.state.WaitsInQueue());
   if (idle) {
     // The next load replays what came after the last snapshot; a short tail
     // folds faster than a snapshot parses.

@@ -16,5 +16,8 @@ inline std::string NodeJson(const std::string& dir) { return dir + "/node.json";
 // One file per running `exec` child: its process group, for a node that
 // opens the dir after a crash to kill.
 inline std::string Children(const std::string& dir) { return dir + "/children"; }
+// The queues of the nodes the CLI opens on the dir, one spec a line
+// (docs/queues.md); optional.
+inline std::string QueuesConf(const std::string& dir) { return dir + "/queues.conf"; }
 
 }  // namespace keel::data_dir

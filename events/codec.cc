@@ -160,11 +160,16 @@ bool StoredEvent::HashMatches() const { return ChainHash(prev_hash(), envelope_b
 
 Draft ProcessCreated(const Header& h, std::string_view workflow, std::string_view definition_hash,
                      std::string_view inputs_json, std::string_view vars_json,
-                     std::string_view idempotency_key) {
+                     std::string_view idempotency_key, const QueuePlacement& queue) {
   return Build(h, EventType::ProcessCreated, [&](FlatBufferBuilder& f) {
+    // A process that names no queue stores none of the queue fields.
+    auto queue_name = queue.queue.empty() ? Offset<flatbuffers::String>() : Str(f, queue.queue);
+    auto queue_key = queue.queue.empty() || queue.key.empty() ? Offset<flatbuffers::String>()
+                                                             : Str(f, queue.key);
     return fb::CreateProcessCreated(f, Str(f, workflow), Str(f, definition_hash),
                                     Str(f, inputs_json), Str(f, vars_json),
-                                    Str(f, idempotency_key));
+                                    Str(f, idempotency_key), /*forked_from=*/0,
+                                    /*forked_seq=*/0, queue_name, queue.priority, queue_key);
   });
 }
 KEEL_EMPTY_BODY(ProcessStarted)
@@ -310,6 +315,11 @@ Draft ScheduleMissed(const Header& h, int64_t after_ns, int64_t until_ns, uint64
   return Build(h, EventType::ScheduleMissed, [&](FlatBufferBuilder& f) {
     return fb::CreateScheduleMissed(f, after_ns, until_ns, count);
   });
+}
+
+Draft ProcessAdmitted(const Header& h, std::string_view queue) {
+  return Build(h, EventType::ProcessAdmitted,
+               [&](FlatBufferBuilder& f) { return fb::CreateProcessAdmitted(f, Str(f, queue)); });
 }
 
 #undef KEEL_EMPTY_BODY

@@ -99,9 +99,16 @@ class StoredEvent {
 // ---- builders: one per event type (fields as in schema/keel.fbs) ----------
 // String fields that hold JSON (`*_json`) must be valid JSON text.
 
+// Where a queued process waits before it starts (docs/queues.md); an empty
+// queue: it starts at once.
+struct QueuePlacement {
+  std::string_view queue;
+  int32_t priority = 0;
+  std::string_view key;
+};
 Draft ProcessCreated(const Header& h, std::string_view workflow, std::string_view definition_hash,
                      std::string_view inputs_json, std::string_view vars_json,
-                     std::string_view idempotency_key);
+                     std::string_view idempotency_key, const QueuePlacement& queue = {});
 Draft ProcessStarted(const Header& h);
 Draft ProcessPauseRequested(const Header& h, std::string_view reason, bool now = false);
 Draft ProcessPaused(const Header& h, std::string_view reason);
@@ -169,5 +176,6 @@ Draft ScheduleDeleted(const Header& h, std::string_view reason);
 Draft ScheduleFired(const Header& h, int64_t fire_ns, std::string_view process,
                     std::string_view action, bool manual, std::string_view reason = {});
 Draft ScheduleMissed(const Header& h, int64_t after_ns, int64_t until_ns, uint64_t count);
+Draft ProcessAdmitted(const Header& h, std::string_view queue);
 
 }  // namespace keel::events

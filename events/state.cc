@@ -170,6 +170,10 @@ std::string WhyNot(const ProcessState& s, EventType type, std::string_view entit
     case EntityKind::kProcess:
       if (entity != s.id) return "entity " + Quoted(entity) + " is not the process";
       if (!Next(s.status, type)) return "process " + Quoted(s.id) + " is " + Name(s.status);
+      if (type == E::ProcessAdmitted && !s.WaitsInQueue())
+        return "process " + Quoted(s.id) + " waits in no queue";
+      if (type == E::ProcessStarted && s.WaitsInQueue())
+        return "process " + Quoted(s.id) + " is not admitted by queue " + Quoted(s.queue);
       return {};
     case EntityKind::kBranch: {
       const BranchState* b = s.FindBranch(entity);
@@ -221,6 +225,9 @@ void ApplyProcess(ProcessState& s, const StoredEvent& ev, const fb::Envelope& en
   s.status = *Next(s.status, type);
   const int64_t now = env.time_ns();
   switch (type) {
+    case E::ProcessAdmitted:
+      s.admitted_ns = now;
+      break;
     case E::ProcessPauseRequested:
       s.pause_reason.assign(View(env.body_as_ProcessPauseRequested()->reason()));
       break;
@@ -451,6 +458,9 @@ void ApplyCreated(ProcessState& s, std::string_view stream, const fb::Envelope& 
   s.idempotency_key.assign(View(b->idempotency_key()));
   s.forked_from.assign(View(b->forked_from()));
   s.forked_seq = b->forked_seq();
+  s.queue.assign(View(b->queue()));
+  s.queue_priority = b->queue_priority();
+  s.queue_key.assign(View(b->queue_key()));
   s.created_ns = now;
   s.status = ProcessStatus::kPending;
 }

@@ -98,6 +98,17 @@ struct ProcessState {
   // stream copies; empty / 0 for a process started anew.
   std::string forked_from;
   uint64_t forked_seq = 0;
+  // Queues (docs/queues.md): the queue the process waits in before it
+  // starts (empty = none), its priority and key there, and when it was
+  // admitted (0 = not yet).
+  std::string queue;
+  int32_t queue_priority = 0;
+  std::string queue_key;
+  int64_t admitted_ns = 0;
+  // Pending in a queue, not admitted yet: it must not start.
+  bool WaitsInQueue() const {
+    return !queue.empty() && admitted_ns == 0 && status == ProcessStatus::kPending;
+  }
 
   std::vector<BranchState> branches;  // in start order; branches[0] is main
   // In order of first scheduling. A deque: a long process has many tasks, and

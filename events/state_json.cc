@@ -149,6 +149,8 @@ json TaskJson(const TaskState& t) {
 // the timer fired or the signal came, until the resume moves it on.
 json WaitingOn(const ProcessState& s) {
   json out = json::array();
+  // Its position in the queue is the node's to add (Node::Get).
+  if (s.WaitsInQueue()) out.push_back({{"kind", "queue"}, {"queue", Text(s.queue)}});
   if (s.status == ProcessStatus::kPaused || s.status == ProcessStatus::kPauseRequested) {
     out.push_back({{"kind", "pause"}, {"reason", TextOrNull(s.pause_reason)}});
   }
@@ -188,6 +190,16 @@ json WaitingOn(const ProcessState& s) {
   return out;
 }
 
+// The queue the process was started in (docs/queues.md), or null.
+json QueueJson(const ProcessState& s) {
+  if (s.queue.empty()) return nullptr;
+  return {{"name", Text(s.queue)},
+          {"priority", s.queue_priority},
+          {"key", TextOrNull(s.queue_key)},
+          {"admitted_at", TimeOrNull(s.admitted_ns)},
+          {"admitted_ns", s.admitted_ns}};
+}
+
 // The keys of both the snapshot and the summary.
 json CommonKeys(const ProcessState& s) {
   json j = json::object();
@@ -205,6 +217,7 @@ json CommonKeys(const ProcessState& s) {
   Put(o, "last_seq", s.last_seq);
   Put(o, "outputs", s.outputs);
   Put(o, "pause_reason", TextOrNull(s.pause_reason));
+  Put(o, "queue", QueueJson(s));
   Put(o, "status", Name(s.status));
   Put(o, "updated_at", TimeOrNull(s.updated_ns));
   Put(o, "updated_ns", s.updated_ns);
@@ -358,6 +371,12 @@ Result<ProcessState> StateFromJson(const json& j) {
     if (auto it = j.find("forked_from"); it != j.end() && it->is_object()) {
       s.forked_from = Str(*it, "process");
       s.forked_seq = Num<uint64_t>(*it, "seq", 0);
+    }
+    if (auto q = j.find("queue"); q != j.end() && q->is_object()) {
+      s.queue = Str(*q, "name");
+      s.queue_priority = Num<int32_t>(*q, "priority", 0);
+      s.queue_key = Str(*q, "key");
+      s.admitted_ns = Time(*q, "admitted_ns", "admitted_at");
     }
 
     for (const json& bj : Array(j, "branches")) {

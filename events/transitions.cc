@@ -71,6 +71,7 @@ constexpr Row<PS> kProcessRows[] = {
     {PS::kPending, E::ProcessCancelRequested, PS::kCancelRequested},
     {PS::kPending, E::ProcessCancelled, PS::kCancelled},
     {PS::kPending, E::ProcessFailed, PS::kFailed},
+    {PS::kPending, E::ProcessAdmitted, PS::kPending},  // a queued process may start
     {PS::kRunning, E::ProcessPauseRequested, PS::kPauseRequested},
     {PS::kRunning, E::ProcessCancelRequested, PS::kCancelRequested},
     {PS::kRunning, E::ProcessWaiting, PS::kWaiting},
@@ -201,6 +202,7 @@ EntityKind EntityOf(EventType type) {
     case E::TimerScheduled:
     case E::TimerFired:
     case E::TimerCancelled:
+    case E::ProcessAdmitted:
       return EntityKind::kProcess;
     case E::BranchStarted:
     case E::BranchWaiting:

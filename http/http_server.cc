@@ -529,6 +529,14 @@ class HttpServer::Impl {
     });
     server_.Post(R"(/v1/schedules/([^/]+)/(pause|resume|delete|trigger))",
                  [this](const auto& req, auto& res) { ScheduleControl(req, res); });
+    server_.Get("/v1/queues", [this](const auto&, auto& res) {
+      auto list = node_.ListQueues();
+      list.ok() ? SendJson(res, 200, {{"queues", *list}}) : SendStatus(res, list.status());
+    });
+    server_.Get(R"(/v1/queues/([^/]+))", [this](const auto& req, auto& res) {
+      auto view = node_.GetQueue(req.matches[1]);
+      view.ok() ? SendJson(res, 200, *view) : SendStatus(res, view.status());
+    });
     server_.Get("/v1/events/stream", [this](const auto& req, auto& res) { LogStream(req, res); });
     server_.Get("/v1/health", [this](const auto&, auto& res) {
       SendJson(res, 200,
@@ -598,6 +606,7 @@ class HttpServer::Impl {
     start.id = *id;
     start.idempotency_key = *key;
     if (!by->empty()) start.actor = *by;
+    if (Status queued = QueueFields(*body, start); !queued.ok()) return SendStatus(res, queued);
     bool started = false;
     if (!req.has_param("wait")) {
       auto snapshot = node_.Start(*wf, inputs, start, &started);
@@ -612,6 +621,26 @@ class HttpServer::Impl {
         WaitForRest(*submitted, std::chrono::seconds(std::min<uint64_t>(*wait_s, kMaxWaitS)));
     if (!rested.ok()) return SendStatus(res, rested.status());
     SendJson(res, started ? 201 : 200, *rested);
+  }
+
+  // A start's queue, priority and queue_key (docs/queues.md).
+  static Status QueueFields(const Json& body, StartOptions& start) {
+    auto queue = StringField(body, "queue");
+    if (!queue.ok()) return queue.status();
+    auto key = StringField(body, "queue_key");
+    if (!key.ok()) return key.status();
+    start.queue = *queue;
+    start.queue_key = *key;
+    if (auto p = body.find("priority"); p != body.end() && !p->is_null()) {
+      if (!p->is_number_integer() || *p < INT32_MIN || *p > INT32_MAX) {
+        return Status::InvalidArgument("'priority' must be a 32-bit integer");
+      }
+      start.priority = p->get<int32_t>();
+    }
+    if (start.queue.empty() && (!start.queue_key.empty() || start.priority != 0)) {
+      return Status::InvalidArgument("'priority' and 'queue_key' need a 'queue'");
+    }
+    return Status::OK();
   }
 
   // The snapshot of `id` once it rests, or when `timeout` has passed or the
@@ -1002,6 +1031,27 @@ class HttpServer::Impl {
         "# HELP keel_processes_live Processes with a live actor (not at rest).\n"
         "# TYPE keel_processes_live gauge\n";
     out += "keel_processes_live " + std::to_string(metrics.processes_live) + "\n";
+    if (auto queues = node_.ListQueues(); queues.ok() && !queues->empty()) {
+      // Per queue (docs/queues.md); queue names need no escaping.
+      std::string depth, running, admitted;
+      for (const auto& q : *queues) {
+        std::string label = "{queue=\"" + q.value("name", "") + "\"} ";
+        depth += "keel_queue_depth" + label + std::to_string(q.value("depth", 0)) + "\n";
+        running += "keel_queue_running" + label + std::to_string(q.value("running", 0)) + "\n";
+        if (q["rate"].is_object()) {
+          admitted += "keel_queue_rate_used" + label +
+                      std::to_string(q["rate"].value("used", 0)) + "\n";
+        }
+      }
+      out += "# HELP keel_queue_depth Processes waiting in the queue.\n"
+             "# TYPE keel_queue_depth gauge\n" + depth;
+      out += "# HELP keel_queue_running Processes the queue admitted that have not ended.\n"
+             "# TYPE keel_queue_running gauge\n" + running;
+      if (!admitted.empty()) {
+        out += "# HELP keel_queue_rate_used Admissions inside the queue's rate window.\n"
+               "# TYPE keel_queue_rate_used gauge\n" + admitted;
+      }
+    }
     res.status = 200;
     res.set_content(out, "text/plain; version=0.0.4");
   }

@@ -28,6 +28,7 @@
 #include "runtime/internal/definition_cache.h"
 #include "runtime/internal/fork_planner.h"
 #include "runtime/internal/process_registry.h"
+#include "runtime/internal/queue_service.h"
 #include "runtime/internal/rest_waiters.h"
 #include "runtime/internal/schedule_service.h"
 #include "runtime/internal/timer_service.h"
@@ -164,7 +165,26 @@ class Node::Impl : public actors::Host {
         [this](const std::string& id) { return registry_->IsLive(id); },
         [this] { return timers_->Running(); }});
     schedules_ = std::make_unique<runtime::ScheduleService>(*store_, ScheduleHooks());
+    auto queues = runtime::QueueService::Create(options_.queues, [this](const std::string& id) {
+      actors::Control admit;
+      admit.kind = actors::Control::Kind::kAdmit;
+      admit.by = "system";
+      return registry_->Control(id, admit).status();
+    });
+    if (!queues.ok()) return queues.status();
+    queues_ = std::move(*queues);
     return schedules_->Load();
+  }
+
+  runtime::QueueService& queues() { return *queues_; }
+
+  // A snapshot of a process waiting in a queue, with its place there.
+  Json WithQueuePosition(const events::ProcessState& state, Json snapshot) {
+    if (!state.WaitsInQueue()) return snapshot;
+    for (auto& w : snapshot["waiting_on"]) {
+      if (w.value("kind", "") == "queue") w["position"] = queues_->Position(state.queue, state.id);
+    }
+    return snapshot;
   }
 
   // What the schedule service asks of the node: starts of stored
@@ -244,7 +264,10 @@ class Node::Impl : public actors::Host {
   Result<std::shared_ptr<const Workflow>> Definition(const std::string& hash) override {
     return definitions_->Get(hash);
   }
-  void Publish(const events::ProcessState& state) override { waiters_->Published(state); }
+  void Publish(const events::ProcessState& state) override {
+    if (!state.queue.empty()) queues_->Track(state);
+    waiters_->Published(state);
+  }
   void Passivated(const std::string& id) override {
     registry_->Forget(id);
     waiters_->Stopped(id);
@@ -287,10 +310,16 @@ class Node::Impl : public actors::Host {
         spdlog::error("process {} cannot be resumed: {}", id, state.status().ToString());
         continue;
       }
+      if (!state->queue.empty()) {
+        queues_->Track(*state);
+        if (state->WaitsInQueue()) continue;  // its queue admits it
+      }
       if (events::AtRest(state->status)) continue;
       Status s = registry_->Activate(std::move(*state), unsnapshotted);
       if (!s.ok()) spdlog::error("process {} cannot be resumed: {}", id, s.ToString());
     }
+    KEEL_RETURN_IF_ERROR(queues_->CountRecentAdmissions(*store_, NowNs()));
+    queues_->Start();
     return Status::OK();
   }
 
@@ -333,6 +362,16 @@ class Node::Impl : public actors::Host {
       if (!existing.ok()) return existing.status();
       if (*existing) return existing_process(**existing);
     }
+    std::string queue_key;
+    if (!opts.queue.empty()) {
+      if (!queues_->Has(opts.queue)) {
+        KEEL_RETURN_IF_ERROR(CheckQueueName(opts.queue));
+        return Status::InvalidArgument("no queue named '" + opts.queue + "' on this node");
+      }
+      queue_key = queues_->KeyFor(opts.queue, *resolved, opts.queue_key);
+      KEEL_RETURN_IF_ERROR(CheckUtf8(queue_key, "the queue key"));
+      if (queue_key.size() > 256) return Status::InvalidArgument("the queue key is over 256 bytes");
+    }
     std::string id = opts.id.empty() ? NewProcessId() : opts.id;
     auto hashed = HashOf(wf);
     if (!hashed.ok()) return hashed.status();
@@ -343,7 +382,8 @@ class Node::Impl : public actors::Host {
     auto result = done->get_future();
     actors::Creation creation{
         events::ProcessCreated({id, id, opts.actor}, wf.name, hash, resolved->dump(),
-                               wf.vars.dump(), opts.idempotency_key),
+                               wf.vars.dump(), opts.idempotency_key,
+                               {opts.queue, opts.priority, queue_key}),
         [done](Result<Json> r) { done->set_value(std::move(r)); }, snapshot, opts.defer};
     KEEL_RETURN_IF_ERROR(registry_->SpawnNew(id, hash, std::move(creation)));
     Result<Json> created = result.get();
@@ -356,6 +396,15 @@ class Node::Impl : public actors::Host {
       return Status::Refused("a process with id '" + id + "' already exists");
     }
     if (started) *started = true;
+    if (!opts.queue.empty()) {
+      // It waits in its queue from now on (its actor's publish says so too,
+      // maybe after this returns): its place is known at once.
+      auto state = Load(id);
+      if (state.ok()) {
+        queues_->Track(*state);
+        if (created->is_object()) created = WithQueuePosition(*state, std::move(*created));
+      }
+    }
     *id_out = std::move(id);
     return created;
   }
@@ -406,7 +455,7 @@ class Node::Impl : public actors::Host {
   Result<Json> Get(const std::string& id) {
     auto state = Load(id);
     if (!state.ok()) return state.status();
-    return events::ToJson(*state);
+    return WithQueuePosition(*state, events::ToJson(*state));
   }
 
   Result<ProcessList> List(const ListFilter& filter) {
@@ -429,7 +478,7 @@ class Node::Impl : public actors::Host {
     list.has_more = filter.offset + ids->ids.size() < ids->total;
     for (const auto& id : ids->ids) {
       auto state = Load(id);
-      if (state.ok()) list.processes.push_back(events::SummaryJson(*state));
+      if (state.ok()) list.processes.push_back(WithQueuePosition(*state, events::SummaryJson(*state)));
     }
     return list;
   }
@@ -514,6 +563,7 @@ class Node::Impl : public actors::Host {
     if (schedules_) schedules_->Stop();  // no fire starts a process from here on
     if (waiters_) waiters_->Close();
     if (registry_) registry_->Close();  // every actor stopped
+    if (queues_) queues_->Stop();       // an admission under way was aborted with them
     if (timers_) timers_->Stop();
     children_.reset();  // stops what still runs; its last outcomes go to stopped actors
     pool_.reset();
@@ -541,6 +591,7 @@ class Node::Impl : public actors::Host {
   std::unique_ptr<runtime::TimerService> timers_;
   std::unique_ptr<runtime::RestWaiters> waiters_;
   std::unique_ptr<runtime::ScheduleService> schedules_;
+  std::unique_ptr<runtime::QueueService> queues_;
   std::atomic<int64_t> tasks_running_{0};  // live attempts (TaskStarted/TaskEnded)
   std::mutex close_mu_;                    // held through Close
   bool closed_ = false;                    // guarded by close_mu_
@@ -681,6 +732,9 @@ Result<Json> Node::TriggerSchedule(const std::string& name, const ControlOptions
   KEEL_RETURN_IF_ERROR(CheckUtf8(options.by, "the actor ('by')"));
   return View(impl_->schedules().Trigger(name, options.by));
 }
+
+Result<std::vector<Json>> Node::ListQueues() { return impl_->queues().Views(); }
+Result<Json> Node::GetQueue(const std::string& name) { return impl_->queues().View(name); }
 
 Result<std::vector<Json>> Node::Events(const std::string& id, uint64_t from_seq) {
   return impl_->Events(id, from_seq);

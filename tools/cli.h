@@ -119,6 +119,10 @@ struct LsArgs {
 int Ls(const Common& c, const LsArgs& a);
 // tasks_limit > 0: a page of the tasks (keel::TasksPage).
 int Show(const Common& c, const std::string& id, size_t tasks_limit = 0, size_t tasks_offset = 0);
+// `snapshot` of `state` with its place in its queue when it waits in one:
+// the live node's word, else the queues rebuilt from `store` (docs/queues.md).
+Json WithQueuePosition(const Common& c, store::EventStore& store,
+                       const events::ProcessState& state, Json snapshot);
 // --follow: stream new events until the process is terminal and all is printed.
 int Events(const Common& c, const std::string& id, uint64_t from, bool follow);
 // Without `from`: the last 10 events (a given --from, even 0, is never the
@@ -138,6 +142,9 @@ struct RunArgs {
   bool detach = false;
   bool until_done = false;  // pass rests on timers alone by (Node::WaitUntilDone)
   double timeout_s = 0;     // 0: none
+  std::string queue;        // --queue NAME: wait there until admitted (docs/queues.md)
+  int32_t priority = 0;     // --priority: lower first
+  std::string queue_key;    // --queue-key: the key of per_key limits
 };
 int Run(const Common& c, const RunArgs& a);
 int Wait(const Common& c, const std::string& id, double timeout_s, bool until_done);
@@ -150,6 +157,7 @@ struct ServeArgs {
   std::vector<std::string> exec_allow;
   size_t max_body = 1 << 20;
   double grace_s = 10;
+  std::vector<std::string> queues;  // --queue SPEC (docs/queues.md)
 };
 int Serve(const Common& c, const ServeArgs& a);
 

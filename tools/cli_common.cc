@@ -220,6 +220,9 @@ std::string WaitingOn(const Json& w) {
   if (w.contains("due") && !w["due"].is_null()) out += ", due " + Text(w["due"]);
   if (w.contains("prompt") && !w["prompt"].is_null()) out += ": " + Text(w["prompt"]);
   if (w.contains("reason") && !w["reason"].is_null()) out += ": " + Text(w["reason"]);
+  if (w.contains("queue") && !w["queue"].is_null()) out += " " + Text(w["queue"]);
+  if (w.contains("position") && w["position"].is_number())
+    out += ", position " + std::to_string(w["position"].get<uint64_t>());
   return out;
 }
 

@@ -176,6 +176,11 @@ Result<Json> RemoteNode::Start(const Workflow& /*workflow*/, const std::string& 
   Json body = {{"workflow", text}, {"inputs", inputs}};
   if (!options.id.empty()) body["id"] = options.id;
   if (!options.idempotency_key.empty()) body["idempotency_key"] = options.idempotency_key;
+  if (!options.queue.empty()) {
+    body["queue"] = options.queue;
+    body["priority"] = options.priority;
+    if (!options.queue_key.empty()) body["queue_key"] = options.queue_key;
+  }
   return client_.Post("/v1/processes", body);
 }
 

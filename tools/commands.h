@@ -64,5 +64,7 @@ void AddRepairCommand(Commands& commands);
 void AddScheduleCommands(Commands& commands);
 // fork (fork_command.cc).
 void AddForkCommand(Commands& commands);
+// queue ls|show (queue_commands.cc).
+void AddQueueCommands(Commands& commands);
 
 }  // namespace keel::cli

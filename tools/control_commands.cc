@@ -77,6 +77,13 @@ Options EmbeddedOptions(const Common& c) {
   options.exec_policy = ExecPolicy::kFull;  // the CLI runs the user's own local files
   // Schedules fire on a serving node only, not in a node one command opens.
   options.fire_schedules = false;
+  // Queues admit in any node, with the dir's own queue settings.
+  auto queues = QueueConfig(c.data, {});
+  if (queues.ok()) {
+    options.queues = std::move(*queues);
+  } else {
+    std::cerr << "keel: queues not configured: " << queues.status().message() << "\n";
+  }
   return options;
 }
 
@@ -236,6 +243,9 @@ int Run(const Common& c, const RunArgs& a) {
   so.id = a.id;
   so.idempotency_key = a.idempotency_key;
   so.defer = a.detach;
+  so.queue = a.queue;
+  so.priority = a.priority;
+  so.queue_key = a.queue_key;
   auto started = (*node)->Start(*wf, *text, *inputs, so);
   YieldToStop();
   if (!started.ok()) {
@@ -333,6 +343,9 @@ int Control(const Common& c, const ControlArgs& a) {
 int Serve(const Common& c, const ServeArgs& a) {
   Options options;
   options.data_dir = c.data;
+  auto queues = QueueConfig(c.data, a.queues);
+  if (!queues.ok()) return Fail(queues.status());
+  options.queues = std::move(*queues);
   HttpOptions http;
   http.listen = a.listen;
   http.token = a.token;
@@ -378,6 +391,10 @@ int Serve(const Common& c, const ServeArgs& a) {
       auto list = (*node)->node().List(filter);
       if (list.ok()) moving += list->total;
     }
+    // Processes waiting in a queue are pending but will not rest: not moving.
+    if (auto queues = (*node)->node().ListQueues(); queues.ok()) {
+      for (const auto& q : *queues) moving -= std::min<uint64_t>(moving, q.value("depth", 0));
+    }
     if (moving == 0) break;
     std::this_thread::sleep_for(kServePoll);
   }
@@ -403,6 +420,12 @@ void AddProcessCommands(Commands& commands) {
                  "wait through timers and retries until the process ends or needs a person")
       ->excludes(detach);
   run_cmd->add_option("--timeout", run->timeout_s, "seconds");
+  auto* queue = run_cmd->add_option("--queue", run->queue,
+                                    "the node's queue to wait in until admitted");
+  run_cmd->add_option("--priority", run->priority, "place in the queue: lower first")
+      ->needs(queue);
+  run_cmd->add_option("--queue-key", run->queue_key, "key for the queue's per_key limit")
+      ->needs(queue);
 
   struct WaitArgs {
     std::string id;
@@ -434,6 +457,9 @@ void AddProcessCommands(Commands& commands) {
       ->capture_default_str();
   serve_cmd->add_option("--grace", serve->grace_s, "seconds to let running work rest on shutdown")
       ->capture_default_str();
+  serve_cmd->add_option("--queue", serve->queues,
+                        "a queue NAME[:concurrency=N,per_key=N,key=inputs.F,rate=N/PERIOD] "
+                        "(repeatable; also DIR/queues.conf)");
 
   // One ControlArgs behind every control: only the chosen command fills it.
   auto control = std::make_shared<ControlArgs>();

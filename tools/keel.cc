@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   AddRepairCommand(commands);
   AddScheduleCommands(commands);
   AddForkCommand(commands);
+  AddQueueCommands(commands);
   commands.RefuseNegativeNumbers();
   AddInfoCommands(app);  // last: its completion scripts name every command
 

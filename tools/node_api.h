@@ -83,6 +83,12 @@ struct Common;
 struct RunArgs;
 // The options of a node a command opens itself: exec with the full policy.
 Options EmbeddedOptions(const Common& c);
+// The queues of a node the CLI opens on `data_dir`: DIR/queues.conf (one
+// spec a line, '#' comments) if there is one, then `specs` (--queue), a
+// later spec of a name replacing an earlier one. InvalidArgument naming the
+// bad line or spec.
+Result<std::vector<QueueSpec>> QueueConfig(const std::string& data_dir,
+                                           const std::vector<std::string>& specs);
 // Its HTTP endpoint: loopback, any port, a random token in node.json.
 HttpOptions EmbeddedHttp();
 // --inputs (JSON or @file) and --input k=v, merged.

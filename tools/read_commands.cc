@@ -201,6 +201,7 @@ int Show(const Common& c, const std::string& id, size_t tasks_limit, size_t task
   auto st = ro->Load(id);
   if (!st.ok()) return Fail(st.status());
   Json s = TasksPage(events::ToJson(*st), tasks_limit, tasks_offset);
+  s = WithQueuePosition(c, *ro->operator->(), *st, std::move(s));
   if (c.json) {
     std::cout << s.dump() << "\n";
   } else {

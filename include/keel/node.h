@@ -228,6 +228,12 @@ class Node {
   // overlap policy); the view's last_process names it.
   Result<Json> TriggerSchedule(const std::string& name, const ControlOptions& options = {});
 
+  // Queues (docs/queues.md): the view of each queue the node has or the log
+  // uses: name, spec, depth (waiting), running (admitted, not ended), rate
+  // use and the first waiting processes. NotFound for an unknown queue.
+  Result<std::vector<Json>> ListQueues();
+  Result<Json> GetQueue(const std::string& name);
+
   // The event lines (INTERFACE.md) of process `id` from seq `from_seq` on;
   // NotFound for an unknown id. The log is the audit trail: what happened.
   Result<std::vector<Json>> Events(const std::string& id, uint64_t from_seq = 1);

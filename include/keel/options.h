@@ -1,10 +1,14 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include "keel/status.h"
 
 namespace keel {
 
@@ -30,6 +34,33 @@ struct PolicyRule {
   std::vector<std::pair<std::string, std::string>> match;
   Decision decision = Decision::kAllow;
 };
+
+// A named queue of a node (docs/queues.md): processes started in it wait
+// (`pending`) until it admits them, in priority order (lower first), first
+// come first served within a priority. Zero means no limit.
+struct QueueSpec {
+  std::string name;  // 1 to 64 letters, digits, '_', '-', '.'; first a letter or digit
+  // Admitted processes that have not ended (a waiting or paused one keeps
+  // its place until it ends).
+  uint32_t concurrency = 0;
+  // As concurrency, per queue key: a start's key, else `key` over its inputs.
+  uint32_t per_key = 0;
+  // "inputs.customer" (a dotted path into the inputs): the key of a start
+  // that names none. Empty: such starts share the key "".
+  std::string key;
+  // At most `rate_limit` admissions in any `rate_period`.
+  uint32_t rate_limit = 0;
+  std::chrono::milliseconds rate_period{0};
+};
+
+// Reads "NAME:concurrency=8,per_key=1,key=inputs.customer,rate=100/1m"
+// (every setting optional; "NAME" alone is a queue without limits).
+// InvalidArgument naming what is wrong.
+Result<QueueSpec> ParseQueueSpec(std::string_view text);
+// The spelling ParseQueueSpec reads back to `spec`.
+std::string FormatQueueSpec(const QueueSpec& spec);
+// InvalidArgument unless `name` is a queue name (see QueueSpec::name).
+Status CheckQueueName(std::string_view name);
 
 // Options of Node::Open.
 struct Options {
@@ -61,6 +92,10 @@ struct Options {
   // Close. The nodes the CLI opens for one command turn it off, so that only
   // a serving node starts processes on a clock.
   bool fire_schedules = true;
+  // The queues processes may be started in (StartOptions::queue). A process
+  // of the log waiting in a queue this node does not have stays pending
+  // until a node that has it runs.
+  std::vector<QueueSpec> queues;
 };
 
 }  // namespace keel

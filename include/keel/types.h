@@ -75,6 +75,12 @@ struct StartOptions {
   // the dir's unfinished processes (Node::Resume, the next Open). For a
   // command that opens a node just to create a process and then closes it.
   bool defer = false;
+  // The queue (Options::queues) the process waits in, `pending`, until the
+  // queue admits it (docs/queues.md); empty = it starts at once.
+  // InvalidArgument for a queue the node does not have.
+  std::string queue;
+  int32_t priority = 0;   // its place in the queue: lower first, then first come
+  std::string queue_key;  // its key for per_key limits; empty = the queue's key path
 };
 
 // Who asks for a control and why (both recorded in the log).

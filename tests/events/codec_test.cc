@@ -212,7 +212,8 @@ TEST(CodecTest, InterfaceListsEveryEventTypeName) {
                           "ScheduleResumed",
                           "ScheduleDeleted",
                           "ScheduleFired",
-                          "ScheduleMissed"};
+                          "ScheduleMissed",
+                          "ProcessAdmitted"};
   for (const char* name : kNames) EXPECT_NE(EventTypeFromName(name), EventType::NONE) << name;
 }
 

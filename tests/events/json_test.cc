@@ -328,7 +328,10 @@ TEST(EventJsonTest, DataEmbedsJsonFieldsAndKeepsScalars) {
                            {"forked_from", ""},  // not a fork (docs/fork.md)
                            {"forked_seq", 0},
                            {"vars", nullptr},
-                           {"idempotency_key", "k"}}));
+                           {"idempotency_key", "k"},
+                           {"queue", ""},
+                           {"queue_priority", 0},
+                           {"queue_key", ""}}));
 
   json branch = ToJson(
       chain.At(events::BranchStarted(
@@ -396,6 +399,7 @@ TEST(EventJsonTest, EveryEventTypeHasDataWithoutJsonSuffixes) {
       events::ScheduleDeleted(c.P(), "r"),
       events::ScheduleFired(c.P(), 5, "sched-x-1", "started", false),
       events::ScheduleMissed(c.P(), 1, 5, 2),
+      events::ProcessAdmitted(c.P(), "q"),
   };
   ASSERT_EQ(drafts.size(), static_cast<size_t>(EventType::MAX));
   for (size_t i = 0; i < drafts.size(); ++i) {

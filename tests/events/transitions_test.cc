@@ -28,6 +28,7 @@ const std::vector<Row<PS>> kProcessTable = {
     {PS::kPending, E::ProcessCancelRequested, PS::kCancelRequested},
     {PS::kPending, E::ProcessCancelled, PS::kCancelled},
     {PS::kPending, E::ProcessFailed, PS::kFailed},
+    {PS::kPending, E::ProcessAdmitted, PS::kPending},  // queues (the fold checks the rest)
     {PS::kRunning, E::ProcessPauseRequested, PS::kPauseRequested},
     {PS::kRunning, E::ProcessCancelRequested, PS::kCancelRequested},
     {PS::kRunning, E::ProcessWaiting, PS::kWaiting},
